@@ -152,7 +152,7 @@ func (v *Validator) Into(data []byte, dst any) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		data = []byte("null")
 	}
-	if v.maxDepth > 0 && tooDeep(data, v.maxDepth) {
+	if v.maxDepth > 0 && TooDeep(data, v.maxDepth) {
 		return &Error{Code: CodeBadRequest, err: ErrTooDeep,
 			Message: fmt.Sprintf("payload nests deeper than %d levels", v.maxDepth)}
 	}
@@ -282,10 +282,11 @@ func jsonKind(t reflect.Type) string {
 	return "a " + t.String()
 }
 
-// tooDeep reports whether the JSON text nests objects and arrays deeper than
-// max. It scans without allocating, so hostile input is refused before the
-// decoder builds anything (encoding/json itself allows 10,000 levels).
-func tooDeep(data []byte, max int) bool {
+// TooDeep reports whether the JSON text nests objects and arrays deeper than
+// max. It scans without allocating, so hostile input is refused before a
+// decoder builds anything (encoding/json itself allows 10,000 levels). It
+// does not check that data is valid JSON.
+func TooDeep(data []byte, max int) bool {
 	depth := 0
 	inString, escaped := false, false
 	for _, c := range data {

@@ -1,0 +1,219 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/ginws/ginws/validate"
+)
+
+// Context is what a handler gets: the session, its principal, the request,
+// and a context.Context cancelled when the connection closes.
+type Context struct {
+	context.Context
+	hub     *Hub
+	session *Session
+	id      string
+	typ     string
+	room    string
+}
+
+// Hub returns the hub, for deliveries: c.Hub().To(room).Emit(...).
+func (c *Context) Hub() *Hub { return c.hub }
+
+// Session returns the session that sent the frame.
+func (c *Context) Session() *Session { return c.session }
+
+// User returns the session's principal.
+func (c *Context) User() Principal { return c.session.principal }
+
+// RequestID returns the frame's id, empty when the client wants no answer.
+func (c *Context) RequestID() string { return c.id }
+
+// Type returns the frame's event type.
+func (c *Context) Type() string { return c.typ }
+
+// Room returns the frame's top-level room field (set for join, leave and
+// presence; application requests carry their room inside data).
+func (c *Context) Room() string { return c.room }
+
+// HandlerFunc handles one event whose data decoded and validated into T.
+// Its result is the ack's data (nil gives null). Returning an *Error sends
+// that error code; any other error is logged and sent as internal.
+type HandlerFunc[T any] func(c *Context, in T) (any, error)
+
+// HandlerOption configures a handler at registration.
+type HandlerOption func(*handler)
+
+// RequireRole lets only principals with at least one of the roles call the
+// handler; others get forbidden.
+func RequireRole(roles ...string) HandlerOption {
+	return Policy(func(c *Context) error {
+		if c.User().HasRole(roles...) {
+			return nil
+		}
+		return ErrForbidden
+	})
+}
+
+// Policy runs fn before the handler (and before validation); an error
+// refuses the call (an *Error as is, anything else as forbidden).
+// Several policies must all pass.
+func Policy(fn func(c *Context) error) HandlerOption {
+	return func(h *handler) { h.policies = append(h.policies, fn) }
+}
+
+type handler struct {
+	call     func(c *Context, data []byte) (any, error)
+	policies []func(c *Context) error
+}
+
+var builtins = map[string]bool{"join": true, "leave": true, "presence": true, "ping": true}
+
+// Handle registers fn for events of type typ. Data is decoded into T and
+// validated by the hub's validator before fn runs; failures answer
+// bad_request, too_large or validation_failed with every failing field.
+// Handlers of one session run one at a time, in the order the frames came.
+//
+// Handle panics if typ is not a valid event type, is a built-in (join,
+// leave, presence, ping) or is already registered.
+func Handle[T any](h *Hub, typ string, fn HandlerFunc[T], opts ...HandlerOption) {
+	if !validName(typ, 64, false) || builtins[typ] {
+		panic(fmt.Sprintf("hub: Handle: invalid or built-in event type %q", typ))
+	}
+	v := h.opts.Validator
+	hd := handler{call: func(c *Context, data []byte) (any, error) {
+		in, err := validate.Decode[T](v, data)
+		if err != nil {
+			return nil, err
+		}
+		return fn(c, in)
+	}}
+	for _, o := range opts {
+		o(&hd)
+	}
+	h.hmu.Lock()
+	defer h.hmu.Unlock()
+	if _, dup := h.handlers[typ]; dup {
+		panic(fmt.Sprintf("hub: Handle: event type %q registered twice", typ))
+	}
+	h.handlers[typ] = hd
+}
+
+// HandleBinary registers the handler of binary frames. Without one, binary
+// frames are answered with unsupported. An error it returns is sent to the
+// client as an error frame without id.
+func (h *Hub) HandleBinary(fn func(c *Context, data []byte) error) {
+	h.hmu.Lock()
+	h.binary = fn
+	h.hmu.Unlock()
+}
+
+// handle runs on the session's handler goroutine.
+func (h *Hub) handle(s *Session, f inFrame) {
+	c := &Context{Context: s.ctx, hub: h, session: s, id: f.env.ID, typ: f.env.Type, room: f.env.Room}
+	if f.binary != nil {
+		h.hmu.RLock()
+		bin := h.binary
+		h.hmu.RUnlock()
+		if _, err := h.safeCall(c, func() (any, error) { return nil, bin(c, f.binary) }); err != nil {
+			h.answer(c, nil, err)
+		}
+		return
+	}
+	var (
+		result any
+		after  func()
+		err    error
+	)
+	switch f.env.Type {
+	case "ping":
+		s.invalid.Store(0)
+		frame, _ := replyFrame("pong", c.id, nil, nil)
+		h.reply(s, frame)
+		return
+	case "join":
+		result, after, err = h.join(c, f.env.Data)
+	case "leave":
+		result, err = h.leaveRequest(c)
+	case "presence":
+		result, err = h.presence(c)
+	default:
+		h.hmu.RLock()
+		hd, ok := h.handlers[f.env.Type]
+		h.hmu.RUnlock()
+		if !ok {
+			err = &Error{Code: CodeUnknownType, Message: fmt.Sprintf("no handler for %q", f.env.Type)}
+			break
+		}
+		result, err = h.safeCall(c, func() (any, error) {
+			for _, p := range hd.policies {
+				if err := p(c); err != nil {
+					return nil, asForbidden(err)
+				}
+			}
+			return hd.call(c, f.env.Data)
+		})
+	}
+	h.answer(c, result, err)
+	if after != nil {
+		after()
+	}
+}
+
+// safeCall runs application code, turning a panic into an internal error so
+// the hub and the connection survive it.
+func (h *Hub) safeCall(c *Context, fn func() (any, error)) (result any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			h.reportError(c.session, fmt.Errorf("hub: handler %q panicked: %v\n%s", c.typ, p, debug.Stack()))
+			err = &Error{Code: CodeInternal, Message: "internal error"}
+		}
+	}()
+	return fn()
+}
+
+func asForbidden(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{Code: CodeForbidden, Message: err.Error()}
+}
+
+// answer sends the ack or the error for a handled frame.
+func (h *Hub) answer(c *Context, result any, err error) {
+	s := c.session
+	if err == nil {
+		s.invalid.Store(0)
+		if c.id == "" {
+			return
+		}
+		frame, encErr := replyFrame("ack", c.id, result, nil)
+		if encErr != nil {
+			h.reportError(s, fmt.Errorf("hub: encode result of %q: %w", c.typ, encErr))
+			h.reply(s, replyError(c.id, &Error{Code: CodeInternal, Message: "internal error"}))
+			return
+		}
+		h.reply(s, frame)
+		return
+	}
+	h.fail(s, c.id, toClientError(h, c, err))
+}
+
+// toClientError maps an error to what the client may see: validation
+// errors keep their fields, *Error passes, anything else is internal.
+func toClientError(h *Hub, c *Context, err error) *Error {
+	var verr *validate.Error
+	if errors.As(err, &verr) {
+		return &Error{Code: string(verr.Code), Message: verr.Message, Fields: verr.Fields}
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	h.reportError(c.session, fmt.Errorf("hub: handler %q: %w", c.typ, err))
+	return &Error{Code: CodeInternal, Message: "internal error"}
+}

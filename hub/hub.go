@@ -1,0 +1,485 @@
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ginws/ginws/validate"
+	"github.com/gorilla/websocket"
+	"github.com/olahol/melody"
+	"golang.org/x/time/rate"
+)
+
+// Subprotocol is the WebSocket subprotocol of the ginws wire protocol.
+const Subprotocol = "ginws.v1"
+
+// ErrSlowConsumer is reported to the error hook when a session's send queue
+// overflows and it is closed with 1013.
+var ErrSlowConsumer = errors.New("hub: send queue overflow, closing slow consumer")
+
+const (
+	keyPrincipal = "ginws.principal"
+	keySession   = "ginws.session"
+)
+
+// Hub owns the WebSocket sessions of an application: it routes their frames
+// to handlers, keeps rooms and users, and delivers events. Create it with
+// New, register handlers with Handle, serve connections with Accept (or the
+// middleware package) and stop it with Shutdown. All methods are safe for
+// concurrent use.
+type Hub struct {
+	opts     Options
+	m        *melody.Melody
+	broker   Broker
+	log      *slog.Logger
+	draining atomic.Bool
+
+	hmu      sync.RWMutex
+	handlers map[string]handler
+	binary   func(c *Context, data []byte) error
+
+	mu       sync.RWMutex
+	closed   bool
+	sessions map[*Session]struct{}
+	users    map[string]map[*Session]struct{}
+	slots    map[string]int // sessions per user, counting those upgrading
+	rooms    map[string]*room
+
+	live    sync.WaitGroup // sessions not yet cleaned up
+	running sync.WaitGroup // handler goroutines
+	done    chan struct{}  // closed when Shutdown begins
+	once    sync.Once
+}
+
+// New returns a hub configured by opts (zero fields take the defaults
+// documented on Options).
+func New(opts Options) *Hub {
+	opts = opts.withDefaults()
+	h := &Hub{
+		opts:     opts,
+		log:      opts.Logger,
+		handlers: make(map[string]handler),
+		sessions: make(map[*Session]struct{}),
+		users:    make(map[string]map[*Session]struct{}),
+		slots:    make(map[string]int),
+		rooms:    make(map[string]*room),
+		done:     make(chan struct{}),
+	}
+	h.broker = opts.Broker
+	if h.broker == nil {
+		h.broker = NewMemoryBus().Broker()
+	}
+	if err := h.broker.Start(h.deliver); err != nil {
+		h.reportError(nil, fmt.Errorf("hub: start broker: %w", err))
+	}
+
+	m := melody.New()
+	m.Config.MaxMessageSize = opts.MaxFrameBytes
+	m.Config.PongWait = opts.HeartbeatTimeout
+	// The hub writes through its own queue and sends its own pings: melody's
+	// writer must never write, or two goroutines would write one connection.
+	m.Config.PingPeriod = 1 << 62
+	m.Config.MessageBufferSize = 1
+	m.Config.WriteWait = opts.WriteTimeout
+	m.Upgrader = &websocket.Upgrader{
+		ReadBufferSize:  1024,
+		WriteBufferSize: 1024,
+		WriteBufferPool: &sync.Pool{},
+		Subprotocols:    []string{Subprotocol},
+		// The origin is checked before Accept (see Accept).
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	m.HandleConnect(h.onConnect)
+	m.HandleDisconnect(h.onDisconnect)
+	m.HandleMessage(h.onText)
+	m.HandleMessageBinary(h.onBinary)
+	m.HandlePong(func(ms *melody.Session) {
+		if s := sessionOf(ms); s != nil {
+			s.touch()
+		}
+	})
+	m.HandleClose(func(ms *melody.Session, code int, _ string) error {
+		if s := sessionOf(ms); s != nil {
+			s.onPeerClose(code)
+		}
+		return nil
+	})
+	m.HandleError(func(ms *melody.Session, err error) {
+		if isExpectedClose(err) {
+			return
+		}
+		h.log.Debug("ginws: connection error", "session", sessionID(ms), "err", err)
+	})
+	h.m = m
+	return h
+}
+
+func isExpectedClose(err error) bool {
+	var ce *websocket.CloseError
+	return errors.As(err, &ce) || errors.Is(err, melody.ErrSessionClosed) || errors.Is(err, melody.ErrWriteClosed)
+}
+
+// Accept upgrades the request to a WebSocket session of principal p and
+// serves it until it closes, so it blocks for the connection's lifetime. It
+// returns ErrHubClosed while the hub shuts down and ErrTooManySessions when
+// the user is at MaxSessionsPerUser; no response has been written then.
+//
+// Accept does not check the Origin header or authenticate: mount the hub
+// with middleware.New, which does both, or do them before calling Accept.
+func (h *Hub) Accept(w http.ResponseWriter, r *http.Request, p Principal) error {
+	if err := h.reserve(p.UserID); err != nil {
+		return err
+	}
+	reserved := true
+	defer func() {
+		if reserved {
+			h.release(p.UserID)
+		}
+	}()
+	err := h.m.HandleRequestWithKeys(w, r, map[string]any{keyPrincipal: p})
+	// After a successful upgrade the slot was handed to the session, which
+	// releases it when it is cleaned up.
+	reserved = err != nil
+	return err
+}
+
+func (h *Hub) reserve(user string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return ErrHubClosed
+	}
+	if max := h.opts.MaxSessionsPerUser; max > 0 && h.slots[user] >= max {
+		return ErrTooManySessions
+	}
+	h.slots[user]++
+	h.live.Add(1)
+	return nil
+}
+
+func (h *Hub) release(user string) {
+	h.mu.Lock()
+	if h.slots[user]--; h.slots[user] <= 0 {
+		delete(h.slots, user)
+	}
+	h.mu.Unlock()
+	h.live.Done()
+}
+
+// Accepting reports whether the hub takes new sessions (false once Shutdown
+// has begun). Health checks use it.
+func (h *Hub) Accepting() bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return !h.closed
+}
+
+func sessionOf(ms *melody.Session) *Session {
+	v, _ := ms.Get(keySession)
+	s, _ := v.(*Session)
+	return s
+}
+
+func sessionID(ms *melody.Session) string {
+	if s := sessionOf(ms); s != nil {
+		return s.id
+	}
+	return ""
+}
+
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func (h *Hub) onConnect(ms *melody.Session) {
+	p, _ := ms.Keys[keyPrincipal].(Principal)
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Session{
+		hub:       h,
+		ms:        ms,
+		conn:      ms.WebsocketConnection(),
+		id:        newID(),
+		principal: p,
+		ctx:       ctx,
+		cancel:    cancel,
+		rooms:     make(map[string]struct{}),
+	}
+	if h.opts.RateLimit > 0 {
+		s.limiter = rate.NewLimiter(rate.Limit(h.opts.RateLimit), h.opts.RateBurst)
+	}
+	ms.Set(keySession, s)
+
+	h.mu.Lock()
+	h.sessions[s] = struct{}{}
+	if h.users[p.UserID] == nil {
+		h.users[p.UserID] = make(map[*Session]struct{})
+	}
+	h.users[p.UserID][s] = struct{}{}
+	closed := h.closed
+	h.mu.Unlock()
+
+	if closed {
+		s.Close(CloseGoingAway, "going_away")
+		return
+	}
+	if h.opts.OnConnect != nil {
+		if err := h.opts.OnConnect(s); err != nil {
+			h.log.Info("ginws: session refused", "session", s.id, "user", p.UserID, "err", err)
+			s.Close(CloseForbidden, "forbidden")
+			return
+		}
+	}
+	welcome, _ := eventFrame("welcome", "", struct {
+		Session   string `json:"session"`
+		User      string `json:"user"`
+		Heartbeat int64  `json:"heartbeat"`
+	}{s.id, p.UserID, h.opts.PingInterval.Milliseconds()})
+	_ = s.enqueue(outFrame{data: welcome})
+	s.pingTimer = time.AfterFunc(h.opts.PingInterval, s.ping)
+	if !p.Expires.IsZero() {
+		s.expiry = time.AfterFunc(time.Until(p.Expires), func() {
+			s.Close(CloseTokenExpired, "token_expired")
+		})
+	}
+	h.log.Debug("ginws: session open", "session", s.id, "user", p.UserID)
+}
+
+// onDisconnect runs once per session, after melody's reader returned and the
+// connection is closed.
+func (h *Hub) onDisconnect(ms *melody.Session) {
+	s := sessionOf(ms)
+	if s == nil {
+		return
+	}
+	s.cancel()
+	if s.pingTimer != nil {
+		s.pingTimer.Stop()
+	}
+	if s.expiry != nil {
+		s.expiry.Stop()
+	}
+	s.mu.Lock()
+	s.gone = true
+	s.closing = true
+	if s.closeErr == nil {
+		s.closeErr = &CloseError{Code: websocket.CloseAbnormalClosure, Reason: "connection_lost"}
+	}
+	clear(s.out)
+	s.out = nil
+	s.mu.Unlock()
+
+	h.mu.Lock()
+	delete(h.sessions, s)
+	if us := h.users[s.principal.UserID]; us != nil {
+		delete(us, s)
+		if len(us) == 0 {
+			delete(h.users, s.principal.UserID)
+		}
+	}
+	rooms := make([]string, 0, len(s.rooms))
+	for r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	h.mu.Unlock()
+	for _, r := range rooms {
+		h.leave(s, r)
+	}
+	if h.opts.OnDisconnect != nil {
+		h.opts.OnDisconnect(s)
+	}
+	h.log.Debug("ginws: session closed", "session", s.id, "user", s.principal.UserID, "reason", s.closeErr.Reason)
+	h.release(s.principal.UserID)
+}
+
+// onText runs on the session's reader goroutine for each text frame.
+func (h *Hub) onText(ms *melody.Session, data []byte) {
+	s := sessionOf(ms)
+	if s == nil || h.draining.Load() {
+		return
+	}
+	s.touch()
+	if s.isClosing() {
+		return
+	}
+	if !h.allow(s) {
+		return
+	}
+	if !utf8.Valid(data) {
+		s.Close(CloseInvalidUTF8, "invalid_utf8")
+		return
+	}
+	if len(data) == 4 && string(data) == "ping" {
+		_ = s.enqueue(outFrame{data: []byte("pong"), raw: true})
+		return
+	}
+	if h.opts.MaxDepth > 0 && validate.TooDeep(data, h.opts.MaxDepth) {
+		h.fail(s, "", &Error{Code: CodeBadRequest, Message: fmt.Sprintf("frame nests deeper than %d levels", h.opts.MaxDepth)})
+		return
+	}
+	env, e := decodeEnvelope(data)
+	if e != nil {
+		h.fail(s, env.ID, e)
+		return
+	}
+	if !s.dispatch(inFrame{env: env}) {
+		h.fail(s, env.ID, &Error{Code: CodeRateLimited, Message: "too many requests waiting"})
+	}
+}
+
+func (h *Hub) onBinary(ms *melody.Session, data []byte) {
+	s := sessionOf(ms)
+	if s == nil || h.draining.Load() {
+		return
+	}
+	s.touch()
+	if s.isClosing() || !h.allow(s) {
+		return
+	}
+	h.hmu.RLock()
+	bin := h.binary
+	h.hmu.RUnlock()
+	if bin == nil {
+		h.fail(s, "", &Error{Code: CodeUnsupported, Message: "binary frames are not supported here"})
+		return
+	}
+	if !s.dispatch(inFrame{binary: data}) {
+		h.fail(s, "", &Error{Code: CodeRateLimited, Message: "too many requests waiting"})
+	}
+}
+
+func (s *Session) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// allow applies the rate limit: a frame over it gets rate_limited, and
+// RateLimitStrikes of those in a row close the session with 4429.
+func (h *Hub) allow(s *Session) bool {
+	if s.limiter == nil || s.limiter.Allow() {
+		s.strikes = 0
+		return true
+	}
+	s.strikes++
+	if s.strikes >= h.opts.RateLimitStrikes {
+		s.Close(CloseRateLimited, "rate_limited")
+		return false
+	}
+	h.reply(s, replyError("", &Error{Code: CodeRateLimited, Message: "slow down"}))
+	return false
+}
+
+// fail answers an invalid frame and closes the session with 1008 after
+// MaxInvalidFrames of them in a row.
+func (h *Hub) fail(s *Session, id string, e *Error) {
+	h.reply(s, replyError(id, e))
+	if e.Code == CodeRateLimited || e.Code == CodeInternal {
+		return
+	}
+	if int(s.invalid.Add(1)) >= h.opts.MaxInvalidFrames {
+		s.Close(ClosePolicy, "too_many_errors")
+	}
+}
+
+func replyError(id string, e *Error) []byte {
+	b, _ := replyFrame("error", id, nil, e)
+	return b
+}
+
+func (h *Hub) reply(s *Session, frame []byte) {
+	_ = s.enqueue(outFrame{data: frame})
+}
+
+func (h *Hub) reportError(s *Session, err error) {
+	if h.opts.OnError != nil {
+		h.opts.OnError(s, err)
+	}
+	id := ""
+	if s != nil {
+		id = s.id
+	}
+	h.log.Warn("ginws: error", "session", id, "err", err)
+}
+
+// Shutdown stops the hub gracefully: Accept refuses new sessions
+// (ErrHubClosed; the middleware answers 503), frames that arrive are
+// ignored, running handlers finish, then every session is closed with 1001
+// once everything already queued to it is written. It returns when every
+// session is gone, or ctx.Err() when ctx ends first (remaining connections
+// are then cut). It is idempotent.
+//
+// net/http's Server.Shutdown does not wait for hijacked connections such as
+// WebSockets; call Shutdown from Server.RegisterOnShutdown or after
+// Server.Shutdown returns:
+//
+//	srv.RegisterOnShutdown(func() { _ = h.Shutdown(ctx) })
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.once.Do(func() {
+		h.mu.Lock()
+		h.closed = true
+		h.mu.Unlock()
+		h.draining.Store(true)
+		close(h.done)
+	})
+	if err := waitCtx(ctx, &h.running); err != nil {
+		h.cutAll()
+		return err
+	}
+	h.mu.RLock()
+	for s := range h.sessions {
+		s.Close(CloseGoingAway, "going_away")
+	}
+	h.mu.RUnlock()
+	if err := waitCtx(ctx, &h.live); err != nil {
+		h.cutAll()
+		return err
+	}
+	return h.broker.Close()
+}
+
+func (h *Hub) cutAll() {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for s := range h.sessions {
+		s.conn.Close()
+	}
+}
+
+func waitCtx(ctx context.Context, wg *sync.WaitGroup) error {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Len returns the number of open sessions on this node.
+func (h *Hub) Len() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.sessions)
+}
+
+// UserSessions returns the number of open sessions of a user on this node.
+func (h *Hub) UserSessions(user string) int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.users[user])
+}

@@ -1,0 +1,139 @@
+package hub
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/ginws/ginws/validate"
+)
+
+// Defaults for the Options fields left at zero.
+const (
+	DefaultMaxFrameBytes      = 64 << 10
+	DefaultMaxDepth           = 32
+	DefaultSendQueueBytes     = 1 << 20
+	DefaultSendQueueFrames    = 256
+	DefaultPingInterval       = 25 * time.Second
+	DefaultHeartbeatTimeout   = 60 * time.Second
+	DefaultWriteTimeout       = 10 * time.Second
+	DefaultCloseTimeout       = 2 * time.Second
+	DefaultRateLimit          = 50
+	DefaultRateBurst          = 100
+	DefaultRateLimitStrikes   = 20
+	DefaultMaxInvalidFrames   = 20
+	DefaultMaxSessionsPerUser = 64
+	DefaultMaxPending         = 256
+)
+
+// Options configures a Hub. The zero value gives the defaults of the design
+// document; every field says what zero means.
+type Options struct {
+	// MaxFrameBytes is the largest frame read; a larger one closes the
+	// connection with 1009. By default 65536 (accepted; 65537 is not).
+	MaxFrameBytes int64
+	// MaxDepth limits the JSON nesting of a frame. By default 32.
+	MaxDepth int
+	// SendQueueBytes and SendQueueFrames bound what may wait to be written
+	// to one session. A session that overflows either is closed with 1013
+	// (slow_consumer): nothing is dropped silently. By default 1 MiB and
+	// 256 frames. Queued events are written as one array frame when the
+	// peer falls behind.
+	SendQueueBytes  int
+	SendQueueFrames int
+	// PingInterval is how often the server sends a Ping control frame; the
+	// welcome frame tells clients this interval. By default 25 s.
+	PingInterval time.Duration
+	// HeartbeatTimeout closes a session that sent no frame and no Pong for
+	// this long. By default 60 s.
+	HeartbeatTimeout time.Duration
+	// WriteTimeout bounds each write to a peer, the close frame included.
+	// By default 10 s.
+	WriteTimeout time.Duration
+	// CloseTimeout is how long the server waits for the peer's close frame
+	// after sending its own, reading and discarding meanwhile. By default 2 s.
+	CloseTimeout time.Duration
+	// RateLimit is the sustained number of data frames per second a session
+	// may send, RateBurst the bucket size. Control frames do not count. By
+	// default 50/s with a burst of 100; a negative RateLimit disables it.
+	RateLimit float64
+	RateBurst int
+	// RateLimitStrikes is the number of rate_limited replies in a row after
+	// which the session is closed with 4429. By default 20.
+	RateLimitStrikes int
+	// MaxInvalidFrames closes a session with 1008 after that many invalid
+	// frames in a row (each also gets an error reply). By default 20.
+	MaxInvalidFrames int
+	// MaxSessionsPerUser limits concurrent sessions of one user id; Accept
+	// returns ErrTooManySessions beyond it. By default 64; negative: no limit.
+	MaxSessionsPerUser int
+	// MaxPending bounds the frames of one session waiting for its handlers
+	// (handlers run one at a time per session, in order). A frame beyond it
+	// gets rate_limited. By default 256.
+	MaxPending int
+
+	// Rooms returns the options of a room when it is created. By default
+	// rooms have no presence events.
+	Rooms func(room string) RoomOptions
+	// JoinPolicy decides whether a session may join a room: nil allows, an
+	// error refuses (an *Error is sent as is, anything else as forbidden).
+	// By default every join is allowed.
+	JoinPolicy func(c *Context, room string) error
+	// OnConnect runs after the upgrade, before the welcome frame; an error
+	// refuses the session, which is closed with 4403.
+	OnConnect func(s *Session) error
+	// OnDisconnect runs once per session after it left every room.
+	OnDisconnect func(s *Session)
+	// OnJoin and OnLeave run after a session joined or left a room
+	// (leaving on disconnect included).
+	OnJoin, OnLeave func(s *Session, room string)
+	// OnError receives errors that no caller sees: handler failures,
+	// panics, write failures, broker errors. s may be nil.
+	OnError func(s *Session, err error)
+
+	// Broker carries deliveries to other nodes. By default a MemoryBroker
+	// of this hub alone.
+	Broker Broker
+	// Validator decodes and validates handler input. By default
+	// validate.New with MaxBytes = MaxFrameBytes and MaxDepth.
+	Validator *validate.Validator
+	// Logger receives structured logs (never tokens or message bodies). By
+	// default slog.Default().
+	Logger *slog.Logger
+}
+
+// RoomOptions configures one room.
+type RoomOptions struct {
+	// Presence sends presence.join and presence.leave to the room's other
+	// members when a session joins or leaves.
+	Presence bool
+}
+
+func (o Options) withDefaults() Options {
+	setDefault(&o.MaxFrameBytes, DefaultMaxFrameBytes)
+	setDefault(&o.MaxDepth, DefaultMaxDepth)
+	setDefault(&o.SendQueueBytes, DefaultSendQueueBytes)
+	setDefault(&o.SendQueueFrames, DefaultSendQueueFrames)
+	setDefault(&o.PingInterval, DefaultPingInterval)
+	setDefault(&o.HeartbeatTimeout, DefaultHeartbeatTimeout)
+	setDefault(&o.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&o.CloseTimeout, DefaultCloseTimeout)
+	setDefault(&o.RateLimit, DefaultRateLimit)
+	setDefault(&o.RateBurst, DefaultRateBurst)
+	setDefault(&o.RateLimitStrikes, DefaultRateLimitStrikes)
+	setDefault(&o.MaxInvalidFrames, DefaultMaxInvalidFrames)
+	setDefault(&o.MaxSessionsPerUser, DefaultMaxSessionsPerUser)
+	setDefault(&o.MaxPending, DefaultMaxPending)
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Validator == nil {
+		o.Validator = validate.New(validate.Options{MaxBytes: int(o.MaxFrameBytes), MaxDepth: o.MaxDepth})
+	}
+	return o
+}
+
+func setDefault[T int | int64 | float64 | time.Duration](p *T, def T) {
+	if *p == 0 {
+		*p = def
+	}
+}

@@ -1,0 +1,365 @@
+package hub
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/olahol/melody"
+	"golang.org/x/time/rate"
+)
+
+// Session is one WebSocket connection. Its methods are safe for concurrent
+// use; sends never block: a session that cannot keep up is closed with 1013.
+type Session struct {
+	hub       *Hub
+	ms        *melody.Session
+	conn      *websocket.Conn
+	id        string
+	principal Principal
+	ctx       context.Context
+	cancel    context.CancelFunc
+	limiter   *rate.Limiter
+	pingTimer *time.Timer
+	expiry    *time.Timer
+
+	// Owned by the read goroutine.
+	strikes int
+	// Invalid frames in a row; the handler goroutine updates it too.
+	invalid atomic.Int32
+	// When set (unix nanoseconds), the read deadline of the closing handshake.
+	closeDeadline atomic.Int64
+
+	mu       sync.Mutex
+	out      []outFrame // queued, not yet taken by the writer
+	spare    []outFrame // the writer's previous batch, reused
+	outBytes int        // queued plus being written
+	outCount int
+	writing  bool // a writer goroutine runs
+	closing  bool // no more frames are accepted
+	discard  bool // drop what is queued and close now
+	closeErr *CloseError
+	in       []inFrame
+	handling bool
+	gone     bool // removed from the hub
+
+	// rooms is guarded by hub.mu.
+	rooms map[string]struct{}
+}
+
+type outFrame struct {
+	data   []byte
+	binary bool
+	// raw frames (plain-text pong) are never merged into an array frame.
+	raw bool
+}
+
+type inFrame struct {
+	env    envelope
+	binary []byte
+}
+
+// ID returns the session's id, unique within the application.
+func (s *Session) ID() string { return s.id }
+
+// Principal returns the identity the session authenticated with.
+func (s *Session) Principal() Principal { return s.principal }
+
+// Context returns a context cancelled when the connection closes.
+func (s *Session) Context() context.Context { return s.ctx }
+
+// Emit sends an event to this session only.
+func (s *Session) Emit(typ string, data any) error {
+	frame, err := eventFrame(typ, "", data)
+	if err != nil {
+		return err
+	}
+	return s.enqueue(outFrame{data: frame})
+}
+
+// EmitBinary sends a binary frame to this session only.
+func (s *Session) EmitBinary(data []byte) error {
+	return s.enqueue(outFrame{data: data, binary: true})
+}
+
+// Rooms returns the rooms the session has joined.
+func (s *Session) Rooms() []string {
+	s.hub.mu.RLock()
+	defer s.hub.mu.RUnlock()
+	rooms := make([]string, 0, len(s.rooms))
+	for r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	return rooms
+}
+
+// InRoom reports whether the session has joined room.
+func (s *Session) InRoom(room string) bool {
+	s.hub.mu.RLock()
+	defer s.hub.mu.RUnlock()
+	_, ok := s.rooms[room]
+	return ok
+}
+
+// Close closes the session with code and reason after the frames already
+// queued to it are written. Use 4403 to kick a user.
+func (s *Session) Close(code int, reason string) {
+	s.mu.Lock()
+	s.startCloseLocked(code, reason, false)
+	s.mu.Unlock()
+}
+
+// Err returns why the session closed (a *CloseError), or nil while open.
+func (s *Session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closeErr == nil {
+		return nil
+	}
+	return s.closeErr
+}
+
+// enqueue adds a frame to the send queue, starting the writer if needed.
+func (s *Session) enqueue(f outFrame) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return ErrSessionClosed
+	}
+	o := &s.hub.opts
+	if s.outCount+1 > o.SendQueueFrames || s.outBytes+len(f.data) > o.SendQueueBytes {
+		s.startCloseLocked(CloseSlowConsumer, "slow_consumer", true)
+		s.hub.reportError(s, ErrSlowConsumer)
+		return ErrSessionClosed
+	}
+	s.out = append(s.out, f)
+	s.outBytes += len(f.data)
+	s.outCount++
+	s.kickLocked()
+	return nil
+}
+
+func (s *Session) kickLocked() {
+	if !s.writing {
+		s.writing = true
+		go s.writeLoop()
+	}
+}
+
+// startCloseLocked begins the closing handshake: no more frames are
+// accepted; the writer sends the close frame once the queue is written, or
+// at once when now is set (the queue is dropped: the client learns of the gap
+// from the code and resumes).
+func (s *Session) startCloseLocked(code int, reason string, now bool) {
+	if s.closing {
+		if now && !s.discard && s.closeErr != nil && s.closeErr.Code == code {
+			s.discard = true
+		}
+		return
+	}
+	s.closing = true
+	s.discard = now
+	s.closeErr = &CloseError{Code: code, Reason: reason}
+	if !s.gone {
+		s.kickLocked()
+	}
+}
+
+// writeLoop is the session's only writer of data frames. It runs while there
+// is something to write and exits when the queue is empty, so an idle
+// session holds no writer goroutine.
+func (s *Session) writeLoop() {
+	for {
+		s.mu.Lock()
+		if s.discard {
+			clear(s.out)
+			s.out = s.out[:0]
+		}
+		if len(s.out) == 0 {
+			if s.closing && !s.gone {
+				// writing stays true: no writer starts after the close frame.
+				ce := *s.closeErr
+				s.mu.Unlock()
+				s.writeClose(ce)
+				return
+			}
+			s.writing = false
+			s.mu.Unlock()
+			return
+		}
+		batch := s.out
+		s.out = s.spare[:0]
+		s.mu.Unlock()
+
+		err := s.writeBatch(batch)
+
+		n := 0
+		for _, f := range batch {
+			n += len(f.data)
+		}
+		clear(batch)
+		s.mu.Lock()
+		s.outBytes -= n
+		s.outCount -= len(batch)
+		s.spare = batch[:0]
+		s.mu.Unlock()
+		if err != nil {
+			s.hub.reportError(s, err)
+			s.conn.Close() // the reader fails too, and cleans up
+			return
+		}
+	}
+}
+
+// maxBatch bounds how many queued events go into one array frame.
+const maxBatch = 64
+
+func (s *Session) writeBatch(batch []outFrame) error {
+	for i := 0; i < len(batch); {
+		n := 1
+		if !batch[i].binary && !batch[i].raw {
+			for n < maxBatch && i+n < len(batch) && !batch[i+n].binary && !batch[i+n].raw {
+				n++
+			}
+		}
+		if err := s.writeFrames(batch[i : i+n]); err != nil {
+			return err
+		}
+		i += n
+	}
+	return nil
+}
+
+var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// writeFrames writes one frame, or several events as one JSON array frame
+// (PROTOCOL.md section 2): one system call for many events under load.
+func (s *Session) writeFrames(frames []outFrame) error {
+	_ = s.conn.SetWriteDeadline(time.Now().Add(s.hub.opts.WriteTimeout))
+	if len(frames) == 1 {
+		typ := websocket.TextMessage
+		if frames[0].binary {
+			typ = websocket.BinaryMessage
+		}
+		return s.conn.WriteMessage(typ, frames[0].data)
+	}
+	bp := batchPool.Get().(*[]byte)
+	b := append((*bp)[:0], '[')
+	for i, f := range frames {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, f.data...)
+	}
+	b = append(b, ']')
+	err := s.conn.WriteMessage(websocket.TextMessage, b)
+	if cap(b) <= 64<<10 {
+		*bp = b
+		batchPool.Put(bp)
+	}
+	return err
+}
+
+// writeClose sends the close frame and gives the peer CloseTimeout to
+// answer; the reader keeps reading and discarding meanwhile, so the TCP
+// connection is not reset under the peer's unread close frame.
+func (s *Session) writeClose(ce CloseError) {
+	o := &s.hub.opts
+	deadline := time.Now().Add(o.WriteTimeout + o.CloseTimeout)
+	s.closeDeadline.Store(deadline.UnixNano())
+	_ = s.conn.SetReadDeadline(deadline)
+	msg := websocket.FormatCloseMessage(ce.Code, ce.Reason)
+	if err := s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(o.WriteTimeout)); err != nil {
+		s.conn.Close()
+		return
+	}
+	deadline = time.Now().Add(o.CloseTimeout)
+	s.closeDeadline.Store(deadline.UnixNano())
+	_ = s.conn.SetReadDeadline(deadline)
+}
+
+// touch extends the heartbeat deadline after a frame or a Pong, unless the
+// closing handshake set a shorter one.
+func (s *Session) touch() {
+	if d := s.closeDeadline.Load(); d != 0 {
+		_ = s.conn.SetReadDeadline(time.Unix(0, d))
+		return
+	}
+	_ = s.conn.SetReadDeadline(time.Now().Add(s.hub.opts.HeartbeatTimeout))
+	if d := s.closeDeadline.Load(); d != 0 {
+		_ = s.conn.SetReadDeadline(time.Unix(0, d))
+	}
+}
+
+// ping sends a Ping control frame; WriteControl may run beside the writer.
+func (s *Session) ping() {
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		return
+	}
+	_ = s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.hub.opts.WriteTimeout))
+	s.pingTimer.Reset(s.hub.opts.PingInterval)
+}
+
+// onPeerClose answers a close frame the peer sent first with the same
+// code, and never a second close frame.
+func (s *Session) onPeerClose(code int) {
+	s.mu.Lock()
+	first := !s.closing
+	if first {
+		s.closing = true
+		s.closeErr = &CloseError{Code: code, Reason: "peer_closed"}
+		clear(s.out)
+		s.out = s.out[:0]
+	}
+	s.mu.Unlock()
+	if first {
+		if code == websocket.CloseNoStatusReceived {
+			code = CloseNormal
+		}
+		_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(s.hub.opts.WriteTimeout))
+	}
+}
+
+// dispatch queues an inbound frame for the session's handler goroutine, so a
+// slow handler never stalls reading (and thus heartbeats) while the
+// session's frames are still handled one at a time, in order.
+func (s *Session) dispatch(f inFrame) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return true
+	}
+	if len(s.in) >= s.hub.opts.MaxPending {
+		return false
+	}
+	s.in = append(s.in, f)
+	if !s.handling {
+		s.handling = true
+		s.hub.running.Add(1)
+		go s.handleLoop()
+	}
+	return true
+}
+
+func (s *Session) handleLoop() {
+	defer s.hub.running.Done()
+	for {
+		s.mu.Lock()
+		if len(s.in) == 0 || s.closing {
+			s.in = nil
+			s.handling = false
+			s.mu.Unlock()
+			return
+		}
+		f := s.in[0]
+		s.in[0] = inFrame{}
+		s.in = s.in[1:]
+		s.mu.Unlock()
+		s.hub.handle(s, f)
+	}
+}
