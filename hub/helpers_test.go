@@ -190,3 +190,15 @@ func eventually(t *testing.T, cond func() bool, msg string) {
 	t.Helper()
 	require.Eventually(t, cond, 5*time.Second, 5*time.Millisecond, msg)
 }
+
+// splitFrames parses a server frame, which may be an array of frames.
+func splitFrames(data []byte) []frame {
+	var fs []frame
+	if len(data) > 0 && data[0] == '[' {
+		_ = json.Unmarshal(data, &fs)
+		return fs
+	}
+	var f frame
+	_ = json.Unmarshal(data, &f)
+	return []frame{f}
+}

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -37,11 +36,10 @@ const (
 // middleware package) and stop it with Shutdown. All methods are safe for
 // concurrent use.
 type Hub struct {
-	opts     Options
-	m        *melody.Melody
-	broker   Broker
-	log      *slog.Logger
-	draining atomic.Bool
+	opts   Options
+	m      *melody.Melody
+	broker Broker
+	log    *slog.Logger
 
 	hmu      sync.RWMutex
 	handlers map[string]handler
@@ -54,9 +52,9 @@ type Hub struct {
 	slots    map[string]int // sessions per user, counting those upgrading
 	rooms    map[string]*room
 
-	live    sync.WaitGroup // sessions not yet cleaned up
-	running sync.WaitGroup // handler goroutines
-	done    chan struct{}  // closed when Shutdown begins
+	live    counter       // sessions not yet cleaned up
+	running counter       // handler goroutines
+	done    chan struct{} // closed when Shutdown begins
 	once    sync.Once
 }
 
@@ -72,7 +70,6 @@ func New(opts Options) *Hub {
 		users:    make(map[string]map[*Session]struct{}),
 		slots:    make(map[string]int),
 		rooms:    make(map[string]*room),
-		done:     make(chan struct{}),
 	}
 	h.broker = opts.Broker
 	if h.broker == nil {
@@ -162,7 +159,7 @@ func (h *Hub) reserve(user string) error {
 		return ErrTooManySessions
 	}
 	h.slots[user]++
-	h.live.Add(1)
+	h.live.add(1)
 	return nil
 }
 
@@ -172,7 +169,7 @@ func (h *Hub) release(user string) {
 		delete(h.slots, user)
 	}
 	h.mu.Unlock()
-	h.live.Done()
+	h.live.add(-1)
 }
 
 // Accepting reports whether the hub takes new sessions (false once Shutdown
@@ -275,8 +272,7 @@ func (h *Hub) onDisconnect(ms *melody.Session) {
 	if s.closeErr == nil {
 		s.closeErr = &CloseError{Code: websocket.CloseAbnormalClosure, Reason: "connection_lost"}
 	}
-	clear(s.out)
-	s.out = nil
+	s.dropQueueLocked()
 	s.mu.Unlock()
 
 	h.mu.Lock()
@@ -305,7 +301,7 @@ func (h *Hub) onDisconnect(ms *melody.Session) {
 // onText runs on the session's reader goroutine for each text frame.
 func (h *Hub) onText(ms *melody.Session, data []byte) {
 	s := sessionOf(ms)
-	if s == nil || h.draining.Load() {
+	if s == nil {
 		return
 	}
 	s.touch()
@@ -339,7 +335,7 @@ func (h *Hub) onText(ms *melody.Session, data []byte) {
 
 func (h *Hub) onBinary(ms *melody.Session, data []byte) {
 	s := sessionOf(ms)
-	if s == nil || h.draining.Load() {
+	if s == nil {
 		return
 	}
 	s.touch()
@@ -414,10 +410,10 @@ func (h *Hub) reportError(s *Session, err error) {
 
 // Shutdown stops the hub gracefully: Accept refuses new sessions
 // (ErrHubClosed; the middleware answers 503), frames that arrive are
-// ignored, running handlers finish, then every session is closed with 1001
-// once everything already queued to it is written. It returns when every
-// session is gone, or ctx.Err() when ctx ends first (remaining connections
-// are then cut). It is idempotent.
+// ignored, the frames already received are handled, then every session is
+// closed with 1001 once everything queued to it is written. It returns when
+// every session is gone and every handler has returned, or ctx.Err() when
+// ctx ends first (remaining connections are then cut). It is idempotent.
 //
 // net/http's Server.Shutdown does not wait for hijacked connections such as
 // WebSockets; call Shutdown from Server.RegisterOnShutdown or after
@@ -429,20 +425,17 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		h.mu.Lock()
 		h.closed = true
 		h.mu.Unlock()
-		h.draining.Store(true)
-		close(h.done)
 	})
-	if err := waitCtx(ctx, &h.running); err != nil {
-		h.cutAll()
-		return err
-	}
 	h.mu.RLock()
 	for s := range h.sessions {
 		s.Close(CloseGoingAway, "going_away")
 	}
 	h.mu.RUnlock()
-	if err := waitCtx(ctx, &h.live); err != nil {
+	if err := h.live.wait(ctx); err != nil {
 		h.cutAll()
+		return err
+	}
+	if err := h.running.wait(ctx); err != nil {
 		return err
 	}
 	return h.broker.Close()
@@ -453,20 +446,6 @@ func (h *Hub) cutAll() {
 	defer h.mu.RUnlock()
 	for s := range h.sessions {
 		s.conn.Close()
-	}
-}
-
-func waitCtx(ctx context.Context, wg *sync.WaitGroup) error {
-	done := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 

@@ -3,6 +3,7 @@ package hub_test
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,9 @@ import (
 
 	"github.com/ginws/ginws/hub"
 )
+
+// quiet keeps expected errors (panicking handlers, say) out of test output.
+var quiet = slog.New(slog.DiscardHandler)
 
 type sendChat struct {
 	Room string `json:"room" validate:"required,max=128"`
@@ -29,6 +33,9 @@ type chatMessage struct {
 // chatHub is a hub with the handlers most tests use.
 func chatHub(t *testing.T, opts hub.Options) (*hub.Hub, string) {
 	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = quiet
+	}
 	h := hub.New(opts)
 	hub.Handle(h, "chat.send", func(c *hub.Context, in sendChat) (any, error) {
 		if !c.Session().InRoom(in.Room) {

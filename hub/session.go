@@ -32,18 +32,19 @@ type Session struct {
 	// When set (unix nanoseconds), the read deadline of the closing handshake.
 	closeDeadline atomic.Int64
 
-	mu       sync.Mutex
-	out      []outFrame // queued, not yet taken by the writer
-	spare    []outFrame // the writer's previous batch, reused
-	outBytes int        // queued plus being written
-	outCount int
-	writing  bool // a writer goroutine runs
-	closing  bool // no more frames are accepted
-	discard  bool // drop what is queued and close now
-	closeErr *CloseError
-	in       []inFrame
-	handling bool
-	gone     bool // removed from the hub
+	mu        sync.Mutex
+	out       []outFrame // queued, not yet taken by the writer
+	spare     []outFrame // the writer's previous batch, reused
+	outBytes  int        // queued plus being written
+	outCount  int
+	writing   bool // a writer goroutine runs
+	closing   bool // no more inbound frames are accepted
+	closeSent bool // the close frame is out: no more outbound frames
+	discard   bool // drop what is queued and close now
+	closeErr  *CloseError
+	in        []inFrame
+	handling  bool
+	gone      bool // removed from the hub
 
 	// rooms is guarded by hub.mu.
 	rooms map[string]struct{}
@@ -125,7 +126,7 @@ func (s *Session) Err() error {
 func (s *Session) enqueue(f outFrame) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing {
+	if s.closeSent || s.discard || s.gone {
 		return ErrSessionClosed
 	}
 	o := &s.hub.opts
@@ -148,14 +149,16 @@ func (s *Session) kickLocked() {
 	}
 }
 
-// startCloseLocked begins the closing handshake: no more frames are
-// accepted; the writer sends the close frame once the queue is written, or
-// at once when now is set (the queue is dropped: the client learns of the gap
-// from the code and resumes).
+// startCloseLocked begins the closing handshake: no more inbound frames are
+// accepted; the writer sends the close frame once the frames already
+// received are handled and everything queued is written, or at once when
+// now is set (the queue is dropped: the client learns of the gap from the
+// code and resumes).
 func (s *Session) startCloseLocked(code int, reason string, now bool) {
 	if s.closing {
-		if now && !s.discard && s.closeErr != nil && s.closeErr.Code == code {
+		if now && !s.discard && !s.closeSent {
 			s.discard = true
+			s.closeErr = &CloseError{Code: code, Reason: reason}
 		}
 		return
 	}
@@ -174,12 +177,12 @@ func (s *Session) writeLoop() {
 	for {
 		s.mu.Lock()
 		if s.discard {
-			clear(s.out)
-			s.out = s.out[:0]
+			s.dropQueueLocked()
 		}
 		if len(s.out) == 0 {
-			if s.closing && !s.gone {
+			if s.closing && !s.gone && !s.closeSent && (s.discard || !s.handling) {
 				// writing stays true: no writer starts after the close frame.
+				s.closeSent = true
 				ce := *s.closeErr
 				s.mu.Unlock()
 				s.writeClose(ce)
@@ -211,6 +214,16 @@ func (s *Session) writeLoop() {
 			return
 		}
 	}
+}
+
+// dropQueueLocked forgets the frames not yet taken by the writer.
+func (s *Session) dropQueueLocked() {
+	for _, f := range s.out {
+		s.outBytes -= len(f.data)
+	}
+	s.outCount -= len(s.out)
+	clear(s.out)
+	s.out = s.out[:0]
 }
 
 // maxBatch bounds how many queued events go into one array frame.
@@ -296,9 +309,9 @@ func (s *Session) touch() {
 // ping sends a Ping control frame; WriteControl may run beside the writer.
 func (s *Session) ping() {
 	s.mu.Lock()
-	closing := s.closing
+	stop := s.closeSent || s.gone
 	s.mu.Unlock()
-	if closing {
+	if stop {
 		return
 	}
 	_ = s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.hub.opts.WriteTimeout))
@@ -309,13 +322,12 @@ func (s *Session) ping() {
 // code, and never a second close frame.
 func (s *Session) onPeerClose(code int) {
 	s.mu.Lock()
-	first := !s.closing
-	if first {
-		s.closing = true
+	first := !s.closeSent
+	s.closing, s.closeSent = true, true
+	if s.closeErr == nil {
 		s.closeErr = &CloseError{Code: code, Reason: "peer_closed"}
-		clear(s.out)
-		s.out = s.out[:0]
 	}
+	s.dropQueueLocked()
 	s.mu.Unlock()
 	if first {
 		if code == websocket.CloseNoStatusReceived {
@@ -340,19 +352,23 @@ func (s *Session) dispatch(f inFrame) bool {
 	s.in = append(s.in, f)
 	if !s.handling {
 		s.handling = true
-		s.hub.running.Add(1)
+		s.hub.running.add(1)
 		go s.handleLoop()
 	}
 	return true
 }
 
 func (s *Session) handleLoop() {
-	defer s.hub.running.Done()
+	defer s.hub.running.add(-1)
 	for {
 		s.mu.Lock()
-		if len(s.in) == 0 || s.closing {
+		if len(s.in) == 0 || s.gone {
 			s.in = nil
 			s.handling = false
+			if s.closing && !s.gone {
+				// The close frame waited for these frames' answers.
+				s.kickLocked()
+			}
 			s.mu.Unlock()
 			return
 		}

@@ -1,0 +1,348 @@
+package hub_test
+
+import (
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ginws/ginws/hub"
+)
+
+func TestFrameLimits(t *testing.T) {
+	_, url := chatHub(t, hub.Options{MaxFrameBytes: 1024})
+	pad := func(n int) string {
+		head := `{"type":"ping","id":"m","data":"`
+		return head + strings.Repeat("x", n-len(head)-2) + `"}`
+	}
+	t.Run("exactly max is accepted", func(t *testing.T) {
+		c := dial(t, url, "user=a")
+		c.send(pad(1024))
+		assert.Equal(t, "pong", c.read().Type)
+	})
+	t.Run("max+1 closes 1009", func(t *testing.T) {
+		c := dial(t, url, "user=a")
+		c.send(pad(1025))
+		assert.Equal(t, websocket.CloseMessageTooBig, c.expectClose())
+	})
+	t.Run("fragments adding up past max close 1009", func(t *testing.T) {
+		c := dial(t, url, "user=a")
+		w, err := c.conn.NextWriter(websocket.TextMessage)
+		require.NoError(t, err)
+		for range 3 {
+			_, _ = w.Write([]byte(strings.Repeat(" ", 400)))
+		}
+		_ = w.Close()
+		assert.Equal(t, websocket.CloseMessageTooBig, c.expectClose())
+	})
+	t.Run("invalid UTF-8 closes 1007", func(t *testing.T) {
+		c := dial(t, url, "user=a")
+		c.send("{\"type\":\"ping\",\"data\":\"\xff\xfe\"}")
+		assert.Equal(t, websocket.CloseInvalidFramePayloadData, c.expectClose())
+	})
+}
+
+func TestInvalidFramesInARowClose1008(t *testing.T) {
+	_, url := chatHub(t, hub.Options{MaxInvalidFrames: 5})
+	c := dial(t, url, "user=a")
+	for range 4 {
+		c.send("nope")
+		assert.Equal(t, "bad_request", c.read().Error.Code)
+	}
+	assert.Equal(t, "pong", c.request("ping", "1", "", nil).Type, "a valid frame resets the count")
+	for range 4 {
+		c.send("nope")
+		assert.Equal(t, "bad_request", c.read().Error.Code)
+	}
+	c.send("nope")
+	assert.Equal(t, websocket.ClosePolicyViolation, c.expectClose())
+}
+
+func TestRateLimit(t *testing.T) {
+	_, url := chatHub(t, hub.Options{RateLimit: 5, RateBurst: 5, RateLimitStrikes: 10})
+	c := dial(t, url, "user=a")
+	for range 30 {
+		c.send(`{"type":"ping"}`)
+	}
+	var pongs, limited int
+	code := 0
+	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for code == 0 {
+		_, data, err := c.conn.ReadMessage()
+		if ce, ok := err.(*websocket.CloseError); ok {
+			code = ce.Code
+			break
+		}
+		require.NoError(t, err)
+		pongs += strings.Count(string(data), `"type":"pong"`)
+		limited += strings.Count(string(data), `"code":"rate_limited"`)
+	}
+	assert.Equal(t, 5, pongs, "the burst passes")
+	assert.Equal(t, 9, limited, "each frame over the limit is answered until the 10th strike")
+	assert.Equal(t, 4429, code, "the flood ends with 4429, not a reset")
+}
+
+func TestSlowConsumerClosed1013WhileOthersReceive(t *testing.T) {
+	h, url := chatHub(t, hub.Options{})
+	fast := dial(t, url, "user=fast")
+	slow := dial(t, url, "user=slow")
+	fast.request("join", "1", "room", nil)
+	slow.request("join", "1", "room", nil)
+	// The slow client stops reading; paced events fill its socket buffers,
+	// then its queue, while the fast member keeps up.
+	big := strings.Repeat("x", 16<<10)
+	const total = 1000
+	var received atomic.Int32
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for received.Load() < total {
+			_ = fast.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, data, err := fast.conn.ReadMessage()
+			if err != nil {
+				t.Log("fast member:", err)
+				return
+			}
+			received.Add(int32(strings.Count(string(data), `"type":"bulk"`)))
+		}
+	}()
+	for i := range total {
+		require.NoError(t, h.To("room").Emit("bulk", big))
+		for int(received.Load()) < i-8 {
+			select {
+			case <-done:
+				require.Equal(t, int32(total), received.Load(), "fast member stopped")
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
+	<-done
+	assert.Equal(t, int32(total), received.Load(), "the fast member got every event")
+	// The paused reader, reading again, finds the events it had, then 1013.
+	assert.Equal(t, websocket.CloseTryAgainLater, slow.expectClose())
+	eventually(t, func() bool { return h.UserSessions("slow") == 0 }, "slow consumer removed")
+}
+
+func TestSlowHandlerKeepsConnection(t *testing.T) {
+	h := hub.New(hub.Options{Logger: quiet, HeartbeatTimeout: 300 * time.Millisecond, PingInterval: 100 * time.Millisecond})
+	release := make(chan struct{})
+	hub.Handle(h, "slow", func(c *hub.Context, _ struct{}) (any, error) {
+		select {
+		case <-release:
+		case <-c.Done():
+		}
+		return "done", nil
+	})
+	url := serve(t, h)
+	shutdownOnCleanup(t, h)
+	c := dial(t, url, "user=a")
+	// Reading in the background answers the server's pings.
+	frames := make(chan frame, 10)
+	go func() {
+		defer close(frames)
+		for {
+			_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, data, err := c.conn.ReadMessage()
+			if err != nil {
+				return
+			}
+			for _, f := range splitFrames(data) {
+				frames <- f
+			}
+		}
+	}()
+	c.send(`{"type":"slow","id":"s"}`)
+	c.send(`{"type":"ping","id":"after"}`)
+	time.Sleep(time.Second) // more than three heartbeat time-outs
+	close(release)
+	f := <-frames
+	assert.Equal(t, "ack", f.Type)
+	assert.Equal(t, "s", f.ID)
+	f = <-frames
+	assert.Equal(t, "pong", f.Type, "frames of a session are handled in order")
+	c.conn.Close()
+	for range frames {
+	}
+}
+
+func TestHeartbeatTimeout(t *testing.T) {
+	h := hub.New(hub.Options{Logger: quiet, HeartbeatTimeout: 200 * time.Millisecond, PingInterval: 50 * time.Millisecond})
+	url := serve(t, h)
+	shutdownOnCleanup(t, h)
+	c := dial(t, url, "user=a")
+	_ = c // the client never reads again, so it never answers a ping
+	eventually(t, func() bool { return h.Len() == 0 }, "a silent session is closed")
+}
+
+func TestTokenExpiryCloses4401(t *testing.T) {
+	_, url := chatHub(t, hub.Options{})
+	c := dial(t, url, "user=a&ttl=300ms")
+	start := time.Now()
+	assert.Equal(t, 4401, c.expectClose())
+	assert.Less(t, time.Since(start), 1500*time.Millisecond)
+}
+
+func TestKickCloses4403(t *testing.T) {
+	h, url := chatHub(t, hub.Options{OnConnect: func(s *hub.Session) error {
+		if s.Principal().UserID == "banned" {
+			return assert.AnError
+		}
+		return nil
+	}})
+	d := websocket.Dialer{}
+	conn, _, err := d.Dial(url+"?user=banned", nil)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, _, err = conn.ReadMessage()
+	var ce *websocket.CloseError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, 4403, ce.Code)
+	eventually(t, func() bool { return h.Len() == 0 }, "refused session cleaned up")
+}
+
+func TestMaxSessionsPerUser(t *testing.T) {
+	_, url := chatHub(t, hub.Options{MaxSessionsPerUser: 2})
+	dial(t, url, "user=a")
+	second := dial(t, url, "user=a")
+	_, resp, err := websocket.DefaultDialer.Dial(url+"?user=a", nil)
+	require.Error(t, err)
+	assert.Equal(t, 429, resp.StatusCode)
+	second.conn.Close()
+	require.Eventually(t, func() bool {
+		conn, _, err := websocket.DefaultDialer.Dial(url+"?user=a", nil)
+		if err == nil {
+			conn.Close()
+		}
+		return err == nil
+	}, 5*time.Second, 10*time.Millisecond, "a freed slot can be used again")
+}
+
+func TestShutdownDeliversThen1001(t *testing.T) {
+	h := hub.New(hub.Options{Logger: quiet})
+	url := serve(t, h)
+	var clients []*client
+	for range 5 {
+		c := dial(t, url, "user=u")
+		c.request("join", "j", "room", nil)
+		clients = append(clients, c)
+	}
+	for i := range 200 {
+		require.NoError(t, h.To("room").Emit("n", i))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	results := make([]int, len(clients))
+	codes := make([]int, len(clients))
+	for i, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+				_, data, err := c.conn.ReadMessage()
+				if err != nil {
+					if ce, ok := err.(*websocket.CloseError); ok {
+						codes[i] = ce.Code
+					}
+					return
+				}
+				results[i] += strings.Count(string(data), `"type":"n"`)
+			}
+		}()
+	}
+	require.NoError(t, h.Shutdown(ctx))
+	wg.Wait()
+	for i := range clients {
+		assert.Equal(t, 200, results[i], "every queued event arrives before the close")
+		assert.Equal(t, websocket.CloseGoingAway, codes[i])
+	}
+	assert.ErrorIs(t, h.Accept(nil, nil, hub.Principal{}), hub.ErrHubClosed)
+	assert.NoError(t, h.Shutdown(ctx), "Shutdown is idempotent")
+}
+
+func TestShutdownWaitsForHandlers(t *testing.T) {
+	h := hub.New(hub.Options{Logger: quiet})
+	started := make(chan struct{})
+	var finished atomic.Bool
+	hub.Handle(h, "work", func(c *hub.Context, _ struct{}) (any, error) {
+		close(started)
+		time.Sleep(200 * time.Millisecond)
+		finished.Store(true)
+		return "done", nil
+	})
+	url := serve(t, h)
+	c := dial(t, url, "user=a")
+	c.send(`{"type":"work","id":"w"}`)
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, h.Shutdown(ctx))
+	assert.True(t, finished.Load())
+	f := c.read()
+	assert.Equal(t, "ack", f.Type, "the running handler's ack is written before 1001")
+	assert.Equal(t, websocket.CloseGoingAway, c.expectClose())
+}
+
+func TestShutdownTimesOut(t *testing.T) {
+	h := hub.New(hub.Options{Logger: quiet})
+	block := make(chan struct{})
+	hub.Handle(h, "stuck", func(c *hub.Context, _ struct{}) (any, error) {
+		<-block
+		return nil, nil
+	})
+	url := serve(t, h)
+	c := dial(t, url, "user=a")
+	c.send(`{"type":"stuck"}`)
+	eventually(t, func() bool { return true }, "")
+	time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	assert.ErrorIs(t, h.Shutdown(ctx), context.DeadlineExceeded)
+	close(block)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	assert.NoError(t, h.Shutdown(ctx2))
+}
+
+func TestChurn(t *testing.T) {
+	h, url := chatHub(t, hub.Options{MaxSessionsPerUser: -1})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 500 {
+				conn, _, err := websocket.DefaultDialer.Dial(url+"?user=u", nil)
+				if !assert.NoError(t, err) {
+					return
+				}
+				_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"join","room":"r"}`))
+				switch (w + i) % 3 {
+				case 0:
+					_ = conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""))
+					_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+					for {
+						if _, _, err := conn.ReadMessage(); err != nil {
+							break
+						}
+					}
+				case 1:
+					if tcp, ok := conn.UnderlyingConn().(*net.TCPConn); ok {
+						_ = tcp.SetLinger(0)
+					}
+				}
+				conn.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	eventually(t, func() bool { return h.Len() == 0 && h.Rooms() == 0 }, "2,000 sessions come and go, none left")
+}
