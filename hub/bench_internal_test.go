@@ -1,0 +1,105 @@
+package hub
+
+import (
+	"fmt"
+	"log/slog"
+	"strconv"
+	"testing"
+)
+
+// benchHub builds a hub with n sessions, the first k of them in room "r".
+// The sessions have no connection: their writer is marked running so that
+// the benchmark measures the hub's routing and queueing, not the network
+// (bench/ measures that against real sockets).
+func benchHub(n, k int) (*Hub, []*Session) {
+	h := New(Options{Logger: slog.New(slog.DiscardHandler), SendQueueFrames: 1 << 20, SendQueueBytes: 1 << 30})
+	r := &room{name: "r", members: make(map[*Session]struct{})}
+	h.rooms["r"] = r
+	sessions := make([]*Session, n)
+	for i := range sessions {
+		s := &Session{hub: h, id: strconv.Itoa(i), writing: true, rooms: map[string]struct{}{}}
+		sessions[i] = s
+		h.sessions[s] = struct{}{}
+		if i < k {
+			r.members[s] = struct{}{}
+			s.rooms["r"] = struct{}{}
+		}
+	}
+	return h, sessions
+}
+
+func drain(sessions []*Session) {
+	for _, s := range sessions {
+		clear(s.out)
+		s.out, s.outBytes, s.outCount = s.out[:0], 0, 0
+	}
+}
+
+// BenchmarkRoomFanout reports the cost per delivery of an event to K room
+// members among N sessions: it must not grow with N.
+func BenchmarkRoomFanout(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		for _, k := range []int{1, 10, 100, 1000} {
+			b.Run(fmt.Sprintf("N=%d/K=%d", n, k), func(b *testing.B) {
+				h, sessions := benchHub(n, k)
+				members := sessions[:k]
+				data := map[string]string{"user": "alice", "text": "hello"}
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					if err := h.To("r").Emit("chat.message", data); err != nil {
+						b.Fatal(err)
+					}
+					if i++; i%256 == 0 {
+						b.StopTimer()
+						drain(members)
+						b.StartTimer()
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*k), "ns/delivery")
+			})
+		}
+	}
+}
+
+// BenchmarkBroadcastEncodeOnce sends to every one of 1,000 sessions: the
+// allocations per operation stay those of one encoding, whatever the count
+// of recipients (compare allocs/op with BenchmarkEncodeOnly).
+func BenchmarkBroadcastEncodeOnce(b *testing.B) {
+	h, sessions := benchHub(1000, 0)
+	data := map[string]string{"user": "alice", "text": "hello"}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if err := h.All().Emit("announcement", data); err != nil {
+			b.Fatal(err)
+		}
+		if i++; i%256 == 0 {
+			b.StopTimer()
+			drain(sessions)
+			b.StartTimer()
+		}
+	}
+}
+
+// BenchmarkEncodeOnly is the baseline of BenchmarkBroadcastEncodeOnce.
+func BenchmarkEncodeOnly(b *testing.B) {
+	data := map[string]string{"user": "alice", "text": "hello"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := eventFrame("announcement", "", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeEnvelope measures the per-frame cost of reading the envelope.
+func BenchmarkDecodeEnvelope(b *testing.B) {
+	frame := []byte(`{"type":"chat.send","id":"42","data":{"room":"lobby","text":"hello there"}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeEnvelope(frame); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

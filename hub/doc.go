@@ -1,0 +1,51 @@
+// Package hub owns the WebSocket sessions of a Gin (or any net/http)
+// application: it routes each frame to a typed handler, answers with acks
+// and errors, keeps rooms, users and presence, and delivers events to a
+// session, a room, a user's sessions or everyone, on one node or, through a
+// Broker, on many. It implements the server side of the ginws wire protocol
+// (docs/PROTOCOL.md) on top of github.com/olahol/melody.
+//
+//	h := hub.New(hub.Options{})
+//	hub.Handle(h, "chat.send", func(c *hub.Context, in SendChat) (any, error) {
+//		return nil, c.Hub().To(in.Room).Emit("chat.message", in)
+//	}, hub.RequireRole("member"))
+//	r.GET("/ws", middleware.New(h, middleware.Options{Auth: auth}))
+//
+// # Handlers
+//
+// Handle is generic over the handler's input: the frame's data is decoded
+// into it and validated with package validate (struct tags of
+// go-playground/validator) before the handler runs, so handlers never see
+// invalid input. A handler's result becomes the ack's data; an *Error it
+// returns reaches the client with its code; other errors and panics reach
+// the client as internal and the error hook with their detail. Handlers of
+// one session run one at a time in the order the frames came, on a goroutine
+// of their own, so a slow handler never delays reading (and thus the
+// heartbeat). Their Context is cancelled when the connection closes.
+//
+// # Delivery
+//
+// h.To(room), h.ToUser(id) and h.All() address recipients; Except leaves the
+// sender out; Emit encodes once and queues the same bytes to every
+// recipient, in O(recipients). Sends never block: each session has a send
+// queue bounded in bytes and frames, written by a goroutine that exists only
+// while there is something to write and that merges queued events into one
+// array frame when the peer falls behind. A session whose queue overflows is
+// closed with 1013 rather than losing messages silently.
+//
+// # Closing
+//
+// Every close follows the closing handshake: the close frame is written
+// after what was queued before it, and the connection stays open for
+// CloseTimeout to read the peer's answer, so that the peer sees the code
+// rather than a reset. Shutdown closes every session with 1001 after the
+// frames it already received are answered.
+//
+// # Performance
+//
+// go test -bench . ./hub, on a 2-core machine: delivering an event to K room
+// members costs about 22 ns per recipient for K = 1,000, the same with
+// N = 1,000 and N = 10,000 sessions on the hub (BenchmarkRoomFanout), with
+// 10 allocations per event whatever K (BenchmarkBroadcastEncodeOnce; one
+// encoding alone is 7, BenchmarkEncodeOnly).
+package hub
