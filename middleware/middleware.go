@@ -1,0 +1,147 @@
+package middleware
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gorilla/websocket"
+
+	"github.com/ginws/ginws/hub"
+)
+
+// Options configures the middleware. Auth is required; every other field
+// has a safe default.
+type Options struct {
+	// Auth authenticates the upgrade request. Required.
+	Auth Authenticator
+	// Tokens switches token sources off (see TokenSources). By default the
+	// header, the subprotocol and the query are read, in that order.
+	Tokens TokenSources
+	// AllowedOrigins lists the browser origins that may connect: exact
+	// origins ("https://app.example.com"), hosts ("app.example.com:8080",
+	// any scheme) and subdomain patterns ("https://*.example.com",
+	// "*.example.com"; a pattern matches no port unless it names one). By
+	// default only the request's own host may connect. Requests without an
+	// Origin header (non-browser clients) always pass; "null" never does.
+	AllowedOrigins []string
+	// InsecureSkipOriginCheck lets every origin connect, exposing users to
+	// cross-site WebSocket hijacking. Off by default.
+	InsecureSkipOriginCheck bool
+	// MaxConnsPerAddr limits concurrent connections per client address, as
+	// Gin's c.ClientIP() sees it (so trusted proxies are respected). By
+	// default 0: no limit, since users behind one NAT share an address. The
+	// per-user limit is the hub's Options.MaxSessionsPerUser.
+	MaxConnsPerAddr int
+	// Logger receives refusals (never tokens). By default slog.Default().
+	Logger *slog.Logger
+}
+
+// New returns the Gin handler that authenticates an upgrade request, checks
+// its origin and limits, and hands the connection to the hub. Mount it on a
+// GET route; it blocks for the connection's lifetime, like any WebSocket
+// handler. Refusals happen before the upgrade, as JSON
+// {"error":{"code":"...","message":"..."}} with status 400 (not a WebSocket
+// upgrade), 401 unauthorized, 403 forbidden_origin, 429
+// too_many_connections or 503 unavailable (the hub shuts down).
+//
+// It panics if h or o.Auth is nil or an allowed origin is malformed.
+func New(h *hub.Hub, o Options) gin.HandlerFunc {
+	if h == nil {
+		panic("middleware: hub is nil")
+	}
+	if o.Auth == nil {
+		panic("middleware: Options.Auth is nil")
+	}
+	origins := newOriginPolicy(o.AllowedOrigins, o.InsecureSkipOriginCheck)
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	addrs := &addrLimiter{max: o.MaxConnsPerAddr, n: make(map[string]int)}
+
+	return func(c *gin.Context) {
+		r := c.Request
+		if !websocket.IsWebSocketUpgrade(r) {
+			refuse(c, http.StatusBadRequest, "bad_request", "this endpoint only accepts WebSocket upgrades")
+			return
+		}
+		if !h.Accepting() {
+			refuse(c, http.StatusServiceUnavailable, "unavailable", "the server is shutting down")
+			return
+		}
+		if origin := r.Header.Get("Origin"); !origins.allow(origin, r.Host) {
+			log.Info("ginws: origin refused", "origin", origin, "addr", c.ClientIP())
+			refuse(c, http.StatusForbidden, "forbidden_origin", "origin not allowed")
+			return
+		}
+		token, present := extractToken(r, o.Tokens)
+		if present && token == "" {
+			log.Info("ginws: malformed token", "addr", c.ClientIP())
+			refuse(c, http.StatusUnauthorized, "unauthorized", "malformed token")
+			return
+		}
+		p, err := o.Auth.Authenticate(c, token)
+		if err != nil {
+			// The error may quote claims but never the token itself.
+			log.Info("ginws: authentication failed", "addr", c.ClientIP(), "err", err)
+			refuse(c, http.StatusUnauthorized, "unauthorized", "authentication failed")
+			return
+		}
+		addr := c.ClientIP()
+		if !addrs.acquire(addr) {
+			refuse(c, http.StatusTooManyRequests, "too_many_connections", "too many connections from this address")
+			return
+		}
+		defer addrs.release(addr)
+
+		err = h.Accept(c.Writer, r, p)
+		switch {
+		case errors.Is(err, hub.ErrTooManySessions):
+			refuse(c, http.StatusTooManyRequests, "too_many_connections", "too many connections for this user")
+		case errors.Is(err, hub.ErrHubClosed):
+			refuse(c, http.StatusServiceUnavailable, "unavailable", "the server is shutting down")
+		default:
+			// The upgrader answered a failed handshake itself; after a
+			// successful one the connection is over.
+			c.Abort()
+		}
+	}
+}
+
+func refuse(c *gin.Context, status int, code, message string) {
+	c.AbortWithStatusJSON(status, gin.H{"error": gin.H{"code": code, "message": message}})
+}
+
+// addrLimiter counts open connections per client address.
+type addrLimiter struct {
+	max int
+	mu  sync.Mutex
+	n   map[string]int
+}
+
+func (l *addrLimiter) acquire(addr string) bool {
+	if l.max <= 0 {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.n[addr] >= l.max {
+		return false
+	}
+	l.n[addr]++
+	return true
+}
+
+func (l *addrLimiter) release(addr string) {
+	if l.max <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.n[addr]--; l.n[addr] <= 0 {
+		delete(l.n, addr)
+	}
+}

@@ -1,0 +1,442 @@
+package middleware_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/middleware"
+)
+
+func TestMain(m *testing.M) {
+	gin.SetMode(gin.TestMode)
+	goleak.VerifyTestMain(m)
+}
+
+var secret = []byte("test-secret-of-at-least-32-bytes!")
+
+func token(t *testing.T, claims jwt.MapClaims) string {
+	t.Helper()
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+	require.NoError(t, err)
+	return s
+}
+
+func valid(user string, roles ...string) jwt.MapClaims {
+	return jwt.MapClaims{"sub": user, "roles": roles, "exp": time.Now().Add(time.Hour).Unix()}
+}
+
+// server runs a Gin engine on loopback with the middleware on /ws and a
+// handler echoing the principal's user and roles.
+func server(t *testing.T, hopts hub.Options, mopts middleware.Options, wrap ...func(http.Handler) http.Handler) (string, *hub.Hub) {
+	t.Helper()
+	if hopts.Logger == nil {
+		hopts.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := hub.New(hopts)
+	hub.Handle(h, "whoami", func(c *hub.Context, _ struct{}) (any, error) {
+		return map[string]any{"user": c.User().UserID, "roles": c.User().Roles}, nil
+	})
+	if mopts.Auth == nil {
+		mopts.Auth = middleware.JWT(middleware.JWTOptions{Secret: secret})
+	}
+	if mopts.Logger == nil {
+		mopts.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := gin.New()
+	r.GET("/ws", middleware.New(h, mopts))
+	var handler http.Handler = r
+	for _, w := range wrap {
+		handler = w(handler)
+	}
+	srv := httptest.NewServer(handler)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = h.Shutdown(ctx)
+		srv.Close()
+	})
+	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws", h
+}
+
+type refusal struct {
+	status int
+	code   string
+}
+
+// connect dials and returns the user id the hub saw, or the refusal.
+func connect(t *testing.T, url string, header http.Header, protocols ...string) (string, refusal) {
+	t.Helper()
+	d := websocket.Dialer{Subprotocols: protocols, HandshakeTimeout: 5 * time.Second}
+	conn, resp, err := d.Dial(url, header)
+	if err != nil {
+		require.NotNil(t, resp, "dial: %v", err)
+		var body struct {
+			Error struct{ Code, Message string }
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		require.NoError(t, json.Unmarshal(raw, &body), "body %s", raw)
+		require.NotEmpty(t, body.Error.Message)
+		return "", refusal{resp.StatusCode, body.Error.Code}
+	}
+	defer conn.Close()
+	if len(protocols) > 0 {
+		assert.Equal(t, hub.Subprotocol, resp.Header.Get("Sec-WebSocket-Protocol"), "only ginws.v1 is echoed")
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _, err = conn.ReadMessage() // welcome
+	require.NoError(t, err)
+	require.NoError(t, conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"whoami","id":"1"}`)))
+	_, msg, err := conn.ReadMessage()
+	require.NoError(t, err)
+	var ack struct {
+		Data struct{ User string }
+	}
+	require.NoError(t, json.Unmarshal(msg, &ack), "%s", msg)
+	return ack.Data.User, refusal{}
+}
+
+func bearer(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
+
+func TestTokenSources(t *testing.T) {
+	url, _ := server(t, hub.Options{}, middleware.Options{Tokens: middleware.TokenSources{Cookie: "session"}})
+	tok := token(t, valid("alice"))
+
+	user, _ := connect(t, url, bearer(tok))
+	assert.Equal(t, "alice", user, "Authorization header")
+
+	user, _ = connect(t, url, nil, hub.Subprotocol, "bearer."+tok)
+	assert.Equal(t, "alice", user, "subprotocol, as browsers send it")
+
+	user, _ = connect(t, url+"?access_token="+tok, nil)
+	assert.Equal(t, "alice", user, "query")
+
+	user, _ = connect(t, url, http.Header{"Cookie": {"session=" + tok}})
+	assert.Equal(t, "alice", user, "cookie")
+
+	// First match wins: a bad header is not rescued by a good query token.
+	_, ref := connect(t, url+"?access_token="+tok, bearer("not-a-jwt"))
+	assert.Equal(t, refusal{401, "unauthorized"}, ref)
+	_, ref = connect(t, url, nil)
+	assert.Equal(t, refusal{401, "unauthorized"}, ref, "no token")
+	_, ref = connect(t, url, http.Header{"Authorization": {"Basic abc"}})
+	assert.Equal(t, refusal{401, "unauthorized"}, ref, "another scheme")
+}
+
+func TestTokenSourcesSwitchedOff(t *testing.T) {
+	url, _ := server(t, hub.Options{}, middleware.Options{Tokens: middleware.TokenSources{NoHeader: true, NoQuery: true, NoSubprotocol: true}})
+	tok := token(t, valid("alice"))
+	for name, try := range map[string]func() refusal{
+		"header":      func() refusal { _, r := connect(t, url, bearer(tok)); return r },
+		"query":       func() refusal { _, r := connect(t, url+"?access_token="+tok, nil); return r },
+		"subprotocol": func() refusal { _, r := connect(t, url, nil, hub.Subprotocol, "bearer."+tok); return r },
+	} {
+		assert.Equal(t, refusal{401, "unauthorized"}, try(), name)
+	}
+}
+
+func TestJWTRefusals(t *testing.T) {
+	url, _ := server(t, hub.Options{}, middleware.Options{Auth: middleware.JWT(middleware.JWTOptions{
+		Secret: secret, Issuer: "ginws-test", Audience: "chat", Leeway: time.Second,
+	})})
+	ok := func() jwt.MapClaims {
+		c := valid("alice")
+		c["iss"], c["aud"] = "ginws-test", "chat"
+		return c
+	}
+	with := func(k string, v any) jwt.MapClaims {
+		c := ok()
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+		return c
+	}
+	user, _ := connect(t, url, bearer(token(t, ok())))
+	assert.Equal(t, "alice", user)
+
+	none, err := jwt.NewWithClaims(jwt.SigningMethodNone, ok()).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	require.NoError(t, err)
+	wrongKey, err := jwt.NewWithClaims(jwt.SigningMethodHS256, ok()).SignedString([]byte("another-secret-of-32-bytes-long!!"))
+	require.NoError(t, err)
+	hs512, err := jwt.NewWithClaims(jwt.SigningMethodHS512, ok()).SignedString(secret)
+	require.NoError(t, err)
+
+	for name, tok := range map[string]string{
+		"expired":         token(t, with("exp", time.Now().Add(-time.Minute).Unix())),
+		"not yet valid":   token(t, with("nbf", time.Now().Add(time.Minute).Unix())),
+		"issued later":    token(t, with("iat", time.Now().Add(time.Minute).Unix())),
+		"no expiry":       token(t, with("exp", nil)),
+		"no subject":      token(t, with("sub", nil)),
+		"wrong issuer":    token(t, with("iss", "someone-else")),
+		"wrong audience":  token(t, with("aud", "billing")),
+		"alg none":        none,
+		"wrong key":       wrongKey,
+		"alg not allowed": hs512,
+		"malformed":       "a.b.c",
+		"roles not text":  token(t, with("roles", []any{1, 2})),
+	} {
+		_, ref := connect(t, url, bearer(tok))
+		assert.Equal(t, refusal{401, "unauthorized"}, ref, name)
+	}
+}
+
+func TestJWTAlgorithms(t *testing.T) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	edPub, edKey, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+
+	for _, tc := range []struct {
+		name   string
+		opts   middleware.JWTOptions
+		method jwt.SigningMethod
+		key    any
+	}{
+		{"HS384", middleware.JWTOptions{Secret: secret, Algorithms: []string{"HS384"}}, jwt.SigningMethodHS384, secret},
+		{"HS512", middleware.JWTOptions{Secret: secret, Algorithms: []string{"HS512"}}, jwt.SigningMethodHS512, secret},
+		{"RS256", middleware.JWTOptions{PublicKey: &rsaKey.PublicKey}, jwt.SigningMethodRS256, rsaKey},
+		{"ES256", middleware.JWTOptions{PublicKey: &ecKey.PublicKey}, jwt.SigningMethodES256, ecKey},
+		{"EdDSA", middleware.JWTOptions{PublicKey: edPub}, jwt.SigningMethodEdDSA, edKey},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url, _ := server(t, hub.Options{}, middleware.Options{Auth: middleware.JWT(tc.opts)})
+			tok, err := jwt.NewWithClaims(tc.method, valid("bob", "admin")).SignedString(tc.key)
+			require.NoError(t, err)
+			user, _ := connect(t, url, bearer(tok))
+			assert.Equal(t, "bob", user)
+			// An HMAC token signed with the public key's bytes (the
+			// classic algorithm confusion) is refused.
+			if tc.opts.PublicKey != nil {
+				forged, err := jwt.NewWithClaims(jwt.SigningMethodHS256, valid("mallory")).SignedString([]byte("public key bytes"))
+				require.NoError(t, err)
+				_, ref := connect(t, url, bearer(forged))
+				assert.Equal(t, refusal{401, "unauthorized"}, ref)
+			}
+		})
+	}
+}
+
+func TestJWTPrincipal(t *testing.T) {
+	auth := middleware.JWT(middleware.JWTOptions{Secret: secret, RolesClaim: "scope"})
+	exp := time.Now().Add(time.Hour).Truncate(time.Second)
+	p, err := auth.Authenticate(nil, token(t, jwt.MapClaims{"sub": "u1", "scope": "member admin", "exp": exp.Unix(), "team": "red"}))
+	require.NoError(t, err)
+	assert.Equal(t, "u1", p.UserID)
+	assert.Equal(t, []string{"member", "admin"}, p.Roles)
+	assert.True(t, exp.Equal(p.Expires))
+	assert.Equal(t, "red", p.Claims["team"])
+	_, err = auth.Authenticate(nil, "")
+	assert.ErrorIs(t, err, middleware.ErrNoToken)
+	_, err = auth.Authenticate(nil, "x.y.z")
+	assert.ErrorIs(t, err, middleware.ErrInvalidToken)
+}
+
+func TestJWTConfigurationPanics(t *testing.T) {
+	assert.PanicsWithValue(t, "middleware: JWTOptions needs Secret, PublicKey or Keyfunc", func() { middleware.JWT(middleware.JWTOptions{}) })
+	assert.Panics(t, func() { middleware.JWT(middleware.JWTOptions{Secret: secret, Algorithms: []string{"none"}}) })
+	assert.PanicsWithValue(t, "middleware: Options.Auth is nil", func() { middleware.New(hub.New(hub.Options{}), middleware.Options{}) })
+	assert.Panics(t, func() {
+		middleware.New(hub.New(hub.Options{}), middleware.Options{Auth: middleware.FromGinContext("p"), AllowedOrigins: []string{"https://a.*.com"}})
+	})
+}
+
+func TestOrigins(t *testing.T) {
+	tok := token(t, valid("alice"))
+	sameHost, _ := server(t, hub.Options{}, middleware.Options{})
+	listed, _ := server(t, hub.Options{}, middleware.Options{AllowedOrigins: []string{"https://app.example.com", "*.example.org", "https://*.example.net"}})
+	insecure, _ := server(t, hub.Options{}, middleware.Options{InsecureSkipOriginCheck: true})
+	host := strings.TrimPrefix(strings.TrimSuffix(sameHost, "/ws"), "ws://")
+
+	for _, tc := range []struct {
+		url, origin string
+		ok          bool
+	}{
+		{sameHost, "", true},
+		{sameHost, "http://" + host, true},
+		{sameHost, "http://evil.example", false},
+		{sameHost, "null", false},
+		{sameHost, "http://" + host + ".evil.io", false},
+		{listed, "https://app.example.com", true},
+		{listed, "http://app.example.com", false},
+		{listed, "https://app.example.com.evil.io", false},
+		{listed, "https://chat.example.org", true},
+		{listed, "http://a.b.example.org", true},
+		{listed, "https://example.org", false},
+		{listed, "https://evilexample.org", false},
+		{listed, "https://example.org.evil.io", false},
+		{listed, "https://x.example.net", true},
+		{listed, "http://x.example.net", false},
+		{listed, "https://x.example.net:8443", false},
+		{listed, "null", false},
+		{listed, "https://user@app.example.com", false},
+		{listed, "", true},
+		{insecure, "https://anything.example", true},
+	} {
+		header := bearer(tok)
+		if tc.origin != "" {
+			header.Set("Origin", tc.origin)
+		}
+		user, ref := connect(t, tc.url, header)
+		if tc.ok {
+			assert.Equal(t, "alice", user, "origin %q", tc.origin)
+		} else {
+			assert.Equal(t, refusal{403, "forbidden_origin"}, ref, "origin %q", tc.origin)
+		}
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	url, h := server(t, hub.Options{MaxSessionsPerUser: 1}, middleware.Options{MaxConnsPerAddr: 2})
+	httpURL := "http" + strings.TrimPrefix(url, "ws")
+
+	resp, err := http.Get(httpURL)
+	require.NoError(t, err)
+	var body struct{ Error struct{ Code string } }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	resp.Body.Close()
+	assert.Equal(t, 400, resp.StatusCode)
+	assert.Equal(t, "bad_request", body.Error.Code)
+
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	alice, _, err := d.Dial(url, bearer(token(t, valid("alice"))))
+	require.NoError(t, err)
+	defer alice.Close()
+	_, ref := connect(t, url, bearer(token(t, valid("alice"))))
+	assert.Equal(t, refusal{429, "too_many_connections"}, ref, "per user")
+
+	bob, _, err := d.Dial(url, bearer(token(t, valid("bob"))))
+	require.NoError(t, err)
+	defer bob.Close()
+	_, ref = connect(t, url, bearer(token(t, valid("carol"))))
+	assert.Equal(t, refusal{429, "too_many_connections"}, ref, "per address")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	go func() {
+		for _, c := range []*websocket.Conn{alice, bob} {
+			for {
+				if _, _, err := c.ReadMessage(); err != nil {
+					break
+				}
+			}
+		}
+	}()
+	require.NoError(t, h.Shutdown(ctx))
+	_, ref = connect(t, url, bearer(token(t, valid("dave"))))
+	assert.Equal(t, refusal{503, "unavailable"}, ref)
+}
+
+func TestFromGinContextInRouterGroup(t *testing.T) {
+	h := hub.New(hub.Options{Logger: slog.New(slog.DiscardHandler)})
+	hub.Handle(h, "whoami", func(c *hub.Context, _ struct{}) (any, error) {
+		return map[string]any{"user": c.User().UserID}, nil
+	})
+	r := gin.New()
+	r.Use(gin.Recovery())
+	api := r.Group("/api", func(c *gin.Context) {
+		// The application's own API-key check.
+		if c.GetHeader("X-API-Key") != "k1" {
+			c.AbortWithStatus(http.StatusUnauthorized)
+			return
+		}
+		c.Set("principal", hub.Principal{UserID: "service-1"})
+	}, func(c *gin.Context) {
+		c.Header("Access-Control-Allow-Origin", "*") // a CORS-style middleware
+		c.Next()
+	})
+	api.GET("/ws", middleware.New(h, middleware.Options{Auth: middleware.FromGinContext("principal"), Logger: slog.New(slog.DiscardHandler)}))
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = h.Shutdown(ctx)
+	}()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/api/ws"
+	user, _ := connect(t, url, http.Header{"X-API-Key": {"k1"}})
+	assert.Equal(t, "service-1", user)
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's and the test's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestTokensStayOutOfLogs(t *testing.T) {
+	var ginLog, appLog syncBuffer
+	old := gin.DefaultWriter
+	gin.DefaultWriter = &ginLog
+	defer func() { gin.DefaultWriter = old }()
+
+	h := hub.New(hub.Options{Logger: slog.New(slog.NewTextHandler(&appLog, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	hub.Handle(h, "whoami", func(c *hub.Context, _ struct{}) (any, error) {
+		return map[string]any{"user": c.User().UserID}, nil
+	})
+	r := gin.Default() // Logger and Recovery, as most applications have
+	r.GET("/ws", middleware.New(h, middleware.Options{
+		Auth:   middleware.JWT(middleware.JWTOptions{Secret: secret}),
+		Logger: slog.New(slog.NewTextHandler(&appLog, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}))
+	srv := httptest.NewServer(middleware.HideQueryToken(r))
+	defer srv.Close()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+
+	good := token(t, valid("alice"))
+	expired := token(t, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(-time.Hour).Unix()})
+	user, _ := connect(t, url+"?access_token="+good+"&room=lobby", nil)
+	assert.Equal(t, "alice", user)
+	_, ref := connect(t, url+"?access_token="+expired, nil)
+	assert.Equal(t, refusal{401, "unauthorized"}, ref)
+	_, ref = connect(t, url, bearer(expired))
+	assert.Equal(t, refusal{401, "unauthorized"}, ref)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, h.Shutdown(ctx))
+
+	logs := ginLog.String() + appLog.String()
+	assert.Contains(t, ginLog.String(), "/ws?room=lobby", "other query parameters are still logged")
+	assert.Contains(t, appLog.String(), "authentication failed")
+	for _, tok := range []string{good, expired} {
+		assert.NotContains(t, logs, tok)
+		assert.NotContains(t, logs, strings.Split(tok, ".")[2], "not even the signature")
+	}
+}
