@@ -1,0 +1,339 @@
+package client_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/ginws/ginws/client"
+	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/middleware"
+)
+
+func TestMain(m *testing.M) {
+	gin.SetMode(gin.ReleaseMode)
+	goleak.VerifyTestMain(m)
+}
+
+var quiet = slog.New(slog.DiscardHandler)
+
+type sendChat struct {
+	Room string `json:"room" validate:"required"`
+	Text string `json:"text" validate:"required,max=10"`
+}
+
+type chatMessage struct {
+	User string `json:"user"`
+	Text string `json:"text"`
+}
+
+// testServer is a hub behind the middleware on a fixed loopback address, so
+// that it can be stopped and started again on the same port.
+type testServer struct {
+	addr string
+	h    *hub.Hub
+	srv  *http.Server
+	done chan struct{}
+	once sync.Once
+}
+
+// tokens are "user" or "user.ms": a principal expiring after ms milliseconds.
+var auth = middleware.AuthFunc(func(_ *gin.Context, token string) (hub.Principal, error) {
+	user, ms, ok := strings.Cut(token, ".")
+	if user == "" {
+		return hub.Principal{}, middleware.ErrNoToken
+	}
+	p := hub.Principal{UserID: user, Roles: []string{"member"}}
+	if ok {
+		n, _ := strconv.Atoi(ms)
+		p.Expires = time.Now().Add(time.Duration(n) * time.Millisecond)
+	}
+	return p, nil
+})
+
+func startServer(t *testing.T, addr string) *testServer {
+	t.Helper()
+	ts, err := listen(addr)
+	require.NoError(t, err)
+	t.Cleanup(ts.stop)
+	return ts
+}
+
+func startExampleServer() *testServer {
+	ts, err := listen("127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	return ts
+}
+
+func listen(addr string) (*testServer, error) {
+	h := hub.New(hub.Options{Logger: quiet, OnConnect: func(s *hub.Session) error {
+		if s.Principal().UserID == "banned" {
+			return errors.New("banned")
+		}
+		return nil
+	}})
+	hub.Handle(h, "chat.send", func(c *hub.Context, in sendChat) (any, error) {
+		return "ok", c.Hub().To(in.Room).Emit("chat.message", chatMessage{User: c.User().UserID, Text: in.Text})
+	})
+	r := gin.New()
+	r.GET("/ws", middleware.New(h, middleware.Options{Auth: auth, Logger: quiet}))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	ts := &testServer{addr: ln.Addr().String(), h: h, srv: &http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}, done: make(chan struct{})}
+	go func() {
+		defer close(ts.done)
+		_ = ts.srv.Serve(ln)
+	}()
+	return ts, nil
+}
+
+func (ts *testServer) url() string { return "ws://" + ts.addr + "/ws" }
+
+// stop shuts the hub (clients see 1001) and the listener down.
+func (ts *testServer) stop() {
+	ts.once.Do(ts.shutdown)
+}
+
+func (ts *testServer) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = ts.srv.Shutdown(ctx)
+	_ = ts.h.Shutdown(ctx)
+	<-ts.done
+}
+
+func newClient(t *testing.T, opts client.Options) *client.Client {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = quiet
+	}
+	c, err := client.New(opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func staticToken(tok string) func(context.Context) (string, error) {
+	return func(context.Context) (string, error) { return tok, nil }
+}
+
+func waitState(t *testing.T, c *client.Client, want client.State) {
+	t.Helper()
+	require.Eventually(t, func() bool { s, _, _ := c.State(); return s == want }, 10*time.Second, 5*time.Millisecond, "state %s", want)
+}
+
+func TestRequestEventsAndErrors(t *testing.T) {
+	ts := startServer(t, "127.0.0.1:0")
+	c := newClient(t, client.Options{URL: ts.url(), Token: staticToken("alice")})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	got := make(chan chatMessage, 1)
+	off := client.On(c, "chat.message", func(ev client.Event, m chatMessage) {
+		assert.Equal(t, "lobby", ev.Room)
+		got <- m
+	})
+	defer off()
+	res, err := c.Join(ctx, "lobby")
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Members)
+
+	data, err := c.Request(ctx, "chat.send", sendChat{Room: "lobby", Text: "hi"})
+	require.NoError(t, err)
+	assert.JSONEq(t, `"ok"`, string(data))
+	select {
+	case m := <-got:
+		assert.Equal(t, chatMessage{User: "alice", Text: "hi"}, m)
+	case <-ctx.Done():
+		t.Fatal("no event")
+	}
+
+	_, err = c.Request(ctx, "chat.send", sendChat{Room: "lobby", Text: "far too long"})
+	var e *client.Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, "validation_failed", e.Code)
+	assert.Equal(t, []client.FieldError{{Field: "text", Rule: "max", Param: "10", Message: "text must be at most 10 characters long"}}, e.Fields)
+
+	_, err = c.Request(ctx, "nope", nil)
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, "unknown_type", e.Code)
+}
+
+func TestReconnectAfterServerRestart(t *testing.T) {
+	ts := startServer(t, "127.0.0.1:0")
+	var recovered sync.Map
+	reasons := make(chan error, 100)
+	c := newClient(t, client.Options{URL: ts.url(), Token: staticToken("alice"), BaseDelay: 20 * time.Millisecond, MaxDelay: 100 * time.Millisecond,
+		OnRecover: func(room string, ok bool) { recovered.Store(room, ok) },
+		OnState: func(s client.State, err error) {
+			if s == client.StateReconnecting {
+				select {
+				case reasons <- err:
+				default:
+				}
+			}
+		}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := c.Join(ctx, "lobby")
+	require.NoError(t, err)
+	first := c.Session()
+
+	ts.stop()
+	var ce *client.CloseError
+	require.ErrorAs(t, <-reasons, &ce)
+	assert.Equal(t, 1001, ce.Code, "the server said it was going away")
+
+	// A request made while offline waits in the queue.
+	reply := make(chan error, 1)
+	go func() {
+		_, err := c.Request(ctx, "chat.send", sendChat{Room: "lobby", Text: "queued"})
+		reply <- err
+	}()
+	got := make(chan chatMessage, 1)
+	client.On(c, "chat.message", func(_ client.Event, m chatMessage) { got <- m })
+
+	ts2 := startServer(t, ts.addr)
+	waitState(t, c, client.StateOpen)
+	assert.NotEqual(t, first, c.Session())
+	require.NoError(t, <-reply)
+	select {
+	case m := <-got:
+		assert.Equal(t, "queued", m.Text, "the client re-joined lobby before sending")
+	case <-ctx.Done():
+		t.Fatal("no event after reconnect")
+	}
+	ok, found := recovered.Load("lobby")
+	assert.True(t, found)
+	assert.Equal(t, false, ok, "a hub without history cannot replay")
+	_ = ts2
+}
+
+func TestOfflineQueueIsBounded(t *testing.T) {
+	c := newClient(t, client.Options{URL: "ws://127.0.0.1:1/ws", Token: staticToken("a"), QueueSize: 2, BaseDelay: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() { _, err := c.Request(ctx, "x", nil); errs <- err }()
+	}
+	var full, timedOut int
+	for range 3 {
+		switch err := <-errs; {
+		case errors.Is(err, client.ErrQueueFull):
+			full++
+		case errors.Is(err, context.DeadlineExceeded):
+			timedOut++
+		default:
+			t.Fatalf("unexpected %v", err)
+		}
+	}
+	assert.Equal(t, 1, full)
+	assert.Equal(t, 2, timedOut)
+}
+
+func TestTokenRefreshAfter4401(t *testing.T) {
+	ts := startServer(t, "127.0.0.1:0")
+	var calls atomic.Int32
+	c := newClient(t, client.Options{URL: ts.url(), BaseDelay: 10 * time.Millisecond, Token: func(context.Context) (string, error) {
+		if calls.Add(1) == 1 {
+			return "alice.200", nil // expires after 200 ms
+		}
+		return "alice", nil
+	}})
+	waitState(t, c, client.StateOpen)
+	first := c.Session()
+	require.Eventually(t, func() bool { return calls.Load() >= 2 && c.Session() != "" && c.Session() != first }, 10*time.Second, 5*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := c.Join(ctx, "lobby")
+	assert.NoError(t, err, "the fresh token keeps working")
+}
+
+func TestTerminalCloseStops(t *testing.T) {
+	ts := startServer(t, "127.0.0.1:0")
+	c := newClient(t, client.Options{URL: ts.url(), Token: staticToken("banned"), BaseDelay: 10 * time.Millisecond})
+	select {
+	case <-c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a 4403 must stop the client")
+	}
+	s, _, err := c.State()
+	assert.Equal(t, client.StateClosed, s)
+	var ce *client.CloseError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, 4403, ce.Code)
+	_, err = c.Request(context.Background(), "x", nil)
+	assert.ErrorIs(t, err, client.ErrClosed)
+}
+
+// A server that sends a welcome with a short heartbeat, then never answers.
+func TestHeartbeatTimeoutReconnects(t *testing.T) {
+	var dials atomic.Int32
+	up := websocket.Upgrader{Subprotocols: []string{client.Subprotocol}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var conns sync.WaitGroup
+	srv := &http.Server{ReadHeaderTimeout: time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		dials.Add(1)
+		conns.Add(1)
+		defer conns.Done()
+		_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"welcome","data":{"session":"s","user":"u","heartbeat":50}}`))
+		// Read (so control frames are processed) but never answer pings.
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for {
+			if _, _, err := conn.ReadMessage(); err != nil {
+				break
+			}
+		}
+		conn.Close()
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	defer func() {
+		_ = srv.Close()
+		conns.Wait()
+	}()
+	c := newClient(t, client.Options{URL: "ws://" + ln.Addr().String(), Token: staticToken("u"), BaseDelay: 10 * time.Millisecond, MaxDelay: 20 * time.Millisecond})
+	require.Eventually(t, func() bool { return dials.Load() >= 3 }, 10*time.Second, 5*time.Millisecond, "no pong in 2 heartbeats: reconnect")
+	require.NoError(t, c.Close())
+}
+
+func TestBackoff(t *testing.T) {
+	base, max := 500*time.Millisecond, 30*time.Second
+	assert.Equal(t, time.Duration(0), client.Backoff(0, base, max, 0))
+	assert.Equal(t, 250*time.Millisecond, client.Backoff(0, base, max, 0.5))
+	assert.Equal(t, 1500*time.Millisecond, client.Backoff(2, base, max, 0.75), "base doubles per attempt")
+	assert.Equal(t, 15*time.Second, client.Backoff(10, base, max, 0.5), "capped at 30 s")
+	assert.Equal(t, 15*time.Second, client.Backoff(100, base, max, 0.5), "no overflow")
+}
+
+func TestJSONAccessors(t *testing.T) {
+	var e client.Error
+	require.NoError(t, json.Unmarshal([]byte(`{"code":"forbidden","message":"no"}`), &e))
+	assert.EqualError(t, &e, "client: forbidden: no")
+	assert.True(t, client.Terminal(4403))
+	assert.False(t, client.Terminal(4401))
+}
