@@ -39,7 +39,9 @@ type CloseError struct {
 	Reason string
 }
 
-func (e *CloseError) Error() string { return fmt.Sprintf("client: closed by server with %d (%s)", e.Code, e.Reason) }
+func (e *CloseError) Error() string {
+	return fmt.Sprintf("client: closed by server with %d (%s)", e.Code, e.Reason)
+}
 
 // Terminal reports whether a client must not reconnect after this close
 // code (PROTOCOL.md section 4).
