@@ -1,0 +1,73 @@
+// Type declarations for ginws.js.
+
+export declare const SUBPROTOCOL: 'ginws.v1';
+export declare const TERMINAL_CODES: readonly number[];
+
+export interface FieldError {
+  field: string;
+  rule: string;
+  param?: string;
+  message: string;
+}
+
+export declare class GinwsError extends Error {
+  constructor(code: string, message: string, fields?: FieldError[]);
+  /** Server codes (bad_request, validation_failed, forbidden, ...) or timeout, queue_full, connection_lost, closed. */
+  code: string;
+  fields: FieldError[];
+}
+
+export declare function backoff(attempt: number, base: number, max: number, r: number): number;
+
+export type State = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+export interface StateInfo {
+  code?: number;
+  reason?: string;
+  error?: unknown;
+  retryAt?: number;
+}
+
+export interface ServerEvent<T = unknown> {
+  type: string;
+  room?: string;
+  offset?: number;
+  data: T;
+}
+
+export interface JoinResult {
+  room: string;
+  members: number;
+  epoch: string;
+  offset: number;
+  recovered: boolean;
+}
+
+export interface ClientOptions {
+  url: string;
+  token: () => string | Promise<string>;
+  WebSocket?: unknown;
+  baseDelay?: number;
+  maxDelay?: number;
+  resetAfter?: number;
+  rateLimitDelay?: number;
+  random?: () => number;
+  queueSize?: number;
+  requestTimeout?: number;
+  onState?: (state: State, info: StateInfo) => void;
+  onRecover?: (room: string, recovered: boolean) => void;
+}
+
+export declare class Client {
+  constructor(opts: ClientOptions);
+  state: State;
+  nextRetryAt: number | null;
+  lastClose: { code: number; reason: string } | null;
+  session: string | null;
+  on<T = any>(type: string, fn: (data: T, event: ServerEvent<T>) => void, opts?: { room?: string }): () => void;
+  off(type: string, fn: Function): void;
+  request<R = any>(type: string, data?: unknown, opts?: { room?: string; timeout?: number }): Promise<R>;
+  join(room: string): Promise<JoinResult>;
+  leave(room: string): Promise<void>;
+  close(): void;
+}

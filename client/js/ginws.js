@@ -1,0 +1,376 @@
+// ginws JavaScript client: the client side of the ginws wire protocol
+// (docs/PROTOCOL.md) for browsers and Node.js 20+. No runtime dependencies.
+
+/** The WebSocket subprotocol of the ginws wire protocol. */
+export const SUBPROTOCOL = 'ginws.v1';
+
+/** Close codes after which the client never reconnects (PROTOCOL.md section 4). */
+export const TERMINAL_CODES = Object.freeze([1000, 1007, 1008, 1009, 4403]);
+
+/**
+ * An error the server answered a request with, or a client-side failure
+ * (codes `timeout`, `queue_full`, `connection_lost`, `closed`).
+ */
+export class GinwsError extends Error {
+  /**
+   * @param {string} code stable error code
+   * @param {string} message readable message
+   * @param {Array<{field:string,rule:string,param?:string,message:string}>} [fields] failing fields of validation_failed
+   */
+  constructor(code, message, fields) {
+    super(message);
+    this.name = 'GinwsError';
+    this.code = code;
+    this.fields = fields || [];
+  }
+}
+
+/**
+ * The delay before reconnect attempt `attempt` (0-based): full jitter over
+ * base·2^attempt, capped at max.
+ * @param {number} attempt
+ * @param {number} base milliseconds
+ * @param {number} max milliseconds
+ * @param {number} r a number in [0,1)
+ * @returns {number} milliseconds
+ */
+export function backoff(attempt, base, max, r) {
+  return r * Math.min(max, base * 2 ** Math.min(attempt, 30));
+}
+
+const defaults = {
+  baseDelay: 500,
+  maxDelay: 30000,
+  resetAfter: 10000,
+  rateLimitDelay: 5000,
+  queueSize: 256,
+  requestTimeout: 10000,
+};
+
+/**
+ * A ginws connection that stays up: it reconnects with back-off and jitter,
+ * keeps a heartbeat, re-joins its rooms with their last offsets and queues
+ * requests while offline. It connects as soon as it is created.
+ */
+export class Client {
+  /**
+   * @param {object} opts
+   * @param {string} opts.url WebSocket endpoint (ws:// or wss://)
+   * @param {() => string | Promise<string>} opts.token token provider, asked before every connection
+   * @param {any} [opts.WebSocket] WebSocket implementation (Node: the `ws` package); the global one by default
+   * @param {number} [opts.baseDelay=500] back-off base in ms
+   * @param {number} [opts.maxDelay=30000] back-off cap in ms
+   * @param {number} [opts.resetAfter=10000] an open connection this long resets the back-off
+   * @param {number} [opts.rateLimitDelay=5000] minimum delay after a 4429 close
+   * @param {() => number} [opts.random=Math.random] jitter source in [0,1)
+   * @param {number} [opts.queueSize=256] requests that may wait while offline
+   * @param {number} [opts.requestTimeout=10000] default request time-out in ms
+   * @param {(state: string, info: {code?: number, reason?: string, error?: any, retryAt?: number}) => void} [opts.onState] state changes
+   * @param {(room: string, recovered: boolean) => void} [opts.onRecover] after each re-join: whether missed messages were replayed
+   */
+  constructor(opts) {
+    if (!opts || !opts.url) throw new TypeError('ginws: opts.url is required');
+    if (typeof opts.token !== 'function') throw new TypeError('ginws: opts.token must be a function');
+    this._o = { ...defaults, random: Math.random, ...opts };
+    this._WS = this._o.WebSocket || globalThis.WebSocket;
+    if (!this._WS) throw new TypeError('ginws: no WebSocket implementation: pass opts.WebSocket');
+    /** @type {'connecting'|'open'|'reconnecting'|'closed'} */
+    this.state = 'connecting';
+    /** Epoch milliseconds of the next reconnect attempt, or null. */
+    this.nextRetryAt = null;
+    /** The last close: {code, reason}, or null. */
+    this.lastClose = null;
+    /** The current session id, or null while disconnected. */
+    this.session = null;
+    this._ws = null;
+    this._attempt = 0;
+    this._nextId = 0;
+    this._pending = new Map(); // id -> {resolve, reject, timer, sent}
+    this._queue = []; // [{id, frame}]
+    this._rooms = new Map(); // room -> {epoch, offset}
+    this._handlers = new Map(); // type -> Set(fn)
+    this._stopped = false;
+    this._connect();
+  }
+
+  /**
+   * Listen to events of a type pushed by the server.
+   * @param {string} type event type, e.g. "chat.message"
+   * @param {(data: any, event: {type: string, room?: string, offset?: number, data: any}) => void} fn
+   * @param {{room?: string}} [opts] only events of this room
+   * @returns {() => void} a function that removes the listener
+   */
+  on(type, fn, opts = {}) {
+    const wrapped = opts.room ? (d, ev) => { if (ev.room === opts.room) fn(d, ev); } : fn;
+    wrapped._orig = fn;
+    if (!this._handlers.has(type)) this._handlers.set(type, new Set());
+    this._handlers.get(type).add(wrapped);
+    return () => this._handlers.get(type)?.delete(wrapped);
+  }
+
+  /**
+   * Remove a listener added with on().
+   * @param {string} type
+   * @param {Function} fn
+   */
+  off(type, fn) {
+    const set = this._handlers.get(type);
+    if (!set) return;
+    for (const h of set) if (h === fn || h._orig === fn) set.delete(h);
+  }
+
+  /**
+   * Send a request and wait for its ack.
+   * @param {string} type event type
+   * @param {any} [data] payload, validated by the server
+   * @param {{room?: string, timeout?: number}} [opts]
+   * @returns {Promise<any>} the ack's data; rejects with a GinwsError
+   */
+  request(type, data, opts = {}) {
+    const frame = { type };
+    if (opts.room) frame.room = opts.room;
+    if (data !== undefined) frame.data = data;
+    return this._send(frame, opts.timeout ?? this._o.requestTimeout);
+  }
+
+  /**
+   * Join a room; it is joined again after every reconnect, resuming from the
+   * last offset seen.
+   * @param {string} room
+   * @returns {Promise<{room: string, members: number, epoch: string, offset: number, recovered: boolean}>}
+   */
+  async join(room) {
+    if (!this._rooms.has(room)) this._rooms.set(room, { epoch: '', offset: 0 });
+    try {
+      const ack = await this._send(this._joinFrame(room), this._o.requestTimeout);
+      this._joined(room, ack);
+      return ack;
+    } catch (e) {
+      if (e instanceof GinwsError && !['timeout', 'connection_lost', 'queue_full'].includes(e.code)) this._rooms.delete(room);
+      throw e;
+    }
+  }
+
+  /**
+   * Leave a room; it is no longer re-joined.
+   * @param {string} room
+   * @returns {Promise<void>}
+   */
+  async leave(room) {
+    this._rooms.delete(room);
+    await this._send({ type: 'leave', room }, this._o.requestTimeout);
+  }
+
+  /** Close for good: no reconnect; waiting requests are rejected with code `closed`. */
+  close() {
+    this._stop(1000, 'client_closed');
+  }
+
+  _setState(state, info = {}) {
+    this.state = state;
+    this.nextRetryAt = info.retryAt ?? null;
+    if (this._o.onState) {
+      try { this._o.onState(state, info); } catch (e) { queueMicrotask(() => { throw e; }); }
+    }
+  }
+
+  async _connect() {
+    let token;
+    try {
+      token = await this._o.token();
+    } catch (error) {
+      this._retry({ error });
+      return;
+    }
+    if (this._stopped) return;
+    let ws;
+    try {
+      ws = new this._WS(this._o.url, [SUBPROTOCOL, 'bearer.' + token]);
+    } catch (error) {
+      this._retry({ error });
+      return;
+    }
+    this._ws = ws;
+    let openedAt = 0;
+    let welcomed = false;
+    ws.onopen = () => { openedAt = Date.now(); };
+    ws.onmessage = (ev) => {
+      if (typeof ev.data !== 'string') return;
+      if (ev.data === 'pong') return;
+      let parsed;
+      try { parsed = JSON.parse(ev.data); } catch { return; }
+      for (const f of Array.isArray(parsed) ? parsed : [parsed]) {
+        if (!welcomed && f.type === 'welcome') {
+          welcomed = true;
+          this._open(ws, f.data || {});
+        } else {
+          this._frame(f);
+        }
+      }
+    };
+    ws.onerror = () => {};
+    ws.onclose = (ev) => {
+      if (this._ws !== ws) return;
+      this._closed(ws, { code: ev.code, reason: ev.reason }, openedAt);
+    };
+  }
+
+  _open(ws, welcome) {
+    this.session = welcome.session || null;
+    const hb = welcome.heartbeat > 0 ? welcome.heartbeat : 25000;
+    this._lastPong = Date.now();
+    this._hb = setInterval(() => {
+      if (Date.now() - this._lastPong > 2 * hb) {
+        // A dead peer may never finish the closing handshake: give up on it.
+        this._closed(ws, { code: 4000, reason: 'heartbeat_timeout' }, 0);
+        try { ws.close(); } catch { /* already closing */ }
+        return;
+      }
+      this._write(ws, { type: 'ping' });
+    }, hb);
+    this._setState('open');
+    for (const room of this._rooms.keys()) {
+      this._send(this._joinFrame(room), this._o.requestTimeout).then((ack) => {
+        this._joined(room, ack);
+        if (this._o.onRecover) this._o.onRecover(room, !!ack.recovered);
+      }, () => { /* retried after the next reconnect */ });
+    }
+    const queue = this._queue;
+    this._queue = [];
+    for (const q of queue) {
+      const p = this._pending.get(q.id);
+      if (!p) continue;
+      p.sent = true;
+      this._write(ws, q.frame);
+    }
+  }
+
+  _closed(ws, close, openedAt) {
+    if (this._ws !== ws) return;
+    this._ws = null;
+    this.session = null;
+    clearInterval(this._hb);
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    this.lastClose = close;
+    for (const [id, p] of this._pending) {
+      if (p.sent) {
+        this._pending.delete(id);
+        clearTimeout(p.timer);
+        p.reject(new GinwsError('connection_lost', 'the connection dropped before the answer'));
+      }
+    }
+    if (this._stopped) return;
+    if (openedAt && Date.now() - openedAt >= this._o.resetAfter) this._attempt = 0;
+    if (TERMINAL_CODES.includes(close.code)) {
+      this._stop(close.code, close.reason);
+      return;
+    }
+    this._retry(close);
+  }
+
+  _retry(info) {
+    if (this._stopped) return;
+    let delay = backoff(this._attempt++, this._o.baseDelay, this._o.maxDelay, this._o.random());
+    if (info.code === 4429) delay = Math.max(delay, this._o.rateLimitDelay);
+    this._setState('reconnecting', { ...info, retryAt: Date.now() + delay });
+    this._timer = setTimeout(() => {
+      this._setState('connecting');
+      this._connect();
+    }, delay);
+  }
+
+  _stop(code, reason) {
+    if (this._stopped) return;
+    this._stopped = true;
+    clearTimeout(this._timer);
+    clearInterval(this._hb);
+    const ws = this._ws;
+    this._ws = null;
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = null;
+      try { ws.close(1000); } catch { /* not open */ }
+    }
+    for (const p of this._pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new GinwsError('closed', `the client is closed (${code} ${reason || ''})`.trim()));
+    }
+    this._pending.clear();
+    this._queue = [];
+    this.lastClose = { code, reason };
+    this._setState('closed', { code, reason });
+  }
+
+  _frame(f) {
+    switch (f.type) {
+      case 'pong':
+        this._lastPong = Date.now();
+        if (f.id) this._settle(f.id, null, null);
+        return;
+      case 'ack':
+        this._settle(f.id, null, f.data ?? null);
+        return;
+      case 'error':
+        if (f.id) {
+          const e = f.error || {};
+          this._settle(f.id, new GinwsError(e.code || 'internal', e.message || 'error', e.fields));
+        }
+        return;
+    }
+    if (f.room && typeof f.offset === 'number') {
+      const r = this._rooms.get(f.room);
+      if (r && f.offset > r.offset) r.offset = f.offset;
+    }
+    const set = this._handlers.get(f.type);
+    if (!set) return;
+    for (const fn of [...set]) {
+      try { fn(f.data, f); } catch (e) { queueMicrotask(() => { throw e; }); }
+    }
+  }
+
+  _settle(id, err, data) {
+    const p = this._pending.get(id);
+    if (!p) return;
+    this._pending.delete(id);
+    clearTimeout(p.timer);
+    if (err) p.reject(err); else p.resolve(data);
+  }
+
+  _joinFrame(room) {
+    const r = this._rooms.get(room);
+    const frame = { type: 'join', room };
+    if (r && r.epoch) frame.data = { since: { epoch: r.epoch, offset: r.offset } };
+    return frame;
+  }
+
+  _joined(room, ack) {
+    const r = this._rooms.get(room);
+    if (!r || !ack) return;
+    r.epoch = ack.epoch || '';
+    if (!ack.recovered || ack.offset > r.offset) r.offset = ack.offset || 0;
+  }
+
+  _send(frame, timeout) {
+    if (this._stopped) return Promise.reject(new GinwsError('closed', 'the client is closed'));
+    const id = String(++this._nextId);
+    frame = { ...frame, id };
+    const open = this._ws && this.state === 'open';
+    if (!open && this._queue.length >= this._o.queueSize) {
+      return Promise.reject(new GinwsError('queue_full', 'too many requests wait for a connection'));
+    }
+    return new Promise((resolve, reject) => {
+      const p = { resolve, reject, sent: open };
+      p.timer = setTimeout(() => {
+        this._pending.delete(id);
+        this._queue = this._queue.filter((q) => q.id !== id);
+        reject(new GinwsError('timeout', `no answer to ${frame.type} within ${timeout} ms`));
+      }, timeout);
+      this._pending.set(id, p);
+      if (open) this._write(this._ws, frame);
+      else this._queue.push({ id, frame });
+    });
+  }
+
+  _write(ws, frame) {
+    try { ws.send(JSON.stringify(frame)); } catch { /* the close handler fails the request */ }
+  }
+}

@@ -1,0 +1,179 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import WebSocket from 'ws';
+import { Client, GinwsError, backoff } from '../ginws.js';
+import { build, start } from '../testing/server.js';
+
+let server;
+const clients = [];
+
+before(async () => {
+  build();
+  server = await start();
+});
+
+after(async () => {
+  for (const c of clients) c.close();
+  await server.stop();
+});
+
+function client(opts) {
+  const c = new Client({ url: server.url, token: () => 'alice', WebSocket, ...opts });
+  clients.push(c);
+  return c;
+}
+
+/** Resolves when pred() holds, polling; rejects after ms. */
+async function until(pred, ms = 10000, what = 'condition') {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+function nextEvent(c, type, ms = 10000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { off(); reject(new Error(`no ${type} within ${ms} ms`)); }, ms);
+    const off = c.on(type, (data, ev) => { clearTimeout(timer); off(); resolve({ data, ev }); });
+  });
+}
+
+test('connects with the token as a subprotocol and gets acks', async () => {
+  const c = client({ token: async () => 'alice' });
+  assert.deepEqual(await c.request('echo', { n: 1 }), { n: 1 });
+  assert.equal(c.state, 'open');
+  assert.ok(c.session);
+  c.close();
+  assert.equal(c.state, 'closed');
+});
+
+test('validation errors carry code and fields', async () => {
+  const c = client();
+  await c.join('lobby');
+  await assert.rejects(c.request('chat.send', { room: 'lobby', text: 'x'.repeat(501) }), (e) => {
+    assert.ok(e instanceof GinwsError);
+    assert.equal(e.code, 'validation_failed');
+    assert.deepEqual(e.fields, [{ field: 'text', rule: 'max', param: '500', message: 'text must be at most 500 characters long' }]);
+    return true;
+  });
+  await assert.rejects(c.request('nope'), { code: 'unknown_type' });
+  await assert.rejects(c.request('chat.send', { room: 'elsewhere', text: 'hi' }), { code: 'not_member' });
+  c.close();
+});
+
+test('events, per room listeners, presence and off', async () => {
+  const a = client();
+  const b = client({ token: () => 'bob' });
+  await a.join('r1');
+  const joined = nextEvent(a, 'presence.join');
+  await b.join('r1');
+  assert.equal((await joined).data.user, 'bob');
+
+  const inRoom = [];
+  const other = [];
+  const fn = (d) => inRoom.push(d.text);
+  a.on('chat.message', fn, { room: 'r1' });
+  a.on('chat.message', (d) => other.push(d.text), { room: 'r2' });
+  const got = nextEvent(a, 'chat.message');
+  await b.request('chat.send', { room: 'r1', text: 'hello' });
+  const { ev } = await got;
+  assert.equal(ev.room, 'r1');
+  assert.deepEqual(inRoom, ['hello']);
+  assert.deepEqual(other, []);
+  a.off('chat.message', fn);
+  const again = nextEvent(a, 'chat.message');
+  await b.request('chat.send', { room: 'r1', text: 'second' });
+  await again;
+  assert.deepEqual(inRoom, ['hello'], 'off removes the listener');
+  a.close();
+  b.close();
+});
+
+test('back-off follows full jitter, doubling from the base', async () => {
+  const delays = [];
+  const c = new Client({
+    url: 'ws://127.0.0.1:1/ws', token: () => 't', WebSocket, baseDelay: 40, maxDelay: 200, random: () => 0.5,
+    onState: (s, info) => { if (s === 'reconnecting') delays.push(Math.round(info.retryAt - Date.now())); },
+  });
+  await until(() => delays.length >= 5, 10000, 'five attempts');
+  c.close();
+  assert.deepEqual(delays.slice(0, 5).map((d) => Math.round(d / 10) * 10), [20, 40, 80, 100, 100]);
+  assert.equal(backoff(3, 500, 30000, 0.5), 2000);
+  assert.equal(backoff(40, 500, 30000, 0.5), 15000);
+});
+
+test('the offline queue is bounded', async () => {
+  const c = new Client({ url: 'ws://127.0.0.1:1/ws', token: () => 't', WebSocket, queueSize: 2, baseDelay: 100000 });
+  const p1 = c.request('echo', 1, { timeout: 100 });
+  const p2 = c.request('echo', 2, { timeout: 100 });
+  await assert.rejects(c.request('echo', 3), { code: 'queue_full' });
+  await assert.rejects(p1, { code: 'timeout' });
+  await assert.rejects(p2, { code: 'timeout' });
+  c.close();
+});
+
+test('a silent server is detected by the heartbeat', async () => {
+  const reasons = [];
+  const c = new Client({
+    url: server.url.replace('/ws', '/silent'), token: () => 't', WebSocket, baseDelay: 10, maxDelay: 20,
+    onState: (s, info) => { if (s === 'reconnecting') reasons.push(info.reason); },
+  });
+  await until(() => reasons.length >= 2, 10000, 'two heartbeat time-outs');
+  c.close();
+  assert.deepEqual(reasons.slice(0, 2), ['heartbeat_timeout', 'heartbeat_timeout']);
+});
+
+test('an expired token (4401) is replaced on reconnect', async () => {
+  let calls = 0;
+  const codes = [];
+  const c = client({
+    token: () => (++calls === 1 ? 'alice.300' : 'alice'), baseDelay: 10,
+    onState: (s, info) => { if (s === 'reconnecting') codes.push(info.code); },
+  });
+  await until(() => codes.length === 1 && c.state === 'open', 10000, 'reconnect after 4401');
+  assert.deepEqual(codes, [4401]);
+  assert.equal(calls, 2);
+  assert.deepEqual(await c.request('echo', 'still'), 'still');
+  c.close();
+});
+
+test('a terminal close code stops the client', async () => {
+  const c = client({ token: () => 'banned', baseDelay: 10 });
+  await until(() => c.state === 'closed', 10000, 'closed');
+  assert.equal(c.lastClose.code, 4403);
+  await assert.rejects(c.request('echo', 1), { code: 'closed' });
+});
+
+test('reconnects after a server restart, re-joins and keeps chatting', async () => {
+  const own = await start();
+  const recovered = new Map();
+  const states = [];
+  const onRecover = (who) => (room, ok) => recovered.set(who, [room, ok]);
+  const a = client({ url: own.url, baseDelay: 20, maxDelay: 100, onRecover: onRecover('a'), onState: (s, i) => states.push([s, i.code]) });
+  const b = client({ url: own.url, token: () => 'bob', baseDelay: 20, maxDelay: 100, onRecover: onRecover('b') });
+  await a.join('lobby');
+  await b.join('lobby');
+  const firstSession = a.session;
+
+  await own.stop();
+  await until(() => a.state === 'reconnecting', 10000, 'reconnecting');
+  assert.ok(states.some(([s, code]) => s === 'reconnecting' && code === 1001), 'the server said going away');
+  const echoed = nextEvent(a, 'chat.message');
+  const queued = a.request('chat.send', { room: 'lobby', text: 'sent while offline' });
+  const restarted = await start(own.addr);
+  try {
+    assert.equal(await queued, 'ok');
+    assert.equal((await echoed).data.text, 'sent while offline', 'a re-joined lobby before its queued request went out');
+    assert.notEqual(a.session, firstSession);
+    await until(() => recovered.has('a') && recovered.has('b'), 10000, 'both re-joined');
+    assert.deepEqual(recovered.get('a'), ['lobby', false], 'a hub without history cannot replay');
+    const got = nextEvent(b, 'chat.message');
+    await a.request('chat.send', { room: 'lobby', text: 'after restart' });
+    assert.equal((await got).data.text, 'after restart');
+  } finally {
+    a.close();
+    b.close();
+    await restarted.stop();
+  }
+});
