@@ -1,0 +1,120 @@
+package main
+
+import (
+	"crypto/rand"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ginws/ginws/client/js"
+	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/middleware"
+)
+
+// SendChat is the data of chat.send.
+type SendChat struct {
+	Room string `json:"room" validate:"required,max=128"`
+	Text string `json:"text" validate:"required,min=1,max=500"`
+}
+
+// ChatMessage is the data of chat.message.
+type ChatMessage struct {
+	User string `json:"user"`
+	Text string `json:"text"`
+	At   string `json:"at"`
+}
+
+// Typing is the data of typing, both ways.
+type Typing struct {
+	Room string `json:"room,omitempty" validate:"required,max=128"`
+	User string `json:"user,omitempty"`
+}
+
+// Announce is the data of admin.announce and announcement.
+type Announce struct {
+	Text string `json:"text" validate:"required,min=1,max=500"`
+}
+
+type loginRequest struct {
+	User string `json:"user" binding:"required,min=1,max=32,alphanum"`
+	Role string `json:"role" binding:"required,oneof=member admin"`
+}
+
+// newHub registers the chat's events on a hub.
+func newHub(log *slog.Logger, broker hub.Broker) *hub.Hub {
+	h := hub.New(hub.Options{
+		Logger: log,
+		Broker: broker,
+		Rooms:  func(string) hub.RoomOptions { return hub.RoomOptions{Presence: true} },
+	})
+	chatters := hub.RequireRole("member", "admin")
+	hub.Handle(h, "chat.send", func(c *hub.Context, in SendChat) (any, error) {
+		if !c.Session().InRoom(in.Room) {
+			return nil, hub.ErrNotMember
+		}
+		msg := ChatMessage{User: c.User().UserID, Text: in.Text, At: time.Now().UTC().Format(time.RFC3339)}
+		return nil, c.Hub().To(in.Room).Emit("chat.message", msg)
+	}, chatters)
+	hub.Handle(h, "typing", func(c *hub.Context, in Typing) (any, error) {
+		if !c.Session().InRoom(in.Room) {
+			return nil, hub.ErrNotMember
+		}
+		return nil, c.Hub().To(in.Room).Except(c.Session()).Emit("typing", Typing{User: c.User().UserID})
+	}, chatters)
+	hub.Handle(h, "admin.announce", func(c *hub.Context, in Announce) (any, error) {
+		return nil, c.Hub().All().Emit("announcement", in)
+	}, hub.RequireRole("admin"))
+	return h
+}
+
+// newRouter serves the page, the client, the login, the health check and
+// the WebSocket.
+func newRouter(h *hub.Hub, secret []byte, log *slog.Logger, static fs.FS) *gin.Engine {
+	r := gin.New()
+	r.Use(gin.Recovery())
+	r.GET("/healthz", func(c *gin.Context) {
+		if !h.Accepting() {
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "shutting_down"})
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"status": "ok"})
+	})
+	r.POST("/api/login", func(c *gin.Context) {
+		var req loginRequest
+		if err := c.ShouldBindJSON(&req); err != nil {
+			c.JSON(http.StatusBadRequest, gin.H{"error": gin.H{"code": "bad_request", "message": "user must be 1-32 letters or digits and role member or admin"}})
+			return
+		}
+		token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+			"sub":   req.User,
+			"roles": []string{req.Role},
+			"exp":   time.Now().Add(time.Hour).Unix(),
+		}).SignedString(secret)
+		if err != nil {
+			c.JSON(http.StatusInternalServerError, gin.H{"error": gin.H{"code": "internal", "message": "cannot sign the token"}})
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"token": token})
+	})
+	r.GET("/ws", middleware.New(h, middleware.Options{
+		Auth:   middleware.JWT(middleware.JWTOptions{Secret: secret}),
+		Logger: log,
+	}))
+	r.StaticFS("/js", http.FS(js.FS))
+	r.GET("/", func(c *gin.Context) { c.FileFromFS("/", http.FS(static)) })
+	r.StaticFS("/static", http.FS(static))
+	return r
+}
+
+func randomSecret() ([]byte, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, errors.New("cannot make a random JWT secret")
+	}
+	return b, nil
+}

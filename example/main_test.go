@@ -1,0 +1,306 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/ginws/ginws/client"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// startApp runs the example in-process on a free loopback port and returns
+// its address and a function that stops it (SIGTERM's path) and returns
+// run's error.
+func startApp(t *testing.T, args []string, env map[string]string) (string, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	if !containsFlag(args, "-addr") && env["ADDR"] == "" {
+		args = append([]string{"-addr", "127.0.0.1:0"}, args...)
+	}
+	go func() { done <- run(ctx, args, func(k string) string { return env[k] }, io.Discard, ready) }()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("example did not start: %v", err)
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatal("example did not start")
+	}
+	var stopped bool
+	var result error
+	stop := func() error {
+		if !stopped {
+			stopped = true
+			cancel()
+			result = <-done
+		}
+		return result
+	}
+	t.Cleanup(func() { _ = stop() })
+	return addr, stop
+}
+
+func containsFlag(args []string, f string) bool {
+	for _, a := range args {
+		if a == f {
+			return true
+		}
+	}
+	return false
+}
+
+func loginToken(t *testing.T, base, user, role string, httpc *http.Client) string {
+	t.Helper()
+	if httpc == nil {
+		httpc = http.DefaultClient
+	}
+	resp, err := httpc.Post(base+"/api/login", "application/json", strings.NewReader(`{"user":"`+user+`","role":"`+role+`"}`))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var body struct{ Token string }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	return body.Token
+}
+
+func chatClient(t *testing.T, addr, user, role string) *client.Client {
+	t.Helper()
+	c, err := client.New(client.Options{
+		URL:    "ws://" + addr + "/ws",
+		Token:  func(context.Context) (string, error) { return loginToken(t, "http://"+addr, user, role, nil), nil },
+		Logger: quietLog(),
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func waitFor[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatal("timed out")
+	}
+	var zero T
+	return zero
+}
+
+func TestChatEvents(t *testing.T) {
+	addr, _ := startApp(t, nil, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	alice := chatClient(t, addr, "alice", "member")
+	bob := chatClient(t, addr, "bob", "member")
+	root := chatClient(t, addr, "root", "admin")
+
+	presence := make(chan string, 4)
+	client.On(alice, "presence.join", func(_ client.Event, p struct{ User string }) { presence <- "join " + p.User })
+	client.On(alice, "presence.leave", func(_ client.Event, p struct{ User string }) { presence <- "leave " + p.User })
+	msgs := make(chan ChatMessage, 4)
+	client.On(bob, "chat.message", func(ev client.Event, m ChatMessage) {
+		assert.Equal(t, "lobby", ev.Room)
+		msgs <- m
+	})
+	own := make(chan ChatMessage, 4)
+	client.On(alice, "chat.message", func(_ client.Event, m ChatMessage) { own <- m })
+	typing := make(chan string, 4)
+	client.On(bob, "typing", func(_ client.Event, ty Typing) { typing <- ty.User })
+	client.On(alice, "typing", func(_ client.Event, ty Typing) { typing <- "alice saw " + ty.User })
+	announced := make(chan string, 4)
+	for _, c := range []*client.Client{alice, root} {
+		client.On(c, "announcement", func(_ client.Event, a Announce) { announced <- a.Text })
+	}
+
+	_, err := alice.Request(ctx, "chat.send", SendChat{Room: "lobby", Text: "too early"})
+	var e *client.Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, "not_member", e.Code)
+
+	_, err = alice.Join(ctx, "lobby")
+	require.NoError(t, err)
+	res, err := bob.Join(ctx, "lobby")
+	require.NoError(t, err)
+	assert.Equal(t, 2, res.Members)
+	assert.Equal(t, "join bob", waitFor(t, presence))
+
+	_, err = alice.Request(ctx, "chat.send", SendChat{Room: "lobby", Text: "hello bob"})
+	require.NoError(t, err)
+	m := waitFor(t, msgs)
+	assert.Equal(t, "alice", m.User)
+	assert.Equal(t, "hello bob", m.Text)
+	at, err := time.Parse(time.RFC3339, m.At)
+	require.NoError(t, err)
+	assert.WithinDuration(t, time.Now(), at, 5*time.Second)
+	assert.Equal(t, "hello bob", waitFor(t, own).Text, "the sender gets its own message")
+
+	_, err = alice.Request(ctx, "chat.send", SendChat{Room: "lobby", Text: strings.Repeat("x", 501)})
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, "validation_failed", e.Code)
+	assert.Equal(t, []client.FieldError{{Field: "text", Rule: "max", Param: "500", Message: "text must be at most 500 characters long"}}, e.Fields)
+
+	_, err = alice.Request(ctx, "typing", map[string]string{"room": "lobby"})
+	require.NoError(t, err)
+	assert.Equal(t, "alice", waitFor(t, typing), "typing reaches the others, not the sender")
+
+	_, err = alice.Request(ctx, "admin.announce", Announce{Text: "hi"})
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, "forbidden", e.Code)
+	_, err = root.Request(ctx, "admin.announce", Announce{Text: "maintenance at noon"})
+	require.NoError(t, err)
+	assert.Equal(t, "maintenance at noon", waitFor(t, announced))
+	assert.Equal(t, "maintenance at noon", waitFor(t, announced), "everyone, the sender included")
+
+	require.NoError(t, bob.Close())
+	assert.Equal(t, "leave bob", waitFor(t, presence), "a disconnect is a leave")
+}
+
+func TestHealthLoginAndShutdown(t *testing.T) {
+	addr, stop := startApp(t, nil, map[string]string{"JWT_SECRET": "s3cret"})
+	base := "http://" + addr
+	resp, err := http.Get(base + "/healthz")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.JSONEq(t, `{"status":"ok"}`, string(body))
+
+	resp, err = http.Post(base+"/api/login", "application/json", strings.NewReader(`{"user":"alice","role":"owner"}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+
+	resp, err = http.Get(base + "/")
+	require.NoError(t, err)
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, string(page), `<script type="module" src="/static/app.js">`)
+	resp, err = http.Get(base + "/js/ginws.js")
+	require.NoError(t, err)
+	js, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, resp.Header.Get("Content-Type"), "javascript")
+	assert.Contains(t, string(js), "export class Client")
+
+	states := make(chan error, 8)
+	c, err := client.New(client.Options{URL: "ws://" + addr + "/ws", Logger: quietLog(),
+		Token: func(context.Context) (string, error) { return loginToken(t, base, "alice", "member", nil), nil },
+		OnState: func(s client.State, err error) {
+			if s == client.StateReconnecting {
+				states <- err
+			}
+		}})
+	require.NoError(t, err)
+	defer c.Close()
+	require.Eventually(t, func() bool { return c.Session() != "" }, 5*time.Second, 5*time.Millisecond)
+	require.NoError(t, stop())
+	var ce *client.CloseError
+	require.ErrorAs(t, waitFor(t, states), &ce)
+	assert.Equal(t, 1001, ce.Code, "shutdown closes sessions with going away")
+}
+
+func TestFlagsAndEnvironment(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	free := ln.Addr().String()
+	ln.Close()
+	addr, _ := startApp(t, []string{}, map[string]string{"ADDR": free})
+	assert.Equal(t, free, addr, "ADDR sets the address")
+
+	_, err = parseFlags([]string{"-tls-cert", "x"}, func(string) string { return "" }, io.Discard)
+	assert.ErrorContains(t, err, "-tls-cert and -tls-key go together")
+	cfg, err := parseFlags([]string{"-jwt-secret", "flag"}, func(k string) string { return map[string]string{"JWT_SECRET": "env"}[k] }, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "flag", cfg.secret, "a flag beats the environment")
+	assert.Equal(t, "127.0.0.1:8080", cfg.addr)
+}
+
+func TestWSS(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t)
+	addr, _ := startApp(t, []string{"-tls-cert", certFile, "-tls-key", keyFile}, nil)
+	tlsConf := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	httpc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf}}
+	defer httpc.CloseIdleConnections()
+	base := "https://" + addr
+
+	c, err := client.New(client.Options{
+		URL:       "wss://" + addr + "/ws",
+		TLSConfig: tlsConf,
+		Token:     func(context.Context) (string, error) { return loginToken(t, base, "alice", "member", httpc), nil },
+		Logger:    quietLog(),
+	})
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := make(chan ChatMessage, 1)
+	client.On(c, "chat.message", func(_ client.Event, m ChatMessage) { got <- m })
+	_, err = c.Join(ctx, "secure")
+	require.NoError(t, err)
+	_, err = c.Request(ctx, "chat.send", SendChat{Room: "secure", Text: "over TLS"})
+	require.NoError(t, err)
+	assert.Equal(t, "over TLS", waitFor(t, got).Text)
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key.
+func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "ginws example test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	var buf bytes.Buffer
+	require.NoError(t, pem.Encode(&buf, &pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	require.NoError(t, os.WriteFile(certFile, buf.Bytes(), 0o600))
+	buf.Reset()
+	require.NoError(t, pem.Encode(&buf, &pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+	require.NoError(t, os.WriteFile(keyFile, buf.Bytes(), 0o600))
+	return certFile, keyFile, pool
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }

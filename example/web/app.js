@@ -1,0 +1,220 @@
+// The example's page: everything goes through the ginws JavaScript client.
+import { Client } from '/js/ginws.js';
+
+const $ = (id) => document.getElementById(id);
+const state = { client: null, user: '', role: '', active: '', rooms: new Map(), typingTimer: 0, lastTyping: 0 };
+
+async function login(user, role) {
+  const res = await fetch('/api/login', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ user, role }),
+  });
+  const body = await res.json();
+  if (!res.ok) throw new Error(body.error?.message || 'login failed');
+  return body.token;
+}
+
+$('login').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const form = new FormData(e.target);
+  state.user = form.get('user');
+  state.role = form.get('role');
+  try {
+    await login(state.user, state.role);
+  } catch (err) {
+    $('login-error').textContent = err.message;
+    return;
+  }
+  $('login').hidden = true;
+  $('chat').hidden = false;
+  $('announce').hidden = state.role !== 'admin';
+  $('me').textContent = `${state.user} (${state.role})`;
+  connect();
+});
+
+function connect() {
+  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+  // The token provider logs in again before every connection, so an
+  // expired token (4401) is replaced.
+  state.client = new Client({ url, token: () => login(state.user, state.role), onState: showState, onRecover });
+  const c = state.client;
+  c.on('chat.message', (m, ev) => addMessage(ev.room, m));
+  c.on('typing', (t, ev) => showTyping(ev.room, t.user));
+  c.on('announcement', (a) => {
+    const div = document.createElement('div');
+    div.textContent = `📣 ${a.text}`;
+    $('announcements').prepend(div);
+  });
+  c.on('presence.join', (p, ev) => { room(ev.room).members.set(p.session, p.user); renderPresence(); });
+  c.on('presence.leave', (p, ev) => { room(ev.room).members.delete(p.session); renderPresence(); });
+}
+
+let countdown = 0;
+function showState(s, info) {
+  const badge = $('status');
+  badge.className = `badge ${s}`;
+  clearInterval(countdown);
+  if (s === 'reconnecting') {
+    const tick = () => {
+      const secs = Math.max(0, Math.ceil((info.retryAt - Date.now()) / 1000));
+      badge.textContent = `reconnecting in ${secs} s`;
+    };
+    tick();
+    countdown = setInterval(tick, 250);
+  } else if (s === 'closed') {
+    badge.textContent = `closed (${info.reason || info.code || 'by you'})`;
+  } else {
+    badge.textContent = s;
+  }
+  if (s === 'open') refreshPresence();
+}
+
+function onRecover(name, recovered) {
+  refreshPresence();
+  if (!recovered) {
+    const note = $('recovery');
+    note.hidden = false;
+    note.textContent = `Reconnected to ${name}; messages sent meanwhile may be missing.`;
+  }
+}
+
+function room(name) {
+  if (!state.rooms.has(name)) state.rooms.set(name, { messages: [], members: new Map() });
+  return state.rooms.get(name);
+}
+
+$('join').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const name = new FormData(e.target).get('room').trim();
+  if (!name) return;
+  try {
+    await state.client.join(name);
+  } catch (err) {
+    $('send-error').textContent = err.message;
+    return;
+  }
+  room(name);
+  e.target.reset();
+  select(name);
+});
+
+function renderRooms() {
+  const ul = $('rooms');
+  ul.replaceChildren();
+  for (const name of state.rooms.keys()) {
+    const li = document.createElement('li');
+    li.className = name === state.active ? 'active' : '';
+    li.dataset.room = name;
+    const label = document.createElement('span');
+    label.textContent = `# ${name}`;
+    label.addEventListener('click', () => select(name));
+    const leave = document.createElement('button');
+    leave.textContent = 'leave';
+    leave.dataset.testid = `leave-${name}`;
+    leave.addEventListener('click', async () => {
+      await state.client.leave(name).catch(() => {});
+      state.rooms.delete(name);
+      select(state.rooms.keys().next().value || '');
+    });
+    li.append(label, leave);
+    ul.append(li);
+  }
+}
+
+function select(name) {
+  state.active = name;
+  $('room-title').textContent = name ? `# ${name}` : 'Join a room to chat';
+  renderRooms();
+  renderMessages();
+  refreshPresence();
+}
+
+async function refreshPresence() {
+  const name = state.active;
+  if (!name || state.client?.state !== 'open') return renderPresence();
+  try {
+    const p = await state.client.request('presence', undefined, { room: name });
+    const r = room(name);
+    r.members = new Map(p.members.map((m) => [m.session, m.user]));
+  } catch { /* not joined yet */ }
+  renderPresence();
+}
+
+function renderPresence() {
+  const ul = $('presence');
+  ul.replaceChildren();
+  if (!state.active) return;
+  const users = [...new Set(room(state.active).members.values())].sort();
+  for (const u of users) {
+    const li = document.createElement('li');
+    li.textContent = u;
+    ul.append(li);
+  }
+}
+
+function addMessage(name, m) {
+  room(name).messages.push(m);
+  if (name === state.active) renderMessages();
+}
+
+function renderMessages() {
+  const ol = $('messages');
+  ol.replaceChildren();
+  if (!state.active) return;
+  for (const m of room(state.active).messages) {
+    const li = document.createElement('li');
+    const who = document.createElement('span');
+    who.className = 'who';
+    who.textContent = m.user;
+    const text = document.createElement('span');
+    text.className = 'text';
+    text.textContent = m.text;
+    const at = document.createElement('span');
+    at.className = 'at';
+    at.textContent = new Date(m.at).toLocaleTimeString();
+    li.append(who, text, at);
+    ol.append(li);
+  }
+  ol.scrollTop = ol.scrollHeight;
+}
+
+function showTyping(name, user) {
+  if (name !== state.active) return;
+  $('typing').textContent = `${user} is typing…`;
+  clearTimeout(state.typingTimer);
+  state.typingTimer = setTimeout(() => { $('typing').textContent = ''; }, 3000);
+}
+
+$('send').addEventListener('input', () => {
+  if (!state.active || Date.now() - state.lastTyping < 1000) return;
+  state.lastTyping = Date.now();
+  state.client.request('typing', { room: state.active }).catch(() => {});
+});
+
+$('send').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const form = e.target;
+  const text = form.elements.text.value;
+  $('send-error').textContent = '';
+  if (!state.active) {
+    $('send-error').textContent = 'Join a room first.';
+    return;
+  }
+  try {
+    await state.client.request('chat.send', { room: state.active, text });
+    form.reset();
+  } catch (err) {
+    $('send-error').textContent = err.fields?.length ? err.fields.map((f) => f.message).join('; ') : err.message;
+  }
+});
+
+$('announce').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const form = e.target;
+  $('announce-error').textContent = '';
+  try {
+    await state.client.request('admin.announce', { text: form.elements.text.value });
+    form.reset();
+  } catch (err) {
+    $('announce-error').textContent = err.fields?.length ? err.fields.map((f) => f.message).join('; ') : err.message;
+  }
+});
