@@ -1,20 +1,35 @@
-# Every test the project has runs from `make test`.
+# `make test` runs every test the project has: it installs what is missing
+# (scripts/deps.sh), vets, runs the Go tests with the race detector, the
+# JavaScript client's tests against a real server, and the browser test of
+# the example in Debian's Chromium. Each step stops by itself.
 GO ?= go
 FUZZTIME ?= 30s
 
-.PHONY: test vet gotest fuzz bench
+.PHONY: test deps vet gotest jstest browsertest fuzz bench
 
-test: vet gotest
+test: deps vet gotest jstest browsertest
+
+deps:
+	./scripts/deps.sh
 
 vet:
 	$(GO) vet ./...
 
 gotest:
-	$(GO) test -race -count=1 -timeout 10m ./...
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+jstest:
+	cd client/js && npm test
+
+browsertest:
+	cd example/browser && npm test
 
 # Runs each fuzz target for FUZZTIME.
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./validate
+	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./validate
+	$(GO) test -run='^$$' -fuzz='^FuzzExtractToken$$' -fuzztime=$(FUZZTIME) ./middleware
+	$(GO) test -run='^$$' -fuzz='^FuzzOrigin$$' -fuzztime=$(FUZZTIME) ./middleware
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeEnvelope$$' -fuzztime=$(FUZZTIME) ./hub
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...

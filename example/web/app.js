@@ -41,7 +41,7 @@ function connect() {
   c.on('typing', (t, ev) => showTyping(ev.room, t.user));
   c.on('announcement', (a) => {
     const div = document.createElement('div');
-    div.textContent = `📣 ${a.text}`;
+    div.textContent = `Announcement: ${a.text}`;
     $('announcements').prepend(div);
   });
   c.on('presence.join', (p, ev) => { room(ev.room).members.set(p.session, p.user); renderPresence(); });

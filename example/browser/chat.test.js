@@ -1,0 +1,144 @@
+// Browser test of the example chat: two users in Debian's Chromium chat,
+// see presence, typing and validation errors, and keep chatting after the
+// server restarts on the same port.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const artifacts = process.env.ARTIFACTS || path.join(root, 'artifacts');
+const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+const WAIT = 15000;
+
+let binary;
+let browser;
+
+function startExample(addr) {
+  const proc = spawn(binary, ['-addr', addr], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise((resolve) => proc.on('exit', resolve));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error('example did not start')); }, 30000);
+    let out = '';
+    proc.stdout.on('data', (chunk) => {
+      out += chunk;
+      const m = out.match(/url=http:\/\/(\S+)/);
+      if (!m) return;
+      clearTimeout(timer);
+      resolve({
+        addr: m[1],
+        async stop() {
+          if (proc.exitCode === null) proc.kill('SIGTERM');
+          const t = setTimeout(() => proc.kill('SIGKILL'), 15000);
+          await exited;
+          clearTimeout(t);
+        },
+      });
+    });
+    proc.stderr.on('data', (chunk) => process.stderr.write(chunk));
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`example exited with ${code}: ${out}`)); });
+  });
+}
+
+before(() => {
+  binary = path.join(mkdtempSync(path.join(tmpdir(), 'ginws-example-')), 'example');
+  execFileSync('go', ['build', '-o', binary, './example'], { cwd: root, stdio: 'inherit' });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+});
+
+async function signIn(page, base, user, role = 'member') {
+  await page.goto(base);
+  await page.getByTestId('login-user').fill(user);
+  await page.getByTestId('login-role').selectOption(role);
+  await page.getByTestId('login-submit').click();
+  await page.getByTestId('status').filter({ hasText: /^open$/ }).waitFor({ timeout: WAIT });
+  await page.getByTestId('login').waitFor({ state: 'hidden' });
+  assert.equal(await page.getByTestId('announce').isVisible(), role === 'admin', 'the announcement box is for admins');
+}
+
+async function join(page, room) {
+  await page.getByTestId('join-room').fill(room);
+  await page.getByTestId('join-submit').click();
+  await page.locator(`#rooms li[data-room="${room}"]`).waitFor({ timeout: WAIT });
+}
+
+async function say(page, text) {
+  await page.getByTestId('send-text').fill(text);
+  await page.getByTestId('send-submit').click();
+}
+
+const messages = (page) => page.getByTestId('messages').locator('li .text');
+
+test('two users chat, and keep chatting after a server restart', async () => {
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--no-first-run', '--disable-quic'],
+  });
+  let server = await startExample('127.0.0.1:0');
+  const base = `http://${server.addr}/`;
+  try {
+    const alice = await (await browser.newContext()).newPage();
+    const bob = await (await browser.newContext()).newPage();
+    for (const p of [alice, bob]) p.setDefaultTimeout(WAIT);
+    await signIn(alice, base, 'alice');
+    await signIn(bob, base, 'bob');
+    await join(alice, 'lobby');
+    await join(bob, 'lobby');
+
+    // Presence: each sees both.
+    for (const p of [alice, bob]) {
+      await p.getByTestId('presence').locator('li', { hasText: 'alice' }).waitFor();
+      await p.getByTestId('presence').locator('li', { hasText: 'bob' }).waitFor();
+    }
+
+    // Typing reaches the other page.
+    await alice.getByTestId('send-text').pressSequentially('hel');
+    await bob.getByTestId('typing').filter({ hasText: 'alice is typing' }).waitFor();
+
+    await say(alice, 'hello bob');
+    await bob.getByTestId('messages').locator('li', { hasText: 'hello bob' }).waitFor();
+    await say(bob, 'hi alice');
+    await alice.getByTestId('messages').locator('li', { hasText: 'hi alice' }).waitFor();
+    assert.deepEqual(await messages(alice).allTextContents(), ['hello bob', 'hi alice']);
+
+    // A message of 501 characters shows the validation error by the input.
+    await say(alice, 'x'.repeat(501));
+    await alice.getByTestId('send-error').filter({ hasText: 'text must be at most 500 characters long' }).waitFor();
+
+    // The server restarts on the same port: both pages reconnect by themselves.
+    const addr = server.addr;
+    await server.stop();
+    for (const p of [alice, bob]) await p.getByTestId('status').filter({ hasText: /reconnecting|connecting/ }).waitFor();
+    server = await startExample(addr);
+    for (const p of [alice, bob]) await p.getByTestId('status').filter({ hasText: /^open$/ }).waitFor({ timeout: 40000 });
+
+    // They re-joined lobby: chat goes on without clicking anything.
+    await say(bob, 'back again');
+    await alice.getByTestId('messages').locator('li', { hasText: 'back again' }).waitFor();
+    await say(alice, 'welcome back');
+    await bob.getByTestId('messages').locator('li', { hasText: 'welcome back' }).waitFor();
+
+    // An admin's announcement reaches everyone.
+    const root = await (await browser.newContext()).newPage();
+    root.setDefaultTimeout(WAIT);
+    await signIn(root, base, 'root', 'admin');
+    await root.getByTestId('announce-text').fill('maintenance at noon');
+    await root.getByTestId('announce-submit').click();
+    for (const p of [alice, bob, root]) await p.getByTestId('announcements').filter({ hasText: 'maintenance at noon' }).waitFor();
+
+    mkdirSync(artifacts, { recursive: true });
+    await alice.screenshot({ path: path.join(artifacts, 'example-chat.png'), fullPage: true });
+  } finally {
+    await server.stop();
+  }
+});
