@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -225,6 +226,30 @@ func TestHealthLoginAndShutdown(t *testing.T) {
 	var ce *client.CloseError
 	require.ErrorAs(t, waitFor(t, states), &ce)
 	assert.Equal(t, 1001, ce.Code, "shutdown closes sessions with going away")
+}
+
+func TestHealthzDuringShutdown(t *testing.T) {
+	addr, stop := startApp(t, nil, nil)
+	base := "http://" + addr
+	// A client that never reads keeps the closing handshake waiting for its
+	// close frame, so the shutdown takes a moment.
+	tok := loginToken(t, base, "slow", "member", nil)
+	conn, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws", http.Header{"Authorization": {"Bearer " + tok}})
+	require.NoError(t, err)
+	defer conn.Close()
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(base + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusServiceUnavailable
+	}, 5*time.Second, 5*time.Millisecond, "/healthz answers 503 while the hub shuts down")
+	_, _, err = websocket.DefaultDialer.Dial("ws://"+addr+"/ws", http.Header{"Authorization": {"Bearer " + tok}})
+	assert.Error(t, err, "no new sessions during shutdown")
+	require.NoError(t, waitFor(t, stopped))
 }
 
 func TestFlagsAndEnvironment(t *testing.T) {
