@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/internal/wstest"
 )
 
 func TestFrameLimits(t *testing.T) {
@@ -24,28 +25,28 @@ func TestFrameLimits(t *testing.T) {
 	}
 	t.Run("exactly max is accepted", func(t *testing.T) {
 		c := dial(t, url, "user=a")
-		c.send(pad(1024))
-		assert.Equal(t, "pong", c.read().Type)
+		c.Send(pad(1024))
+		assert.Equal(t, "pong", c.Read().Type)
 	})
 	t.Run("max+1 closes 1009", func(t *testing.T) {
 		c := dial(t, url, "user=a")
-		c.send(pad(1025))
-		assert.Equal(t, websocket.CloseMessageTooBig, c.expectClose())
+		c.Send(pad(1025))
+		assert.Equal(t, websocket.CloseMessageTooBig, c.ExpectClose())
 	})
 	t.Run("fragments adding up past max close 1009", func(t *testing.T) {
 		c := dial(t, url, "user=a")
-		w, err := c.conn.NextWriter(websocket.TextMessage)
+		w, err := c.Conn.NextWriter(websocket.TextMessage)
 		require.NoError(t, err)
 		for range 3 {
 			_, _ = w.Write([]byte(strings.Repeat(" ", 400)))
 		}
 		_ = w.Close()
-		assert.Equal(t, websocket.CloseMessageTooBig, c.expectClose())
+		assert.Equal(t, websocket.CloseMessageTooBig, c.ExpectClose())
 	})
 	t.Run("invalid UTF-8 closes 1007", func(t *testing.T) {
 		c := dial(t, url, "user=a")
-		c.send("{\"type\":\"ping\",\"data\":\"\xff\xfe\"}")
-		assert.Equal(t, websocket.CloseInvalidFramePayloadData, c.expectClose())
+		c.Send("{\"type\":\"ping\",\"data\":\"\xff\xfe\"}")
+		assert.Equal(t, websocket.CloseInvalidFramePayloadData, c.ExpectClose())
 	})
 }
 
@@ -53,29 +54,29 @@ func TestInvalidFramesInARowClose1008(t *testing.T) {
 	_, url := chatHub(t, hub.Options{MaxInvalidFrames: 5})
 	c := dial(t, url, "user=a")
 	for range 4 {
-		c.send("nope")
-		assert.Equal(t, "bad_request", c.read().Error.Code)
+		c.Send("nope")
+		assert.Equal(t, "bad_request", c.Read().Error.Code)
 	}
-	assert.Equal(t, "pong", c.request("ping", "1", "", nil).Type, "a valid frame resets the count")
+	assert.Equal(t, "pong", c.Request("ping", "1", "", nil).Type, "a valid frame resets the count")
 	for range 4 {
-		c.send("nope")
-		assert.Equal(t, "bad_request", c.read().Error.Code)
+		c.Send("nope")
+		assert.Equal(t, "bad_request", c.Read().Error.Code)
 	}
-	c.send("nope")
-	assert.Equal(t, websocket.ClosePolicyViolation, c.expectClose())
+	c.Send("nope")
+	assert.Equal(t, websocket.ClosePolicyViolation, c.ExpectClose())
 }
 
 func TestRateLimit(t *testing.T) {
 	_, url := chatHub(t, hub.Options{RateLimit: 5, RateBurst: 5, RateLimitStrikes: 10})
 	c := dial(t, url, "user=a")
 	for range 30 {
-		c.send(`{"type":"ping"}`)
+		c.Send(`{"type":"ping"}`)
 	}
 	var pongs, limited int
 	code := 0
-	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = c.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	for code == 0 {
-		_, data, err := c.conn.ReadMessage()
+		_, data, err := c.Conn.ReadMessage()
 		if ce, ok := err.(*websocket.CloseError); ok {
 			code = ce.Code
 			break
@@ -93,8 +94,8 @@ func TestSlowConsumerClosed1013WhileOthersReceive(t *testing.T) {
 	h, url := chatHub(t, hub.Options{})
 	fast := dial(t, url, "user=fast")
 	slow := dial(t, url, "user=slow")
-	fast.request("join", "1", "room", nil)
-	slow.request("join", "1", "room", nil)
+	fast.Request("join", "1", "room", nil)
+	slow.Request("join", "1", "room", nil)
 	// The slow client stops reading; paced events fill its socket buffers,
 	// then its queue, while the fast member keeps up.
 	big := strings.Repeat("x", 16<<10)
@@ -104,8 +105,8 @@ func TestSlowConsumerClosed1013WhileOthersReceive(t *testing.T) {
 	go func() {
 		defer close(done)
 		for received.Load() < total {
-			_ = fast.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-			_, data, err := fast.conn.ReadMessage()
+			_ = fast.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, data, err := fast.Conn.ReadMessage()
 			if err != nil {
 				t.Log("fast member:", err)
 				return
@@ -126,7 +127,7 @@ func TestSlowConsumerClosed1013WhileOthersReceive(t *testing.T) {
 	<-done
 	assert.Equal(t, int32(total), received.Load(), "the fast member got every event")
 	// The paused reader, reading again, finds the events it had, then 1013.
-	assert.Equal(t, websocket.CloseTryAgainLater, slow.expectClose())
+	assert.Equal(t, websocket.CloseTryAgainLater, slow.ExpectClose())
 	eventually(t, func() bool { return h.UserSessions("slow") == 0 }, "slow consumer removed")
 }
 
@@ -144,22 +145,26 @@ func TestSlowHandlerKeepsConnection(t *testing.T) {
 	shutdownOnCleanup(t, h)
 	c := dial(t, url, "user=a")
 	// Reading in the background answers the server's pings.
-	frames := make(chan frame, 10)
+	frames := make(chan wstest.Frame, 10)
 	go func() {
 		defer close(frames)
 		for {
-			_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-			_, data, err := c.conn.ReadMessage()
+			_ = c.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, data, err := c.Conn.ReadMessage()
 			if err != nil {
 				return
 			}
-			for _, f := range splitFrames(data) {
+			fs, err := wstest.SplitFrames(data)
+			if err != nil {
+				return
+			}
+			for _, f := range fs {
 				frames <- f
 			}
 		}
 	}()
-	c.send(`{"type":"slow","id":"s"}`)
-	c.send(`{"type":"ping","id":"after"}`)
+	c.Send(`{"type":"slow","id":"s"}`)
+	c.Send(`{"type":"ping","id":"after"}`)
 	time.Sleep(time.Second) // more than three heartbeat time-outs
 	close(release)
 	f := <-frames
@@ -167,7 +172,7 @@ func TestSlowHandlerKeepsConnection(t *testing.T) {
 	assert.Equal(t, "s", f.ID)
 	f = <-frames
 	assert.Equal(t, "pong", f.Type, "frames of a session are handled in order")
-	c.conn.Close()
+	c.Conn.Close()
 	for range frames {
 	}
 }
@@ -185,7 +190,7 @@ func TestTokenExpiryCloses4401(t *testing.T) {
 	_, url := chatHub(t, hub.Options{})
 	c := dial(t, url, "user=a&ttl=300ms")
 	start := time.Now()
-	assert.Equal(t, 4401, c.expectClose())
+	assert.Equal(t, 4401, c.ExpectClose())
 	assert.Less(t, time.Since(start), 1500*time.Millisecond)
 }
 
@@ -214,7 +219,7 @@ func TestMaxSessionsPerUser(t *testing.T) {
 	_, resp, err := websocket.DefaultDialer.Dial(url+"?user=a", nil)
 	require.Error(t, err)
 	assert.Equal(t, 429, resp.StatusCode)
-	second.conn.Close()
+	second.Conn.Close()
 	require.Eventually(t, func() bool {
 		conn, _, err := websocket.DefaultDialer.Dial(url+"?user=a", nil)
 		if err == nil {
@@ -227,10 +232,10 @@ func TestMaxSessionsPerUser(t *testing.T) {
 func TestShutdownDeliversThen1001(t *testing.T) {
 	h := hub.New(hub.Options{Logger: quiet})
 	url := serve(t, h)
-	var clients []*client
+	var clients []*wstest.Client
 	for range 5 {
 		c := dial(t, url, "user=u")
-		c.request("join", "j", "room", nil)
+		c.Request("join", "j", "room", nil)
 		clients = append(clients, c)
 	}
 	for i := range 200 {
@@ -246,8 +251,8 @@ func TestShutdownDeliversThen1001(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for {
-				_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-				_, data, err := c.conn.ReadMessage()
+				_ = c.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+				_, data, err := c.Conn.ReadMessage()
 				if err != nil {
 					if ce, ok := err.(*websocket.CloseError); ok {
 						codes[i] = ce.Code
@@ -280,15 +285,15 @@ func TestShutdownWaitsForHandlers(t *testing.T) {
 	})
 	url := serve(t, h)
 	c := dial(t, url, "user=a")
-	c.send(`{"type":"work","id":"w"}`)
+	c.Send(`{"type":"work","id":"w"}`)
 	<-started
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	require.NoError(t, h.Shutdown(ctx))
 	assert.True(t, finished.Load())
-	f := c.read()
+	f := c.Read()
 	assert.Equal(t, "ack", f.Type, "the running handler's ack is written before 1001")
-	assert.Equal(t, websocket.CloseGoingAway, c.expectClose())
+	assert.Equal(t, websocket.CloseGoingAway, c.ExpectClose())
 }
 
 func TestShutdownTimesOut(t *testing.T) {
@@ -300,7 +305,7 @@ func TestShutdownTimesOut(t *testing.T) {
 	})
 	url := serve(t, h)
 	c := dial(t, url, "user=a")
-	c.send(`{"type":"stuck"}`)
+	c.Send(`{"type":"stuck"}`)
 	eventually(t, func() bool { return true }, "")
 	time.Sleep(50 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)

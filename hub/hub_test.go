@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/internal/wstest"
 )
 
 // quiet keeps expected errors (panicking handlers, say) out of test output.
@@ -63,7 +64,7 @@ func TestWelcome(t *testing.T) {
 		User      string `json:"user"`
 		Heartbeat int    `json:"heartbeat"`
 	}
-	require.NoError(t, json.Unmarshal(c.welcome.Data, &w))
+	require.NoError(t, json.Unmarshal(c.Welcome.Data, &w))
 	assert.Equal(t, "alice", w.User)
 	assert.Equal(t, 3000, w.Heartbeat)
 	assert.NotEmpty(t, w.Session)
@@ -72,15 +73,15 @@ func TestWelcome(t *testing.T) {
 func TestRequestReplies(t *testing.T) {
 	_, url := chatHub(t, hub.Options{})
 	c := dial(t, url, "user=alice&roles=member")
-	c.request("join", "j", "lobby", nil)
+	c.Request("join", "j", "lobby", nil)
 
 	t.Run("ack with result", func(t *testing.T) {
-		f := c.request("chat.send", "1", "", sendChat{Room: "lobby", Text: "hi"})
+		f := c.Request("chat.send", "1", "", sendChat{Room: "lobby", Text: "hi"})
 		assert.Equal(t, "ack", f.Type)
 		assert.JSONEq(t, `{"len":2}`, string(f.Data))
 	})
 	t.Run("validation_failed lists fields", func(t *testing.T) {
-		f := c.request("chat.send", "2", "", map[string]any{"room": "lobby", "text": strings.Repeat("x", 501)})
+		f := c.Request("chat.send", "2", "", map[string]any{"room": "lobby", "text": strings.Repeat("x", 501)})
 		require.Equal(t, "error", f.Type)
 		assert.Equal(t, "validation_failed", f.Error.Code)
 		require.Len(t, f.Error.Fields, 1)
@@ -90,37 +91,37 @@ func TestRequestReplies(t *testing.T) {
 		assert.Equal(t, "text must be at most 500 characters long", f.Error.Fields[0].Message)
 	})
 	t.Run("wrong data type is bad_request", func(t *testing.T) {
-		f := c.request("chat.send", "3", "", map[string]any{"room": 5, "text": "x"})
+		f := c.Request("chat.send", "3", "", map[string]any{"room": 5, "text": "x"})
 		assert.Equal(t, "bad_request", f.Error.Code)
 	})
 	t.Run("unknown type", func(t *testing.T) {
-		f := c.request("nope", "4", "", nil)
+		f := c.Request("nope", "4", "", nil)
 		assert.Equal(t, "unknown_type", f.Error.Code)
 	})
 	t.Run("not a member", func(t *testing.T) {
-		f := c.request("chat.send", "5", "", sendChat{Room: "elsewhere", Text: "hi"})
+		f := c.Request("chat.send", "5", "", sendChat{Room: "elsewhere", Text: "hi"})
 		assert.Equal(t, "not_member", f.Error.Code)
 	})
 	t.Run("forbidden by role", func(t *testing.T) {
-		f := c.request("admin.announce", "6", "", map[string]string{"text": "x"})
+		f := c.Request("admin.announce", "6", "", map[string]string{"text": "x"})
 		assert.Equal(t, "forbidden", f.Error.Code)
 	})
 	t.Run("panic answers internal and the connection survives", func(t *testing.T) {
-		f := c.request("boom", "7", "", nil)
+		f := c.Request("boom", "7", "", nil)
 		assert.Equal(t, "internal", f.Error.Code)
-		f = c.request("fail", "8", "", nil)
+		f = c.Request("fail", "8", "", nil)
 		assert.Equal(t, "internal", f.Error.Code)
 		assert.NotContains(t, f.Error.Message, "secret")
-		assert.Equal(t, "ack", c.request("chat.send", "9", "", sendChat{Room: "lobby", Text: "still here"}).Type)
+		assert.Equal(t, "ack", c.Request("chat.send", "9", "", sendChat{Room: "lobby", Text: "still here"}).Type)
 	})
 	t.Run("json ping", func(t *testing.T) {
-		f := c.request("ping", "p1", "", nil)
+		f := c.Request("ping", "p1", "", nil)
 		assert.Equal(t, "pong", f.Type)
 	})
 	t.Run("plain text ping", func(t *testing.T) {
-		c.send("ping")
-		_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-		typ, data, err := c.conn.ReadMessage()
+		c.Send("ping")
+		_ = c.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		typ, data, err := c.Conn.ReadMessage()
 		require.NoError(t, err)
 		assert.Equal(t, websocket.TextMessage, typ)
 		assert.Equal(t, "pong", string(data))
@@ -145,34 +146,34 @@ func TestBadFrames(t *testing.T) {
 		{"huge number", `{"type":"chat.send","id":"x5","data":{"room":1e999,"text":"x"}}`, "x5", "bad_request"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c.send(tc.frame)
-			f := c.read()
+			c.Send(tc.frame)
+			f := c.Read()
 			require.Equal(t, "error", f.Type, "frame %s", tc.frame)
 			assert.Equal(t, tc.code, f.Error.Code)
 			assert.Equal(t, tc.id, f.ID)
 			// The connection stays usable.
-			assert.Equal(t, "pong", c.request("ping", "ok", "", nil).Type)
+			assert.Equal(t, "pong", c.Request("ping", "ok", "", nil).Type)
 		})
 	}
 	t.Run("duplicate keys: last wins, as in encoding/json", func(t *testing.T) {
-		c.send(`{"type":"nope","type":"ping","id":"d"}`)
-		assert.Equal(t, "pong", c.read().Type)
+		c.Send(`{"type":"nope","type":"ping","id":"d"}`)
+		assert.Equal(t, "pong", c.Read().Type)
 	})
 }
 
 func TestBinary(t *testing.T) {
 	h, url := chatHub(t, hub.Options{})
 	c := dial(t, url, "user=alice")
-	require.NoError(t, c.conn.WriteMessage(websocket.BinaryMessage, []byte{1, 2}))
-	f := c.read()
+	require.NoError(t, c.Conn.WriteMessage(websocket.BinaryMessage, []byte{1, 2}))
+	f := c.Read()
 	assert.Equal(t, "unsupported", f.Error.Code)
 
 	h.HandleBinary(func(c *hub.Context, data []byte) error {
 		return c.Hub().ToUser(c.User().UserID).EmitBinary(append([]byte{0xff}, data...))
 	})
-	require.NoError(t, c.conn.WriteMessage(websocket.BinaryMessage, []byte{1, 2}))
-	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	typ, data, err := c.conn.ReadMessage()
+	require.NoError(t, c.Conn.WriteMessage(websocket.BinaryMessage, []byte{1, 2}))
+	_ = c.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	typ, data, err := c.Conn.ReadMessage()
 	require.NoError(t, err)
 	assert.Equal(t, websocket.BinaryMessage, typ)
 	assert.Equal(t, []byte{0xff, 1, 2}, data)
@@ -195,53 +196,45 @@ func TestRoomsAndPresence(t *testing.T) {
 	b := dial(t, url, "user=bob")
 	outsider := dial(t, url, "user=carol")
 
-	ack := a.request("join", "1", "lobby", nil)
+	ack := a.Request("join", "1", "lobby", nil)
 	assert.JSONEq(t, `{"room":"lobby","members":1,"epoch":"","offset":0,"recovered":false}`, string(ack.Data))
-	ack = b.request("join", "1", "lobby", nil)
+	ack = b.Request("join", "1", "lobby", nil)
 	assert.JSONEq(t, `{"room":"lobby","members":2,"epoch":"","offset":0,"recovered":false}`, string(ack.Data))
 
-	pj := a.readUntil("presence.join")
+	pj := a.ReadUntil("presence.join")
 	assert.Equal(t, "lobby", pj.Room)
-	assert.JSONEq(t, `{"user":"bob","session":"`+sessionIDOf(t, b)+`"}`, string(pj.Data))
+	assert.JSONEq(t, `{"user":"bob","session":"`+b.SessionID()+`"}`, string(pj.Data))
 
-	assert.Equal(t, "forbidden", a.request("join", "2", "vip", nil).Error.Code)
+	assert.Equal(t, "forbidden", a.Request("join", "2", "vip", nil).Error.Code)
 
-	pres := a.request("presence", "3", "lobby", nil)
+	pres := a.Request("presence", "3", "lobby", nil)
 	var p struct {
 		Room    string       `json:"room"`
 		Members []hub.Member `json:"members"`
 	}
 	require.NoError(t, json.Unmarshal(pres.Data, &p))
 	assert.ElementsMatch(t, []string{"alice", "bob"}, []string{p.Members[0].User, p.Members[1].User})
-	assert.Equal(t, "not_member", outsider.request("presence", "1", "lobby", nil).Error.Code)
+	assert.Equal(t, "not_member", outsider.Request("presence", "1", "lobby", nil).Error.Code)
 
 	// Room delivery carries the room and reaches members only.
-	a.request("chat.send", "4", "", sendChat{Room: "lobby", Text: "hello"})
-	for _, c := range []*client{a, b} {
-		m := c.readUntil("chat.message")
+	a.Request("chat.send", "4", "", sendChat{Room: "lobby", Text: "hello"})
+	for _, c := range []*wstest.Client{a, b} {
+		m := c.ReadUntil("chat.message")
 		assert.Equal(t, "lobby", m.Room)
 		assert.JSONEq(t, `{"user":"alice","text":"hello"}`, string(m.Data))
 	}
-	assert.Equal(t, "pong", outsider.request("ping", "x", "", nil).Type, "the outsider got nothing before its pong")
+	assert.Equal(t, "pong", outsider.Request("ping", "x", "", nil).Type, "the outsider got nothing before its pong")
 
 	// A disconnect is a leave: presence.leave reaches the others.
-	b.conn.Close()
-	pl := a.readUntil("presence.leave")
-	assert.JSONEq(t, `{"user":"bob","session":"`+sessionIDOf(t, b)+`"}`, string(pl.Data))
+	b.Conn.Close()
+	pl := a.ReadUntil("presence.leave")
+	assert.JSONEq(t, `{"user":"bob","session":"`+b.SessionID()+`"}`, string(pl.Data))
 
-	assert.Equal(t, "ack", a.request("leave", "5", "lobby", nil).Type)
-	assert.Equal(t, "not_member", a.request("leave", "6", "lobby", nil).Error.Code)
+	assert.Equal(t, "ack", a.Request("leave", "5", "lobby", nil).Type)
+	assert.Equal(t, "not_member", a.Request("leave", "6", "lobby", nil).Error.Code)
 	eventually(t, func() bool { return h.Rooms() == 0 }, "empty rooms are deleted")
 	assert.Equal(t, int32(2), joins.Load())
 	assert.Equal(t, int32(2), leaves.Load())
-}
-
-func sessionIDOf(t *testing.T, c *client) string {
-	var w struct {
-		Session string `json:"session"`
-	}
-	require.NoError(t, json.Unmarshal(c.welcome.Data, &w))
-	return w.Session
 }
 
 func TestUserAndGlobalDelivery(t *testing.T) {
@@ -252,14 +245,14 @@ func TestUserAndGlobalDelivery(t *testing.T) {
 	require.Equal(t, 2, h.UserSessions("alice"))
 
 	require.NoError(t, h.ToUser("alice").Emit("notice", map[string]string{"n": "1"}))
-	for _, c := range []*client{tab1, tab2} {
-		f := c.read()
+	for _, c := range []*wstest.Client{tab1, tab2} {
+		f := c.Read()
 		assert.Equal(t, "notice", f.Type)
 		assert.Empty(t, f.Room)
 	}
-	assert.Equal(t, "ack", bob.request("admin.announce", "1", "", map[string]string{"text": "hi all"}).Type)
-	for _, c := range []*client{tab1, tab2, bob} {
-		assert.JSONEq(t, `{"text":"hi all"}`, string(c.readUntil("announcement").Data))
+	assert.Equal(t, "ack", bob.Request("admin.announce", "1", "", map[string]string{"text": "hi all"}).Type)
+	for _, c := range []*wstest.Client{tab1, tab2, bob} {
+		assert.JSONEq(t, `{"text":"hi all"}`, string(c.ReadUntil("announcement").Data))
 	}
 	assert.ErrorIs(t, h.All().Emit("bad name", nil), hub.ErrBadName)
 }
@@ -270,18 +263,18 @@ func TestMemoryBusAcrossHubs(t *testing.T) {
 	h2, url2 := chatHub(t, hub.Options{Broker: bus.Broker()})
 	a := dial(t, url1, "user=alice")
 	b := dial(t, url2, "user=bob")
-	a.request("join", "1", "lobby", nil)
-	b.request("join", "1", "lobby", nil)
-	a.request("chat.send", "2", "", sendChat{Room: "lobby", Text: "across"})
-	for _, c := range []*client{a, b} {
-		m := c.readUntil("chat.message")
+	a.Request("join", "1", "lobby", nil)
+	b.Request("join", "1", "lobby", nil)
+	a.Request("chat.send", "2", "", sendChat{Room: "lobby", Text: "across"})
+	for _, c := range []*wstest.Client{a, b} {
+		m := c.ReadUntil("chat.message")
 		assert.JSONEq(t, `{"user":"alice","text":"across"}`, string(m.Data))
 	}
 	// Exactly once: a ping's pong comes next, not a duplicate.
-	assert.Equal(t, "pong", a.request("ping", "p", "", nil).Type)
-	assert.Equal(t, "pong", b.request("ping", "p", "", nil).Type)
+	assert.Equal(t, "pong", a.Request("ping", "p", "", nil).Type)
+	assert.Equal(t, "pong", b.Request("ping", "p", "", nil).Type)
 	require.NoError(t, h2.ToUser("alice").Emit("dm", nil))
-	assert.Equal(t, "dm", a.read().Type)
+	assert.Equal(t, "dm", a.Read().Type)
 }
 
 func TestDisconnectCleanupOnce(t *testing.T) {
@@ -294,13 +287,13 @@ func TestDisconnectCleanupOnce(t *testing.T) {
 	}})
 	clean := dial(t, url, "user=a")
 	reset := dial(t, url, "user=b")
-	clean.request("join", "1", "r", nil)
-	reset.request("join", "1", "r", nil)
-	require.NoError(t, clean.conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(1000, "")))
-	assert.Equal(t, 1000, clean.expectClose(), "the server answers the client's close with the same code")
-	reset.reset()
+	clean.Request("join", "1", "r", nil)
+	reset.Request("join", "1", "r", nil)
+	require.NoError(t, clean.Conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(1000, "")))
+	assert.Equal(t, 1000, clean.ExpectClose(), "the server answers the client's close with the same code")
+	reset.Reset()
 	eventually(t, func() bool { return h.Len() == 0 && h.Rooms() == 0 }, "sessions and rooms are gone")
 	mu.Lock()
 	defer mu.Unlock()
-	assert.Equal(t, map[string]int{sessionIDOf(t, clean): 1, sessionIDOf(t, reset): 1}, seen)
+	assert.Equal(t, map[string]int{clean.SessionID(): 1, reset.SessionID(): 1}, seen)
 }

@@ -1,0 +1,180 @@
+// Package wstest is a WebSocket test client speaking the ginws wire
+// protocol, shared by the tests of several packages. Every wait is bounded.
+package wstest
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/require"
+)
+
+// Subprotocol is offered on every dial.
+const Subprotocol = "ginws.v1"
+
+// Wait bounds every read.
+const Wait = 5 * time.Second
+
+// Client is one test connection.
+type Client struct {
+	t *testing.T
+	// Conn is the underlying connection, for raw frames.
+	Conn *websocket.Conn
+	// Welcome is the server's first frame.
+	Welcome Frame
+	// pending holds frames split out of an array frame, or skipped by
+	// Request, to be read again in order.
+	pending []Frame
+}
+
+// Frame is a server frame.
+type Frame struct {
+	Type   string          `json:"type"`
+	ID     string          `json:"id"`
+	Room   string          `json:"room"`
+	Data   json.RawMessage `json:"data"`
+	Offset uint64          `json:"offset"`
+	Error  *struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Fields  []struct {
+			Field, Rule, Param, Message string
+		} `json:"fields"`
+	} `json:"error"`
+}
+
+// Dial connects, checks the selected subprotocol and reads the welcome.
+func Dial(t *testing.T, url string, header http.Header) *Client {
+	t.Helper()
+	d := websocket.Dialer{Subprotocols: []string{Subprotocol}, HandshakeTimeout: Wait}
+	conn, resp, err := d.Dial(url, header)
+	require.NoError(t, err)
+	require.Equal(t, Subprotocol, resp.Header.Get("Sec-WebSocket-Protocol"))
+	t.Cleanup(func() { conn.Close() })
+	c := &Client{t: t, Conn: conn}
+	c.Welcome = c.Read()
+	require.Equal(t, "welcome", c.Welcome.Type)
+	return c
+}
+
+// SessionID returns the session id from the welcome.
+func (c *Client) SessionID() string {
+	var w struct {
+		Session string `json:"session"`
+	}
+	require.NoError(c.t, json.Unmarshal(c.Welcome.Data, &w))
+	return w.Session
+}
+
+// Send writes a text frame: a string as is, anything else as JSON.
+func (c *Client) Send(v any) {
+	c.t.Helper()
+	var data []byte
+	switch v := v.(type) {
+	case string:
+		data = []byte(v)
+	default:
+		var err error
+		data, err = json.Marshal(v)
+		require.NoError(c.t, err)
+	}
+	require.NoError(c.t, c.Conn.WriteMessage(websocket.TextMessage, data))
+}
+
+// Read returns the next server frame, splitting array frames.
+func (c *Client) Read() Frame {
+	c.t.Helper()
+	if len(c.pending) > 0 {
+		f := c.pending[0]
+		c.pending = c.pending[1:]
+		return f
+	}
+	_ = c.Conn.SetReadDeadline(time.Now().Add(Wait))
+	typ, data, err := c.Conn.ReadMessage()
+	require.NoError(c.t, err)
+	require.Equal(c.t, websocket.TextMessage, typ)
+	fs, err := SplitFrames(data)
+	require.NoError(c.t, err, "frame %s", data)
+	c.pending = append(c.pending, fs[1:]...)
+	return fs[0]
+}
+
+// Request sends a frame with an id and returns the reply to it; events that
+// come first are kept for later reads, in order.
+func (c *Client) Request(typ, id, room string, data any) Frame {
+	c.t.Helper()
+	m := map[string]any{"type": typ, "id": id}
+	if room != "" {
+		m["room"] = room
+	}
+	if data != nil {
+		m["data"] = data
+	}
+	c.Send(m)
+	var skipped []Frame
+	for {
+		f := c.Read()
+		if f.ID == id && (f.Type == "ack" || f.Type == "error" || f.Type == "pong") {
+			c.pending = append(skipped, c.pending...)
+			return f
+		}
+		skipped = append(skipped, f)
+	}
+}
+
+// ReadUntil reads frames until one of type typ arrives.
+func (c *Client) ReadUntil(typ string) Frame {
+	c.t.Helper()
+	for {
+		if f := c.Read(); f.Type == typ {
+			return f
+		}
+	}
+}
+
+// ExpectClose reads until the close frame and returns its code; it fails
+// the test if the connection ends without one (a reset, say).
+func (c *Client) ExpectClose() int {
+	c.t.Helper()
+	_ = c.Conn.SetReadDeadline(time.Now().Add(2 * Wait))
+	for {
+		_, _, err := c.Conn.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		require.ErrorAs(c.t, err, &ce, "want a close frame, got %v", err)
+		return ce.Code
+	}
+}
+
+// Reset closes the TCP connection with SO_LINGER 0: the peer sees a reset.
+func (c *Client) Reset() {
+	if tcp, ok := c.Conn.UnderlyingConn().(*net.TCPConn); ok {
+		_ = tcp.SetLinger(0)
+	}
+	c.Conn.UnderlyingConn().Close()
+}
+
+// SplitFrames parses a server frame, which may be an array of frames.
+func SplitFrames(data []byte) ([]Frame, error) {
+	if len(data) > 0 && data[0] == '[' {
+		var fs []Frame
+		if err := json.Unmarshal(data, &fs); err != nil {
+			return nil, err
+		}
+		if len(fs) == 0 {
+			return nil, &json.UnsupportedValueError{Str: "empty array frame"}
+		}
+		return fs, nil
+	}
+	var f Frame
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, err
+	}
+	return []Frame{f}, nil
+}
