@@ -88,10 +88,11 @@ func New(opts Options) *Hub {
 	m.Config.MessageBufferSize = 1
 	m.Config.WriteWait = opts.WriteTimeout
 	m.Upgrader = &websocket.Upgrader{
-		ReadBufferSize:  1024,
-		WriteBufferSize: 1024,
-		WriteBufferPool: &sync.Pool{},
-		Subprotocols:    []string{Subprotocol},
+		ReadBufferSize:   1024,
+		WriteBufferSize:  1024,
+		WriteBufferPool:  &sync.Pool{},
+		Subprotocols:     []string{Subprotocol},
+		HandshakeTimeout: opts.WriteTimeout,
 		// The origin is checked before Accept (see Accept).
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
@@ -361,11 +362,14 @@ func (s *Session) isClosing() bool {
 }
 
 // allow applies the rate limit: a frame over it gets rate_limited, and
-// RateLimitStrikes of those in a row close the session with 4429.
+// RateLimitStrikes of those within a second close the session with 4429. A
+// client a little over the rate is slowed down, a flood is cut off.
 func (h *Hub) allow(s *Session) bool {
 	if s.limiter == nil || s.limiter.Allow() {
-		s.strikes = 0
 		return true
+	}
+	if now := time.Now(); now.Sub(s.strikesSince) > time.Second {
+		s.strikesSince, s.strikes = now, 0
 	}
 	s.strikes++
 	if s.strikes >= h.opts.RateLimitStrikes {

@@ -57,8 +57,8 @@ type Options struct {
 	// default 50/s with a burst of 100; a negative RateLimit disables it.
 	RateLimit float64
 	RateBurst int
-	// RateLimitStrikes is the number of rate_limited replies in a row after
-	// which the session is closed with 4429. By default 20.
+	// RateLimitStrikes is the number of rate_limited replies within one
+	// second after which the session is closed with 4429. By default 20.
 	RateLimitStrikes int
 	// MaxInvalidFrames closes a session with 1008 after that many invalid
 	// frames in a row (each also gets an error reply). By default 20.

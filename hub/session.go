@@ -25,8 +25,9 @@ type Session struct {
 	pingTimer *time.Timer
 	expiry    *time.Timer
 
-	// Owned by the read goroutine.
-	strikes int
+	// Owned by the read goroutine: rate_limited replies since strikesSince.
+	strikes      int
+	strikesSince time.Time
 	// Invalid frames in a row; the handler goroutine updates it too.
 	invalid atomic.Int32
 	// When set (unix nanoseconds), the read deadline of the closing handshake.

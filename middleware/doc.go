@@ -22,7 +22,8 @@
 // The middleware runs after net/http has read the request headers, so the
 // http.Server must bound that itself: set ReadHeaderTimeout (say 10 s) so a
 // slow handshake (slowloris) is cut off, and keep MaxHeaderBytes at its
-// default of 1 MiB or lower. Do not set WriteTimeout or ReadTimeout on a
+// default of 1 MiB or lower (the example uses 64 KiB). The hub's upgrader
+// bounds writing the handshake response by hub.Options.WriteTimeout. Do not set WriteTimeout or ReadTimeout on a
 // server that serves WebSockets: they would cut long-lived connections; the
 // hub's heartbeat and write time-outs bound those instead.
 package middleware

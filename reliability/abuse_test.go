@@ -1,0 +1,107 @@
+package reliability_test
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/internal/wstest"
+	"github.com/ginws/ginws/middleware"
+)
+
+// rtt measures n request/ack round-trips and returns them sorted.
+func rtt(t *testing.T, c *wstest.Client, n int) []time.Duration {
+	t.Helper()
+	out := make([]time.Duration, n)
+	for i := range out {
+		start := time.Now()
+		f := c.Request("ping", fmt.Sprint("r", i), "", nil)
+		out[i] = time.Since(start)
+		require.Equal(t, "pong", f.Type)
+		time.Sleep(2 * time.Millisecond)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+func TestFloodIsCutOffWhileOthersStayFast(t *testing.T) {
+	a := newApp(t, hub.Options{}, middleware.Options{})
+	victim := wstest.Dial(t, a.url, user(t, "victim"))
+	baseline := rtt(t, victim, 50)
+
+	flooder := wstest.Dial(t, a.url, user(t, "flooder"))
+	var wg sync.WaitGroup
+	var limited int
+	var closeCode int
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		// Ten times the default rate (50/s) for up to two seconds, reading
+		// the replies on the side.
+		stop := make(chan struct{})
+		go func() {
+			defer close(stop)
+			for {
+				_ = flooder.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+				_, data, err := flooder.Conn.ReadMessage()
+				if err != nil {
+					if ce, ok := err.(*websocket.CloseError); ok {
+						closeCode = ce.Code
+					}
+					return
+				}
+				limited += strings.Count(string(data), `"rate_limited"`)
+			}
+		}()
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; i < 1000; i++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			if flooder.Conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping"}`)) != nil {
+				break
+			}
+		}
+		<-stop
+	}()
+	loaded := rtt(t, victim, 50)
+	wg.Wait()
+
+	assert.Equal(t, 4429, closeCode, "the flooder is closed with 4429")
+	assert.GreaterOrEqual(t, limited, 1, "before that it was told rate_limited")
+	p90 := func(d []time.Duration) time.Duration { return d[len(d)*9/10] }
+	bound := 10*p90(baseline) + 20*time.Millisecond
+	assert.Less(t, p90(loaded), bound, "the other client's acks stay fast (p90 %v unloaded, %v during the flood)", p90(baseline), p90(loaded))
+	observe("abuse", "flood at ten times the rate limit", fmt.Sprintf("`rate_limited` replies, then closed with %d; another client's ack p90 stayed under 10× its unloaded p90 + 20 ms", closeCode))
+}
+
+func TestTooManyConnections(t *testing.T) {
+	a := newApp(t, hub.Options{MaxSessionsPerUser: 2}, middleware.Options{MaxConnsPerAddr: 3})
+	wstest.Dial(t, a.url, user(t, "alice"))
+	wstest.Dial(t, a.url, user(t, "alice"))
+	status := func(h http.Header) int {
+		conn, resp, err := websocket.DefaultDialer.Dial(a.url, h)
+		if err == nil {
+			conn.Close()
+			return 101
+		}
+		return resp.StatusCode
+	}
+	assert.Equal(t, 429, status(user(t, "alice")), "third session of one user")
+	wstest.Dial(t, a.url, user(t, "bob"))
+	assert.Equal(t, 429, status(user(t, "carol")), "fourth connection from one address")
+	observe("abuse", "too many connections per user (limit 2)", "429 `too_many_connections` before the upgrade")
+	observe("abuse", "too many connections per address (limit 3)", "429 `too_many_connections` before the upgrade")
+}

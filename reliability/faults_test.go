@@ -1,0 +1,127 @@
+package reliability_test
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/internal/wstest"
+	"github.com/ginws/ginws/middleware"
+)
+
+func TestAbruptAndHalfOpenClientsAreCleanedUp(t *testing.T) {
+	var mu sync.Mutex
+	hooks := map[string]int{}
+	a := newApp(t, hub.Options{
+		PingInterval: 50 * time.Millisecond, HeartbeatTimeout: 300 * time.Millisecond,
+		OnDisconnect: func(s *hub.Session) { mu.Lock(); hooks[s.ID()]++; mu.Unlock() },
+	}, middleware.Options{})
+	reset := wstest.Dial(t, a.url, user(t, "reset"))
+	halfOpen := wstest.Dial(t, a.url, user(t, "half-open"))
+	for _, c := range []*wstest.Client{reset, halfOpen} {
+		c.Request("join", "j", "lobby", nil)
+	}
+	reset.Reset()
+	// The half-open client neither reads nor answers pings from now on.
+	require.Eventually(t, func() bool { return a.h.Len() == 0 && a.h.Rooms() == 0 }, 5*time.Second, 5*time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, map[string]int{reset.SessionID(): 1, halfOpen.SessionID(): 1}, hooks)
+	observe("faults", "abrupt TCP reset (SO_LINGER 0)", "session removed from rooms and indexes; disconnect hook ran once")
+	observe("faults", "half-open client (stops reading and answering pings)", "closed after the heartbeat time-out; removed from rooms; disconnect hook ran once")
+}
+
+func TestSlowConsumerWhileTheRoomFlows(t *testing.T) {
+	a := newApp(t, hub.Options{SendQueueFrames: 64}, middleware.Options{})
+	slow := wstest.Dial(t, a.url, user(t, "slow"))
+	fast := wstest.Dial(t, a.url, user(t, "fast"))
+	slow.Request("join", "j", "room", nil)
+	fast.Request("join", "j", "room", nil)
+	payload := make([]byte, 16<<10)
+	for i := range payload {
+		payload[i] = 'x'
+	}
+	const total = 800
+	got := 0
+	for i := range total {
+		require.NoError(t, a.h.To("room").Emit("bulk", string(payload)))
+		if i%4 == 3 { // the fast member keeps up
+			for got < i-8 {
+				got++
+				fast.ReadUntil("bulk")
+			}
+		}
+	}
+	for got < total {
+		got++
+		fast.ReadUntil("bulk")
+	}
+	assert.Equal(t, 1013, slow.ExpectClose())
+	observe("faults", "slow consumer (stops reading during a burst)", "closed with 1013 after the frames it had; the other member received all 800 events")
+}
+
+func TestHandlerBlockingPastTheHeartbeat(t *testing.T) {
+	a := newApp(t, hub.Options{PingInterval: 50 * time.Millisecond, HeartbeatTimeout: 200 * time.Millisecond}, middleware.Options{})
+	c := wstest.Dial(t, a.url, user(t, "alice"))
+	// Read in the background so pings are answered while the handler blocks.
+	frames := make(chan []byte, 8)
+	go func() {
+		defer close(frames)
+		for {
+			_ = c.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, data, err := c.Conn.ReadMessage()
+			if err != nil {
+				return
+			}
+			frames <- data
+		}
+	}()
+	c.Send(`{"type":"block","id":"b","data":{"ms":800}}`)
+	select {
+	case data := <-frames:
+		assert.Contains(t, string(data), `"id":"b"`)
+		assert.Contains(t, string(data), `"ack"`)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no ack")
+	}
+	c.Conn.Close()
+	for range frames {
+	}
+	observe("faults", "handler blocking 4× the heartbeat time-out", "connection kept alive (reads go on); the ack arrives")
+}
+
+func TestBroadcastRacingDisconnect(t *testing.T) {
+	a := newApp(t, hub.Options{MaxSessionsPerUser: -1}, middleware.Options{})
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				_ = a.h.To("room").Emit("tick", 1)
+				_ = a.h.All().Emit("tock", 2)
+			}
+		}()
+	}
+	hdr := user(t, "u")
+	for i := range 300 {
+		conn, _, err := websocket.DefaultDialer.Dial(a.url, hdr)
+		require.NoError(t, err)
+		_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"join","room":"room"}`))
+		if i%2 == 0 {
+			_ = conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""))
+		}
+		conn.Close()
+	}
+	stop.Store(true)
+	wg.Wait()
+	require.Eventually(t, func() bool { return a.h.Len() == 0 && a.h.Rooms() == 0 }, 10*time.Second, 5*time.Millisecond)
+	observe("faults", "broadcast racing 300 connects and disconnects (under -race)", "no race reported, no panic; zero sessions and rooms left")
+}

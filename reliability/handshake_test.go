@@ -1,0 +1,101 @@
+package reliability_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/middleware"
+)
+
+func TestHandshakeRefusals(t *testing.T) {
+	a := newApp(t, hub.Options{}, middleware.Options{})
+	hour := time.Now().Add(time.Hour).Unix()
+	none, err := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"sub": "eve", "exp": hour}).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	require.NoError(t, err)
+	wrongKey, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "eve", "exp": hour}).SignedString([]byte("not-the-servers-key-at-all-32b!!"))
+	require.NoError(t, err)
+	good := user(t, "alice").Get("Authorization")
+
+	for _, tc := range []struct {
+		attack string
+		header http.Header
+		status int
+		code   string
+	}{
+		{"missing token", http.Header{}, 401, "unauthorized"},
+		{"malformed token", http.Header{"Authorization": {"Bearer abc def"}}, 401, "unauthorized"},
+		{"expired token", bearer(token(t, jwt.MapClaims{"sub": "eve", "exp": time.Now().Add(-time.Minute).Unix()})), 401, "unauthorized"},
+		{"token from the future (nbf)", bearer(token(t, jwt.MapClaims{"sub": "eve", "exp": hour, "nbf": hour - 60})), 401, "unauthorized"},
+		{"token signed with another key", bearer(wrongKey), 401, "unauthorized"},
+		{"alg:none token", bearer(none), 401, "unauthorized"},
+		{"origin of another site", http.Header{"Authorization": {good}, "Origin": {"https://evil.example"}}, 403, "forbidden_origin"},
+		{"suffix-trick origin", http.Header{"Authorization": {good}, "Origin": {"https://app.example.com.evil.io"}}, 403, "forbidden_origin"},
+		{"null origin", http.Header{"Authorization": {good}, "Origin": {"null"}}, 403, "forbidden_origin"},
+	} {
+		t.Run(tc.attack, func(t *testing.T) {
+			_, resp, err := websocket.DefaultDialer.Dial(a.url, tc.header)
+			require.Error(t, err)
+			require.NotNil(t, resp)
+			assert.Equal(t, tc.status, resp.StatusCode)
+			var body struct{ Error struct{ Code string } }
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+			resp.Body.Close()
+			assert.Equal(t, tc.code, body.Error.Code)
+			observe("handshake", tc.attack, fmt.Sprintf("%d `%s`, no upgrade", tc.status, tc.code))
+		})
+	}
+
+	t.Run("plain GET without upgrade", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodGet, "http"+strings.TrimPrefix(a.url, "ws"), nil)
+		req.Header = user(t, "alice")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, 400, resp.StatusCode)
+		assert.Contains(t, string(body), `"code":"bad_request"`)
+		observe("handshake", "plain GET without upgrade", "400 `bad_request`")
+	})
+
+	t.Run("slow handshake (slowloris)", func(t *testing.T) {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(strings.TrimSuffix(a.url, "/ws"), "ws://"))
+		require.NoError(t, err)
+		defer conn.Close()
+		start := time.Now()
+		_, err = conn.Write([]byte("GET /ws HTTP/1.1\r\nHost: x\r\n"))
+		require.NoError(t, err)
+		// Dribble a header byte now and then, never finishing.
+		done := make(chan error, 1)
+		go func() {
+			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, err := io.ReadAll(conn) // until the server closes
+			done <- err
+		}()
+		for i := 0; i < 40; i++ {
+			select {
+			case err := <-done:
+				assert.NoError(t, err, "the server closed the connection (EOF), not our read deadline")
+				assert.Less(t, time.Since(start), 2*time.Second, "ReadHeaderTimeout (300 ms) cuts it off")
+				observe("handshake", "slow handshake (slowloris), http.Server.ReadHeaderTimeout 300 ms", "connection closed by the server after the header time-out")
+				return
+			case <-time.After(50 * time.Millisecond):
+				_, _ = conn.Write([]byte("X"))
+			}
+		}
+		t.Fatal("the server kept a slow handshake open")
+	})
+}
+
+func bearer(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }

@@ -1,0 +1,148 @@
+package reliability_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/middleware"
+)
+
+var secret = []byte("reliability-secret-of-32-bytes!!")
+
+// Report rows, written by TestMain after a passing run.
+var (
+	reportMu sync.Mutex
+	rows     []row
+)
+
+type row struct{ area, attack, observed string }
+
+var areaOrder = map[string]int{"handshake": 0, "frames": 1, "abuse": 2, "faults": 3, "lifecycle": 4}
+
+// observe records what the suite saw; call it after the assertions passed.
+func observe(area, attack, observed string) {
+	reportMu.Lock()
+	rows = append(rows, row{area, attack, observed})
+	reportMu.Unlock()
+}
+
+func TestMain(m *testing.M) {
+	gin.SetMode(gin.ReleaseMode)
+	code := m.Run()
+	if path := os.Getenv("GINWS_RELIABILITY_REPORT"); code == 0 && path != "" && len(rows) > 0 {
+		if err := writeReport(path); err != nil {
+			fmt.Fprintln(os.Stderr, "reliability report:", err)
+			code = 1
+		}
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func writeReport(path string) error {
+	sort.SliceStable(rows, func(i, j int) bool {
+		if rows[i].area != rows[j].area {
+			return areaOrder[rows[i].area] < areaOrder[rows[j].area]
+		}
+		return rows[i].attack < rows[j].attack
+	})
+	var b strings.Builder
+	b.WriteString("# Reliability: what was tried, what happened\n\n")
+	b.WriteString("Written by `go test ./reliability` (the adversarial suite, run by `make test`) from\n")
+	b.WriteString("what its assertions observed over real loopback connections; do not edit by hand.\n\n")
+	b.WriteString("| area | attack or fault | observed behaviour |\n|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", r.area, r.attack, r.observed)
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+type sendChat struct {
+	Room string `json:"room" validate:"required,max=128"`
+	Text string `json:"text" validate:"required,min=1,max=500"`
+}
+
+// app is a chat hub behind the middleware and Gin, as an application
+// would mount it, on a loopback server with a header time-out.
+type app struct {
+	h   *hub.Hub
+	srv *httptest.Server
+	url string
+}
+
+func newApp(t *testing.T, opts hub.Options, mopts middleware.Options) *app {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := hub.New(opts)
+	hub.Handle(h, "chat.send", func(c *hub.Context, in sendChat) (any, error) {
+		if !c.Session().InRoom(in.Room) {
+			return nil, hub.ErrNotMember
+		}
+		return nil, c.Hub().To(in.Room).Emit("chat.message", in)
+	})
+	hub.Handle(h, "count", func(c *hub.Context, in struct {
+		N int `json:"n" validate:"gte=0"`
+	}) (any, error) {
+		return in.N, nil
+	})
+	hub.Handle(h, "boom", func(*hub.Context, struct{}) (any, error) { panic("handler bug") })
+	hub.Handle(h, "block", func(c *hub.Context, in struct {
+		MS int `json:"ms"`
+	}) (any, error) {
+		select {
+		case <-time.After(time.Duration(in.MS) * time.Millisecond):
+		case <-c.Done():
+		}
+		return "done", nil
+	})
+	mopts.Auth = middleware.JWT(middleware.JWTOptions{Secret: secret})
+	mopts.Logger = slog.New(slog.DiscardHandler)
+	r := gin.New()
+	r.GET("/ws", middleware.New(h, mopts))
+	srv := httptest.NewUnstartedServer(r)
+	srv.Config.ReadHeaderTimeout = 300 * time.Millisecond
+	srv.Config.MaxHeaderBytes = 16 << 10
+	srv.Start()
+	a := &app{h: h, srv: srv, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, h.Shutdown(ctx))
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	return a
+}
+
+func token(t *testing.T, claims jwt.MapClaims) string {
+	t.Helper()
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+	require.NoError(t, err)
+	return s
+}
+
+func user(t *testing.T, id string) http.Header {
+	return http.Header{"Authorization": {"Bearer " + token(t, jwt.MapClaims{"sub": id, "exp": time.Now().Add(time.Hour).Unix()})}}
+}
