@@ -33,8 +33,10 @@ type Message struct {
 // other nodes. Implementations must be safe for concurrent use.
 type Broker interface {
 	// Start is called once by the hub with the function that delivers a
-	// message from another node to this node's sessions.
-	Start(deliver func(Message)) error
+	// message from another node to this node's sessions, and the one that
+	// reports errors no caller sees (a lost connection to Redis, say) to the
+	// hub's error hook.
+	Start(deliver func(Message), report func(error)) error
 	// Publish sends m to every other node that needs it. It must not block
 	// for long when other nodes are unreachable: fail fast instead.
 	Publish(ctx context.Context, m Message) error
@@ -44,6 +46,27 @@ type Broker interface {
 	Unsubscribe(ctx context.Context, room string) error
 	// Close stops the broker; the hub calls it at the end of Shutdown.
 	Close() error
+}
+
+// PresenceStore is implemented by brokers that know the members of a room
+// on every node. Without it, presence lists this node's members only.
+type PresenceStore interface {
+	AddMember(ctx context.Context, room string, m Member) error
+	RemoveMember(ctx context.Context, room string, m Member) error
+	Members(ctx context.Context, room string) ([]Member, error)
+}
+
+// SessionCounter is implemented by brokers that count a user's sessions on
+// every node, so that MaxSessionsPerUser holds across nodes. Acquire
+// returns ErrTooManySessions when the user is at max; release frees the slot.
+type SessionCounter interface {
+	AcquireSession(ctx context.Context, user string, max int) (release func(), err error)
+}
+
+// HealthChecker is implemented by brokers that can fail (Redis): Health
+// returns nil while other nodes are reachable.
+type HealthChecker interface {
+	Health(ctx context.Context) error
 }
 
 // MemoryBus connects hubs in one process: each hub built with a broker from
@@ -70,7 +93,7 @@ type memoryBroker struct {
 
 var _ Broker = (*memoryBroker)(nil)
 
-func (m *memoryBroker) Start(deliver func(Message)) error {
+func (m *memoryBroker) Start(deliver func(Message), _ func(error)) error {
 	m.deliver = deliver
 	m.bus.mu.Lock()
 	m.bus.nodes[m] = struct{}{}

@@ -3,6 +3,8 @@ package hub_test
 import (
 	"context"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -142,7 +144,6 @@ func TestSlowHandlerKeepsConnection(t *testing.T) {
 		return "done", nil
 	})
 	url := serve(t, h)
-	shutdownOnCleanup(t, h)
 	c := dial(t, url, "user=a")
 	// Reading in the background answers the server's pings.
 	frames := make(chan wstest.Frame, 10)
@@ -180,7 +181,6 @@ func TestSlowHandlerKeepsConnection(t *testing.T) {
 func TestHeartbeatTimeout(t *testing.T) {
 	h := hub.New(hub.Options{Logger: quiet, HeartbeatTimeout: 200 * time.Millisecond, PingInterval: 50 * time.Millisecond})
 	url := serve(t, h)
-	shutdownOnCleanup(t, h)
 	c := dial(t, url, "user=a")
 	_ = c // the client never reads again, so it never answers a ping
 	eventually(t, func() bool { return h.Len() == 0 }, "a silent session is closed")
@@ -269,7 +269,7 @@ func TestShutdownDeliversThen1001(t *testing.T) {
 		assert.Equal(t, 200, results[i], "every queued event arrives before the close")
 		assert.Equal(t, websocket.CloseGoingAway, codes[i])
 	}
-	assert.ErrorIs(t, h.Accept(nil, nil, hub.Principal{}), hub.ErrHubClosed)
+	assert.ErrorIs(t, h.Accept(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil), hub.Principal{}), hub.ErrHubClosed)
 	assert.NoError(t, h.Shutdown(ctx), "Shutdown is idempotent")
 }
 

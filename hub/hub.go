@@ -27,6 +27,7 @@ var ErrSlowConsumer = errors.New("hub: send queue overflow, closing slow consume
 
 const (
 	keyPrincipal = "ginws.principal"
+	keyRelease   = "ginws.release"
 	keySession   = "ginws.session"
 )
 
@@ -75,7 +76,7 @@ func New(opts Options) *Hub {
 	if h.broker == nil {
 		h.broker = NewMemoryBus().Broker()
 	}
-	if err := h.broker.Start(h.deliver); err != nil {
+	if err := h.broker.Start(h.deliver, func(err error) { h.reportError(nil, err) }); err != nil {
 		h.reportError(nil, fmt.Errorf("hub: start broker: %w", err))
 	}
 
@@ -134,43 +135,68 @@ func isExpectedClose(err error) bool {
 // Accept does not check the Origin header or authenticate: mount the hub
 // with middleware.New, which does both, or do them before calling Accept.
 func (h *Hub) Accept(w http.ResponseWriter, r *http.Request, p Principal) error {
-	if err := h.reserve(p.UserID); err != nil {
+	release, err := h.reserve(r.Context(), p.UserID)
+	if err != nil {
 		return err
 	}
-	reserved := true
-	defer func() {
-		if reserved {
-			h.release(p.UserID)
-		}
-	}()
-	err := h.m.HandleRequestWithKeys(w, r, map[string]any{keyPrincipal: p})
-	// After a successful upgrade the slot was handed to the session, which
-	// releases it when it is cleaned up.
-	reserved = err != nil
+	err = h.m.HandleRequestWithKeys(w, r, map[string]any{keyPrincipal: p, keyRelease: release})
+	if err != nil {
+		// No session was made; after a successful upgrade the session
+		// releases its slot when it is cleaned up.
+		release()
+	}
 	return err
 }
 
-func (h *Hub) reserve(user string) error {
+// reserve takes one of the user's MaxSessionsPerUser slots, on this node
+// and, when the broker counts sessions, on all of them.
+func (h *Hub) reserve(ctx context.Context, user string) (release func(), err error) {
+	max := h.opts.MaxSessionsPerUser
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.closed {
-		return ErrHubClosed
+		h.mu.Unlock()
+		return nil, ErrHubClosed
 	}
-	if max := h.opts.MaxSessionsPerUser; max > 0 && h.slots[user] >= max {
-		return ErrTooManySessions
+	if max > 0 && h.slots[user] >= max {
+		h.mu.Unlock()
+		return nil, ErrTooManySessions
 	}
 	h.slots[user]++
 	h.live.add(1)
-	return nil
+	h.mu.Unlock()
+	local := func() {
+		h.mu.Lock()
+		if h.slots[user]--; h.slots[user] <= 0 {
+			delete(h.slots, user)
+		}
+		h.mu.Unlock()
+		h.live.add(-1)
+	}
+	sc, ok := h.broker.(SessionCounter)
+	if !ok || max <= 0 {
+		return sync.OnceFunc(local), nil
+	}
+	remote, err := sc.AcquireSession(ctx, user, max)
+	if err != nil {
+		local()
+		if errors.Is(err, ErrTooManySessions) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("hub: count sessions across nodes: %w", err)
+	}
+	return sync.OnceFunc(func() { remote(); local() }), nil
 }
 
-func (h *Hub) release(user string) {
-	h.mu.Lock()
-	if h.slots[user]--; h.slots[user] <= 0 {
-		delete(h.slots, user)
+// Health returns nil while the hub accepts sessions and its broker reaches
+// the other nodes; ErrHubClosed during shutdown, or the broker's error.
+func (h *Hub) Health(ctx context.Context) error {
+	if !h.Accepting() {
+		return ErrHubClosed
 	}
-	h.mu.Unlock()
-	h.live.add(-1)
+	if hc, ok := h.broker.(HealthChecker); ok {
+		return hc.Health(ctx)
+	}
+	return nil
 }
 
 // Accepting reports whether the hub takes new sessions (false once Shutdown
@@ -202,6 +228,7 @@ func newID() string {
 
 func (h *Hub) onConnect(ms *melody.Session) {
 	p, _ := ms.Keys[keyPrincipal].(Principal)
+	release, _ := ms.Keys[keyRelease].(func())
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Session{
 		hub:       h,
@@ -211,6 +238,7 @@ func (h *Hub) onConnect(ms *melody.Session) {
 		principal: p,
 		ctx:       ctx,
 		cancel:    cancel,
+		release:   release,
 		rooms:     make(map[string]struct{}),
 	}
 	if h.opts.RateLimit > 0 {
@@ -296,7 +324,9 @@ func (h *Hub) onDisconnect(ms *melody.Session) {
 		h.opts.OnDisconnect(s)
 	}
 	h.log.Debug("ginws: session closed", "session", s.id, "user", s.principal.UserID, "reason", s.closeErr.Reason)
-	h.release(s.principal.UserID)
+	if s.release != nil {
+		s.release()
+	}
 }
 
 // onText runs on the session's reader goroutine for each text frame.

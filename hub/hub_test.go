@@ -52,7 +52,6 @@ func chatHub(t *testing.T, opts hub.Options) (*hub.Hub, string) {
 	hub.Handle(h, "boom", func(*hub.Context, struct{}) (any, error) { panic("kaboom") })
 	hub.Handle(h, "fail", func(*hub.Context, struct{}) (any, error) { return nil, errors.New("secret database detail") })
 	url := serve(t, h)
-	shutdownOnCleanup(t, h)
 	return h, url
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/ginws/ginws/validate"
 )
@@ -85,6 +86,16 @@ func (h *Hub) join(c *Context, data json.RawMessage) (any, func(), error) {
 			h.reportError(s, err)
 		}
 	}
+	if ps, ok := h.broker.(PresenceStore); ok {
+		if !already {
+			if err := ps.AddMember(c, c.room, Member{User: s.principal.UserID, Session: s.id}); err != nil {
+				h.reportError(s, err)
+			}
+		}
+		if members, err := ps.Members(c, c.room); err == nil {
+			n = len(members)
+		}
+	}
 	ack := joinAck{Room: c.room, Members: n}
 	if already {
 		return ack, nil, nil
@@ -141,6 +152,11 @@ func (h *Hub) leave(s *Session, name string) bool {
 			h.reportError(s, err)
 		}
 	}
+	if ps, ok := h.broker.(PresenceStore); ok {
+		if err := ps.RemoveMember(context.Background(), name, Member{User: s.principal.UserID, Session: s.id}); err != nil {
+			h.reportError(s, err)
+		}
+	}
 	if r.opts.Presence {
 		h.emitPresence("presence.leave", name, s)
 	}
@@ -163,25 +179,38 @@ func (h *Hub) presence(c *Context) (any, error) {
 	if !c.session.InRoom(c.room) {
 		return nil, ErrNotMember
 	}
+	members, err := h.Members(c, c.room)
+	if err != nil {
+		return nil, err
+	}
 	return struct {
 		Room    string   `json:"room"`
 		Members []Member `json:"members"`
-	}{c.room, h.Members(c.room)}, nil
+	}{c.room, members}, nil
 }
 
-// Members lists the sessions present in a room on this node.
-func (h *Hub) Members(room string) []Member {
+// Members lists the sessions present in a room: on every node when the
+// broker keeps presence (a PresenceStore, as the Redis broker does), else on
+// this node.
+func (h *Hub) Members(ctx context.Context, room string) ([]Member, error) {
+	if ps, ok := h.broker.(PresenceStore); ok {
+		members, err := ps.Members(ctx, room)
+		if err != nil {
+			return nil, fmt.Errorf("hub: presence of %q: %w", room, err)
+		}
+		return members, nil
+	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	r := h.rooms[room]
 	if r == nil {
-		return []Member{}
+		return []Member{}, nil
 	}
 	out := make([]Member, 0, len(r.members))
 	for s := range r.members {
 		out = append(out, Member{User: s.principal.UserID, Session: s.id})
 	}
-	return out
+	return out, nil
 }
 
 // Rooms returns the number of rooms with at least one member on this node.

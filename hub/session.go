@@ -24,6 +24,7 @@ type Session struct {
 	limiter   *rate.Limiter
 	pingTimer *time.Timer
 	expiry    *time.Timer
+	release   func() // frees the user's session slot
 
 	// Owned by the read goroutine: rate_limited replies since strikesSince.
 	strikes      int
