@@ -26,6 +26,9 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/hub/redis"
 )
 
 //go:embed web
@@ -78,9 +81,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	if err != nil {
 		return err
 	}
-	if cfg.redis != "" {
-		return errors.New("-redis: the Redis broker (hub/redis) is not part of this build yet")
-	}
 	secret := []byte(cfg.secret)
 	if len(secret) == 0 {
 		if secret, err = randomSecret(); err != nil {
@@ -93,7 +93,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	if err != nil {
 		return err
 	}
-	h := newHub(log, nil)
+	var broker hub.Broker // nil: the in-memory default
+	if cfg.redis != "" {
+		rb, err := redis.New(redis.Options{URL: cfg.redis, Logger: log})
+		if err != nil {
+			return fmt.Errorf("-redis: %w", err)
+		}
+		broker = rb
+	}
+	h := newHub(log, broker)
 	srv := &http.Server{
 		Handler:           newRouter(h, secret, log, static),
 		ReadHeaderTimeout: 10 * time.Second,

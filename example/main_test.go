@@ -28,6 +28,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ginws/ginws/client"
+	"github.com/ginws/ginws/internal/redistest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -250,6 +251,26 @@ func TestHealthzDuringShutdown(t *testing.T) {
 	_, _, err = websocket.DefaultDialer.Dial("ws://"+addr+"/ws", http.Header{"Authorization": {"Bearer " + tok}})
 	assert.Error(t, err, "no new sessions during shutdown")
 	require.NoError(t, waitFor(t, stopped))
+}
+
+func TestTwoNodesShareRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	addr1, _ := startApp(t, []string{"-redis", srv.URL()}, nil)
+	addr2, _ := startApp(t, nil, map[string]string{"REDIS_URL": srv.URL()})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	alice := chatClient(t, addr1, "alice", "member")
+	bob := chatClient(t, addr2, "bob", "member")
+	got := make(chan ChatMessage, 1)
+	client.On(bob, "chat.message", func(_ client.Event, m ChatMessage) { got <- m })
+	_, err := alice.Join(ctx, "lobby")
+	require.NoError(t, err)
+	res, err := bob.Join(ctx, "lobby")
+	require.NoError(t, err)
+	assert.Equal(t, 2, res.Members, "presence spans both processes")
+	_, err = alice.Request(ctx, "chat.send", SendChat{Room: "lobby", Text: "from node 1"})
+	require.NoError(t, err)
+	assert.Equal(t, "from node 1", waitFor(t, got).Text)
 }
 
 func TestFlagsAndEnvironment(t *testing.T) {

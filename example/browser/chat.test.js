@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -19,8 +20,8 @@ const WAIT = 15000;
 let binary;
 let browser;
 
-function startExample(addr) {
-  const proc = spawn(binary, ['-addr', addr], { stdio: ['ignore', 'pipe', 'pipe'] });
+function startExample(addr, ...flags) {
+  const proc = spawn(binary, ['-addr', addr, ...flags], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise((resolve) => proc.on('exit', resolve));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error('example did not start')); }, 30000);
@@ -54,6 +55,32 @@ after(async () => {
   if (browser) await browser.close();
 });
 
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
+  });
+}
+
+/** Starts redis-server (Debian's package) on a free loopback port, no persistence. */
+async function startRedis() {
+  const port = await freePort();
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const exited = new Promise((resolve) => proc.on('exit', resolve));
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    const ok = await new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => { s.end(); resolve(true); });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error('redis-server did not start');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { url: `redis://127.0.0.1:${port}/0`, async stop() { proc.kill('SIGKILL'); await exited; } };
+}
+
 async function signIn(page, base, user, role = 'member') {
   await page.goto(base);
   await page.getByTestId('login-user').fill(user);
@@ -75,15 +102,19 @@ async function say(page, text) {
   await page.getByTestId('send-submit').click();
 }
 
-const messages = (page) => page.getByTestId('messages').locator('li .text');
-
-test('two users chat, and keep chatting after a server restart', async () => {
-  browser = await chromium.launch({
+function launch() {
+  return chromium.launch({
     executablePath: chromiumPath,
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
       '--disable-sync', '--no-first-run', '--disable-quic'],
   });
+}
+
+const messages = (page) => page.getByTestId('messages').locator('li .text');
+
+test('two users chat, and keep chatting after a server restart', async () => {
+  browser ??= await launch();
   let server = await startExample('127.0.0.1:0');
   const base = `http://${server.addr}/`;
   try {
@@ -140,5 +171,29 @@ test('two users chat, and keep chatting after a server restart', async () => {
     await alice.screenshot({ path: path.join(artifacts, 'example-chat.png'), fullPage: true });
   } finally {
     await server.stop();
+  }
+});
+
+test('two processes sharing one Redis: a page on each chats in the same room', async () => {
+  browser ??= await launch();
+  const redis = await startRedis();
+  const nodes = [];
+  try {
+    nodes.push(await startExample('127.0.0.1:0', '-redis', redis.url));
+    nodes.push(await startExample('127.0.0.1:0', '-redis', redis.url));
+    const [alice, bob] = [await (await browser.newContext()).newPage(), await (await browser.newContext()).newPage()];
+    for (const p of [alice, bob]) p.setDefaultTimeout(WAIT);
+    await signIn(alice, `http://${nodes[0].addr}/`, 'alice');
+    await signIn(bob, `http://${nodes[1].addr}/`, 'bob');
+    await join(alice, 'lobby');
+    await join(bob, 'lobby');
+    await alice.getByTestId('presence').locator('li', { hasText: 'bob' }).waitFor();
+    await say(alice, 'from node one');
+    await bob.getByTestId('messages').locator('li', { hasText: 'from node one' }).waitFor();
+    await say(bob, 'from node two');
+    await alice.getByTestId('messages').locator('li', { hasText: 'from node two' }).waitFor();
+  } finally {
+    for (const n of nodes) await n.stop();
+    await redis.stop();
   }
 });

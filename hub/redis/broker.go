@@ -68,6 +68,9 @@ type Broker struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 
+	closeOnce sync.Once
+	closeErr  error
+
 	mu       sync.Mutex
 	healthy  error                          // nil while the subscription works
 	members  map[string]map[string]struct{} // room -> presence entries of this node
@@ -249,17 +252,17 @@ func (b *Broker) Unsubscribe(ctx context.Context, room string) error {
 // presence entries and session counts to expire (hub.Shutdown removes
 // them first on a clean stop), as they would if the node died.
 func (b *Broker) Close() error {
-	if b.cancel == nil {
-		return nil
-	}
-	b.cancel()
-	err := b.ps.Close()
-	b.wg.Wait()
-	if b.owned {
-		err = errors.Join(err, b.client.Close())
-	}
-	b.cancel = nil
-	return err
+	b.closeOnce.Do(func() {
+		if b.cancel != nil {
+			b.cancel()
+			b.closeErr = b.ps.Close()
+			b.wg.Wait()
+		}
+		if b.owned {
+			b.closeErr = errors.Join(b.closeErr, b.client.Close())
+		}
+	})
+	return b.closeErr
 }
 
 func memberKey(m hub.Member) string { return m.Session + "|" + m.User }

@@ -46,7 +46,8 @@ func decode(b []byte) (node string, m hub.Message, err error) {
 	var fields [3]string
 	for i := range fields {
 		n, k := binary.Uvarint(b)
-		if k <= 0 || n > uint64(len(b)-k) {
+		// Only the shortest encoding is valid: one message, one form.
+		if k <= 0 || k != len(binary.AppendUvarint(nil, n)) || n > uint64(len(b)-k) {
 			return "", m, errBadMessage
 		}
 		fields[i] = string(b[k : k+int(n)])
@@ -58,6 +59,10 @@ func decode(b []byte) (node string, m hub.Message, err error) {
 		m.Room = fields[1]
 	case hub.ToUser:
 		m.User = fields[1]
+	default:
+		if fields[1] != "" {
+			return "", m, errBadMessage
+		}
 	}
 	m.Payload = b
 	return node, m, nil
