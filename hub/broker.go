@@ -26,6 +26,9 @@ type Message struct {
 	Binary bool
 	// Payload is the frame, encoded once.
 	Payload []byte
+	// Offset is the event's place in its room's history; 0 for rooms
+	// without history and for ephemeral events.
+	Offset uint64
 }
 
 // Broker carries messages between the hubs (nodes) of one application. A

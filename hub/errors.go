@@ -17,6 +17,8 @@ var (
 	ErrSessionClosed = errors.New("hub: session closed")
 	// ErrBadName: an event type or room name breaks the protocol's rules.
 	ErrBadName = errors.New("hub: invalid event type or room name")
+	// ErrNoHistory: the room keeps no history.
+	ErrNoHistory = errors.New("hub: no history")
 )
 
 // Error codes of the wire protocol (PROTOCOL.md section 2).

@@ -135,7 +135,12 @@ func (h *Hub) handle(s *Session, f inFrame) {
 		h.reply(s, frame)
 		return
 	case "join":
-		result, after, err = h.join(c, f.env.Data)
+		if after, err = h.join(c, f.env.Data); err == nil {
+			if after != nil {
+				after()
+			}
+			return // join answered itself
+		}
 	case "leave":
 		result, err = h.leaveRequest(c)
 	case "presence":

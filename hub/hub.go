@@ -37,10 +37,11 @@ const (
 // middleware package) and stop it with Shutdown. All methods are safe for
 // concurrent use.
 type Hub struct {
-	opts   Options
-	m      *melody.Melody
-	broker Broker
-	log    *slog.Logger
+	opts    Options
+	m       *melody.Melody
+	broker  Broker
+	history History
+	log     *slog.Logger
 
 	hmu      sync.RWMutex
 	handlers map[string]handler
@@ -75,6 +76,11 @@ func New(opts Options) *Hub {
 	h.broker = opts.Broker
 	if h.broker == nil {
 		h.broker = NewMemoryBus().Broker()
+	}
+	if hist, ok := h.broker.(History); ok {
+		h.history = hist
+	} else {
+		h.history = newMemoryHistory(h.deliver)
 	}
 	if err := h.broker.Start(h.deliver, func(err error) { h.reportError(nil, err) }); err != nil {
 		h.reportError(nil, fmt.Errorf("hub: start broker: %w", err))
@@ -240,6 +246,7 @@ func (h *Hub) onConnect(ms *melody.Session) {
 		cancel:    cancel,
 		release:   release,
 		rooms:     make(map[string]struct{}),
+		space:     make(chan struct{}, 1),
 	}
 	if h.opts.RateLimit > 0 {
 		s.limiter = rate.NewLimiter(rate.Limit(h.opts.RateLimit), h.opts.RateBurst)

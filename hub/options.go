@@ -71,8 +71,10 @@ type Options struct {
 	// gets rate_limited. By default 256.
 	MaxPending int
 
-	// Rooms returns the options of a room when it is created. By default
-	// rooms have no presence events.
+	// Rooms returns the options of a room (MatchRooms builds one from
+	// patterns). It is called when a room is created and when an event is
+	// sent to it, so it must be cheap and stable. By default rooms have no
+	// presence events and no history.
 	Rooms func(room string) RoomOptions
 	// JoinPolicy decides whether a session may join a room: nil allows, an
 	// error refuses (an *Error is sent as is, anything else as forbidden).
@@ -106,6 +108,9 @@ type RoomOptions struct {
 	// Presence sends presence.join and presence.leave to the room's other
 	// members when a session joins or leaves.
 	Presence bool
+	// History keeps the room's recent events for recovery after a
+	// reconnect; off unless History.Size > 0.
+	History HistoryOptions
 }
 
 func (o Options) withDefaults() Options {

@@ -12,7 +12,17 @@ import (
 type room struct {
 	name    string
 	opts    RoomOptions
-	members map[*Session]struct{}
+	members map[*Session]*member
+}
+
+// member is a session's state in a room. While a session joins a room with
+// history, events with an offset wait in pending, so that none is lost or
+// repeated between the replay of missed events and live delivery. Only the
+// room's ordered history path appends to pending, and join finishes under
+// the hub's write lock.
+type member struct {
+	joining bool
+	pending []outFrame
 }
 
 // Member is one session present in a room.
@@ -22,10 +32,7 @@ type Member struct {
 }
 
 type joinRequest struct {
-	Since *struct {
-		Epoch  string `json:"epoch"`
-		Offset uint64 `json:"offset"`
-	} `json:"since"`
+	Since *Position `json:"since"`
 }
 
 type joinAck struct {
@@ -43,44 +50,50 @@ func needRoom(c *Context) error {
 	return nil
 }
 
-// join adds the session to a room. The returned function, run after the ack
-// is queued, tells the others: the joiner's view is complete first.
-func (h *Hub) join(c *Context, data json.RawMessage) (any, func(), error) {
+// join adds the session to a room and answers it itself: in a room with
+// history the ack must be queued after the replayed events and before the
+// live ones, under the hub's lock. The returned function, run after the
+// ack, tells the others: the joiner's view is complete first.
+func (h *Hub) join(c *Context, data json.RawMessage) (func(), error) {
 	if err := needRoom(c); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	var req joinRequest
 	if len(data) > 0 {
-		if _, err := validate.Decode[joinRequest](h.opts.Validator, data); err != nil {
-			return nil, nil, err
+		var err error
+		if req, err = validate.Decode[joinRequest](h.opts.Validator, data); err != nil {
+			return nil, err
 		}
 	}
 	if h.opts.JoinPolicy != nil {
 		if _, err := h.safeCall(c, func() (any, error) { return nil, h.opts.JoinPolicy(c, c.room) }); err != nil {
-			return nil, nil, asForbidden(err)
+			return nil, asForbidden(err)
 		}
 	}
 	s := c.session
+	opts := h.roomOptions(c.room)
+	hist := opts.History.Size > 0
 	h.mu.Lock()
 	if s.isGone() {
 		h.mu.Unlock()
-		return nil, nil, ErrSessionClosed
+		return nil, ErrSessionClosed
 	}
 	r := h.rooms[c.room]
 	first := r == nil
 	if first {
-		opts := RoomOptions{}
-		if h.opts.Rooms != nil {
-			opts = h.opts.Rooms(c.room)
-		}
-		r = &room{name: c.room, opts: opts, members: make(map[*Session]struct{})}
+		r = &room{name: c.room, opts: opts, members: make(map[*Session]*member)}
 		h.rooms[c.room] = r
 	}
 	_, already := r.members[s]
-	r.members[s] = struct{}{}
-	s.rooms[c.room] = struct{}{}
+	if !already {
+		r.members[s] = &member{joining: hist}
+		s.rooms[c.room] = struct{}{}
+	}
 	n := len(r.members)
 	h.mu.Unlock()
 
+	// Subscribed before history is read: an event published meanwhile is
+	// in the history or in pending, maybe both, never in neither.
 	if first {
 		if err := h.broker.Subscribe(context.Background(), c.room); err != nil {
 			h.reportError(s, err)
@@ -97,10 +110,30 @@ func (h *Hub) join(c *Context, data json.RawMessage) (any, func(), error) {
 		}
 	}
 	ack := joinAck{Room: c.room, Members: n}
-	if already {
-		return ack, nil, nil
+	var replay [][]byte
+	if hist {
+		var now Position
+		var err error
+		if req.Since != nil {
+			replay, now, ack.Recovered, err = h.history.Since(c, c.room, *req.Since, opts.History)
+		} else {
+			_, now, err = h.history.Latest(c, c.room, 0, opts.History)
+		}
+		if err != nil {
+			// Without history the client is told it cannot recover.
+			h.reportError(s, fmt.Errorf("hub: history of %q: %w", c.room, err))
+			replay, ack.Recovered = nil, false
+		}
+		ack.Epoch, ack.Offset = now.Epoch, now.Offset
 	}
-	return ack, func() {
+
+	if err := h.finishJoin(c, r, replay, &ack); err != nil {
+		return nil, err
+	}
+	if already {
+		return nil, nil
+	}
+	return func() {
 		if r.opts.Presence {
 			h.emitPresence("presence.join", c.room, s)
 		}
@@ -108,6 +141,59 @@ func (h *Hub) join(c *Context, data json.RawMessage) (any, func(), error) {
 			h.opts.OnJoin(s, c.room)
 		}
 	}, nil
+}
+
+// finishJoin queues the replayed events, then the events published while
+// the session joined (pending), then the ack, which says the newest offset
+// the session has. Long replays are paced by what the peer reads; the last
+// step runs under the hub's lock, so that no live event slips in between.
+func (h *Hub) finishJoin(c *Context, r *room, replay [][]byte, ack *joinAck) error {
+	s := c.session
+	for _, f := range replay {
+		if err := s.enqueueWait(c, outFrame{data: f}); err != nil {
+			return err
+		}
+	}
+	for {
+		h.mu.Lock()
+		m := r.members[s]
+		if m == nil || !m.joining {
+			h.answer(c, *ack, nil)
+			h.mu.Unlock()
+			return nil
+		}
+		pending := m.pending
+		if len(pending) <= h.opts.SendQueueFrames/4 {
+			for _, f := range pending {
+				if f.offset > ack.Offset {
+					_ = s.enqueue(f)
+					ack.Offset = f.offset
+				}
+			}
+			m.joining, m.pending = false, nil
+			h.answer(c, *ack, nil)
+			h.mu.Unlock()
+			return nil
+		}
+		m.pending = nil
+		h.mu.Unlock()
+		for _, f := range pending {
+			if f.offset > ack.Offset {
+				if err := s.enqueueWait(c, f); err != nil {
+					return err
+				}
+				ack.Offset = f.offset
+			}
+		}
+	}
+}
+
+// roomOptions returns the application's options for a room.
+func (h *Hub) roomOptions(room string) RoomOptions {
+	if h.opts.Rooms == nil {
+		return RoomOptions{}
+	}
+	return h.opts.Rooms(room)
 }
 
 func (s *Session) isGone() bool {
@@ -167,7 +253,7 @@ func (h *Hub) leave(s *Session, name string) bool {
 }
 
 func (h *Hub) emitPresence(typ, room string, s *Session) {
-	if err := h.To(room).Except(s).Emit(typ, Member{User: s.principal.UserID, Session: s.id}); err != nil {
+	if err := h.To(room).Except(s).Ephemeral().Emit(typ, Member{User: s.principal.UserID, Session: s.id}); err != nil {
 		h.reportError(s, err)
 	}
 }
@@ -223,10 +309,11 @@ func (h *Hub) Rooms() int {
 // Target is a set of recipients: a room, a user's sessions, or everyone.
 // Build one with Hub.To, Hub.ToUser or Hub.All.
 type Target struct {
-	h      *Hub
-	kind   TargetKind
-	name   string
-	except *Session
+	h         *Hub
+	kind      TargetKind
+	name      string
+	except    *Session
+	ephemeral bool
 }
 
 // To addresses the members of a room, on every node.
@@ -244,10 +331,19 @@ func (t Target) Except(s *Session) Target {
 	return t
 }
 
+// Ephemeral marks events that a room with history must not keep (typing
+// indicators, say): they carry no offset and are not replayed.
+func (t Target) Ephemeral() Target {
+	t.ephemeral = true
+	return t
+}
+
 // Emit encodes the event once and queues the same bytes to every recipient.
-// Events to a room carry the room's name. It returns an encoding error, or
-// the broker's error when other nodes could not be reached (local
-// recipients have their copy then).
+// Events to a room carry the room's name and, in a room with history, the
+// next offset. It returns an encoding error, or the broker's error when
+// other nodes could not be reached (local recipients have their copy then,
+// except in a room with history on a broker that keeps it: an event that
+// cannot get an offset is not sent at all).
 func (t Target) Emit(typ string, data any) error {
 	room := ""
 	if t.kind == ToRoom {
@@ -260,8 +356,12 @@ func (t Target) Emit(typ string, data any) error {
 	return t.send(frame, false)
 }
 
-// EmitBinary sends data as a binary frame to every recipient.
-func (t Target) EmitBinary(data []byte) error { return t.send(data, true) }
+// EmitBinary sends data as a binary frame to every recipient. Binary frames
+// are never kept in history.
+func (t Target) EmitBinary(data []byte) error {
+	t.ephemeral = true
+	return t.send(data, true)
+}
 
 func (t Target) send(frame []byte, binary bool) error {
 	m := Message{Kind: t.kind, Binary: binary, Payload: frame}
@@ -274,6 +374,14 @@ func (t Target) send(frame []byte, binary bool) error {
 	if t.except != nil {
 		m.Except = t.except.id
 	}
+	if t.kind == ToRoom && !t.ephemeral {
+		if hist := t.h.roomOptions(t.name).History; hist.Size > 0 {
+			if err := t.h.history.PublishHistory(context.Background(), m, hist); err != nil {
+				return fmt.Errorf("hub: publish to room %q with history: %w", t.name, err)
+			}
+			return nil
+		}
+	}
 	t.h.deliver(m)
 	if err := t.h.broker.Publish(context.Background(), m); err != nil {
 		return errors.Join(errors.New("hub: publish to other nodes"), err)
@@ -284,25 +392,55 @@ func (t Target) send(frame []byte, binary bool) error {
 // deliver queues a message to this node's recipients. It costs O(recipients):
 // rooms and users are indexed, never found by scanning all sessions.
 func (h *Hub) deliver(m Message) {
-	f := outFrame{data: m.Payload, binary: m.Binary}
+	f := outFrame{data: m.Payload, binary: m.Binary, offset: m.Offset}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	var set map[*Session]struct{}
+	// enqueue never blocks and runs no application code, so it may run
+	// under the read lock.
 	switch m.Kind {
 	case ToRoom:
 		if r := h.rooms[m.Room]; r != nil {
-			set = r.members
+			for s, st := range r.members {
+				if m.Except != "" && s.id == m.Except {
+					continue
+				}
+				if st.joining && f.offset > 0 {
+					st.pending = append(st.pending, f)
+					continue
+				}
+				_ = s.enqueue(f)
+			}
 		}
 	case ToUser:
-		set = h.users[m.User]
+		h.enqueueAll(h.users[m.User], m.Except, f)
 	case ToAll:
-		set = h.sessions
+		h.enqueueAll(h.sessions, m.Except, f)
 	}
+}
+
+func (h *Hub) enqueueAll(set map[*Session]struct{}, except string, f outFrame) {
 	for s := range set {
-		if m.Except == "" || s.id != m.Except {
-			// enqueue never blocks and runs no application code, so it
-			// may run under the read lock.
+		if except == "" || s.id != except {
 			_ = s.enqueue(f)
 		}
 	}
+}
+
+// History returns up to n of a room's newest events, oldest first, with the
+// room's current position, for applications that show recent messages on
+// join. The room must have history (RoomOptions.History).
+func (h *Hub) History(ctx context.Context, room string, n int) ([]json.RawMessage, Position, error) {
+	opts := h.roomOptions(room).History
+	if opts.Size <= 0 {
+		return nil, Position{}, fmt.Errorf("%w: room %q keeps no history", ErrNoHistory, room)
+	}
+	frames, pos, err := h.history.Latest(ctx, room, n, opts)
+	if err != nil {
+		return nil, Position{}, fmt.Errorf("hub: history of %q: %w", room, err)
+	}
+	out := make([]json.RawMessage, len(frames))
+	for i, f := range frames {
+		out[i] = f
+	}
+	return out, pos, nil
 }

@@ -46,7 +46,10 @@ type Session struct {
 	closeErr  *CloseError
 	in        []inFrame
 	handling  bool
-	gone      bool // removed from the hub
+	// space is signalled when the writer has written a batch, for
+	// enqueueWait.
+	space chan struct{}
+	gone  bool // removed from the hub
 
 	// rooms is guarded by hub.mu.
 	rooms map[string]struct{}
@@ -54,6 +57,7 @@ type Session struct {
 
 type outFrame struct {
 	data   []byte
+	offset uint64
 	binary bool
 	// raw frames (plain-text pong) are never merged into an array frame.
 	raw bool
@@ -144,6 +148,39 @@ func (s *Session) enqueue(f outFrame) error {
 	return nil
 }
 
+// enqueueWait queues a frame like enqueue but, instead of overflowing,
+// waits while the queue is more than half full: a long replay of missed
+// events is paced by what the peer reads. A peer that reads nothing for
+// WriteTimeout is closed with 1013.
+func (s *Session) enqueueWait(ctx context.Context, f outFrame) error {
+	o := &s.hub.opts
+	for {
+		s.mu.Lock()
+		if s.closeSent || s.discard || s.gone {
+			s.mu.Unlock()
+			return ErrSessionClosed
+		}
+		if s.outCount < o.SendQueueFrames/2 && s.outBytes+len(f.data) <= o.SendQueueBytes/2 || s.outCount == 0 {
+			s.mu.Unlock()
+			return s.enqueue(f)
+		}
+		s.mu.Unlock()
+		t := time.NewTimer(o.WriteTimeout)
+		select {
+		case <-s.space:
+			t.Stop()
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+			s.mu.Lock()
+			s.startCloseLocked(CloseSlowConsumer, "slow_consumer", true)
+			s.mu.Unlock()
+			return ErrSessionClosed
+		}
+	}
+}
+
 func (s *Session) kickLocked() {
 	if !s.writing {
 		s.writing = true
@@ -210,6 +247,10 @@ func (s *Session) writeLoop() {
 		s.outCount -= len(batch)
 		s.spare = batch[:0]
 		s.mu.Unlock()
+		select {
+		case s.space <- struct{}{}:
+		default:
+		}
 		if err != nil {
 			s.hub.reportError(s, err)
 			s.conn.Close() // the reader fails too, and cleans up

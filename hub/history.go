@@ -1,0 +1,216 @@
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"path"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// DefaultHistoryTTL bounds the age of history entries when
+// HistoryOptions.TTL is zero.
+const DefaultHistoryTTL = 10 * time.Minute
+
+// HistoryOptions switches history on for a room (RoomOptions.History):
+// every event published to it gets the next offset and is kept, so that a
+// client that reconnects gets what it missed (PROTOCOL.md section 5).
+type HistoryOptions struct {
+	// Size is how many recent events are kept; 0 switches history off.
+	Size int
+	// TTL is how long an event is kept; by default 10 minutes. A room's
+	// history (and its offsets) is forgotten once its newest event is older.
+	TTL time.Duration
+}
+
+// Position is a place in a room's history: the offset of an event within an
+// epoch, which changes whenever the history was lost.
+type Position struct {
+	Epoch  string `json:"epoch"`
+	Offset uint64 `json:"offset"`
+}
+
+// History keeps the recent events of rooms with history and publishes them
+// in offset order. A Broker that implements it (the Redis broker) keeps one
+// history for all nodes; otherwise the hub keeps its own in memory, which
+// suits one node.
+type History interface {
+	// PublishHistory assigns the next offset of m.Room to m, whose Payload is
+	// an event frame without offset, keeps it, and has it delivered on
+	// every node, this one included, in offset order.
+	PublishHistory(ctx context.Context, m Message, opts HistoryOptions) error
+	// Since returns the frames after since, oldest first, and the room's
+	// current position. ok is false, with no frames, when since's epoch is
+	// not the room's or events after it were already dropped.
+	Since(ctx context.Context, room string, since Position, opts HistoryOptions) (frames [][]byte, now Position, ok bool, err error)
+	// Latest returns up to n of the newest frames, oldest first, and the
+	// room's current position.
+	Latest(ctx context.Context, room string, n int, opts HistoryOptions) (frames [][]byte, now Position, err error)
+}
+
+// MatchRooms returns a Rooms function for Options that gives each room the
+// options of the first pattern (path.Match syntax: "chat/*", "lobby") it
+// matches, in the order of patterns; other rooms get none.
+func MatchRooms(patterns []string, opts map[string]RoomOptions) func(room string) RoomOptions {
+	for _, p := range patterns {
+		if _, err := path.Match(p, ""); err != nil {
+			panic("hub: MatchRooms: bad pattern " + strconv.Quote(p))
+		}
+	}
+	return func(room string) RoomOptions {
+		for _, p := range patterns {
+			if ok, _ := path.Match(p, room); ok {
+				return opts[p]
+			}
+		}
+		return RoomOptions{}
+	}
+}
+
+// withOffset returns an event frame ({...}) with "offset":n added. It runs
+// once per event, not per recipient.
+func withOffset(frame []byte, n uint64) []byte {
+	out := make([]byte, 0, len(frame)+32)
+	out = append(out, frame[:len(frame)-1]...)
+	out = append(out, `,"offset":`...)
+	out = strconv.AppendUint(out, n, 10)
+	return append(out, '}')
+}
+
+func newEpoch() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// memoryHistory is the History of a hub without a broker that keeps one.
+type memoryHistory struct {
+	deliver func(Message)
+	now     func() time.Time
+
+	mu        sync.Mutex
+	rooms     map[string]*ring
+	lastSweep time.Time
+}
+
+type entry struct {
+	offset uint64
+	at     time.Time
+	frame  []byte
+}
+
+// ring is one room's history. Its lock also orders publication: an event
+// is delivered while it is held, so offsets reach every session in order.
+type ring struct {
+	mu      sync.Mutex
+	epoch   string
+	offset  uint64
+	entries []entry // oldest first, at most Size
+}
+
+var _ History = (*memoryHistory)(nil)
+
+func newMemoryHistory(deliver func(Message)) *memoryHistory {
+	return &memoryHistory{deliver: deliver, now: time.Now, rooms: make(map[string]*ring)}
+}
+
+func ttlOf(o HistoryOptions) time.Duration {
+	if o.TTL > 0 {
+		return o.TTL
+	}
+	return DefaultHistoryTTL
+}
+
+// ring returns the room's history, creating it (with a new epoch) if it is
+// missing or expired, and now and then forgets expired rooms.
+func (h *memoryHistory) ring(room string, opts HistoryOptions) *ring {
+	now := h.now()
+	ttl := ttlOf(opts)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if now.Sub(h.lastSweep) > time.Minute {
+		h.lastSweep = now
+		for name, r := range h.rooms {
+			if r.expired(now, ttl) {
+				delete(h.rooms, name)
+			}
+		}
+	}
+	r := h.rooms[room]
+	if r == nil || r.expired(now, ttl) {
+		r = &ring{epoch: newEpoch()}
+		h.rooms[room] = r
+	}
+	return r
+}
+
+func (r *ring) expired(now time.Time, ttl time.Duration) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.entries) > 0 && now.Sub(r.entries[len(r.entries)-1].at) > ttl
+}
+
+// trim drops entries beyond Size and older than TTL.
+func (r *ring) trim(now time.Time, opts HistoryOptions) {
+	drop := 0
+	if extra := len(r.entries) - opts.Size; extra > 0 {
+		drop = extra
+	}
+	ttl := ttlOf(opts)
+	for drop < len(r.entries) && now.Sub(r.entries[drop].at) > ttl {
+		drop++
+	}
+	if drop > 0 {
+		clear(r.entries[:drop])
+		r.entries = append(r.entries[:0], r.entries[drop:]...)
+	}
+}
+
+func (h *memoryHistory) PublishHistory(_ context.Context, m Message, opts HistoryOptions) error {
+	r := h.ring(m.Room, opts)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.offset++
+	m.Offset = r.offset
+	m.Payload = withOffset(m.Payload, m.Offset)
+	now := h.now()
+	r.entries = append(r.entries, entry{offset: m.Offset, at: now, frame: m.Payload})
+	r.trim(now, opts)
+	h.deliver(m)
+	return nil
+}
+
+func (h *memoryHistory) Since(_ context.Context, room string, since Position, opts HistoryOptions) ([][]byte, Position, bool, error) {
+	r := h.ring(room, opts)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.trim(h.now(), opts)
+	now := Position{Epoch: r.epoch, Offset: r.offset}
+	if since.Epoch != r.epoch || since.Offset > r.offset {
+		return nil, now, false, nil
+	}
+	missed := int(r.offset - since.Offset)
+	if missed > len(r.entries) {
+		return nil, now, false, nil
+	}
+	return r.frames(len(r.entries) - missed), now, true, nil
+}
+
+func (h *memoryHistory) Latest(_ context.Context, room string, n int, opts HistoryOptions) ([][]byte, Position, error) {
+	r := h.ring(room, opts)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.trim(h.now(), opts)
+	from := max(len(r.entries)-n, 0)
+	return r.frames(from), Position{Epoch: r.epoch, Offset: r.offset}, nil
+}
+
+func (r *ring) frames(from int) [][]byte {
+	out := make([][]byte, 0, len(r.entries)-from)
+	for _, e := range r.entries[from:] {
+		out = append(out, e.frame)
+	}
+	return out
+}

@@ -1,0 +1,215 @@
+package hub_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/internal/wstest"
+)
+
+type joinAck struct {
+	Members   int
+	Epoch     string
+	Offset    uint64
+	Recovered bool
+}
+
+func joinRoom(t *testing.T, c *wstest.Client, room string, since *hub.Position) joinAck {
+	t.Helper()
+	var data any
+	if since != nil {
+		data = map[string]any{"since": since}
+	}
+	f := c.Request("join", "join-"+room, room, data)
+	require.Equal(t, "ack", f.Type, "join: %+v", f.Error)
+	var a joinAck
+	require.NoError(t, json.Unmarshal(f.Data, &a))
+	return a
+}
+
+func historyHub(t *testing.T, opts hub.HistoryOptions) (*hub.Hub, string) {
+	t.Helper()
+	h := hub.New(hub.Options{Logger: quiet, Rooms: hub.MatchRooms([]string{"h/*"}, map[string]hub.RoomOptions{
+		"h/*": {History: opts, Presence: true},
+	})})
+	return h, serve(t, h)
+}
+
+func TestHistoryReplaysWhatWasMissed(t *testing.T) {
+	h, url := historyHub(t, hub.HistoryOptions{Size: 100})
+	c := dial(t, url, "user=a")
+	first := joinRoom(t, c, "h/room", nil)
+	assert.False(t, first.Recovered, "a join without since does not recover")
+	assert.NotEmpty(t, first.Epoch)
+	assert.Equal(t, uint64(0), first.Offset)
+	for i := 1; i <= 3; i++ {
+		require.NoError(t, h.To("h/room").Emit("n", i))
+		f := c.ReadUntil("n")
+		assert.Equal(t, uint64(i), f.Offset, "offsets are 1, 2, 3, ...")
+	}
+	c.Conn.Close()
+	for i := 4; i <= 10; i++ {
+		require.NoError(t, h.To("h/room").Emit("n", i))
+	}
+	c2 := dial(t, url, "user=a")
+	ack := c2.Request("join", "j", "h/room", map[string]any{"since": hub.Position{Epoch: first.Epoch, Offset: 3}})
+	// The replay came before the ack.
+	var replayed []uint64
+	c2.Send(`{"type":"ping","id":"after"}`)
+	for {
+		f := c2.Read()
+		if f.ID == "after" {
+			break
+		}
+		require.Equal(t, "n", f.Type)
+		replayed = append(replayed, f.Offset)
+	}
+	_ = ack
+	assert.Equal(t, []uint64{4, 5, 6, 7, 8, 9, 10}, replayed)
+
+	t.Run("ack", func(t *testing.T) {
+		c3 := dial(t, url, "user=a")
+		a := joinRoom(t, c3, "h/room", &hub.Position{Epoch: first.Epoch, Offset: 10})
+		assert.True(t, a.Recovered)
+		assert.Equal(t, uint64(10), a.Offset)
+		assert.Equal(t, first.Epoch, a.Epoch)
+	})
+	t.Run("wrong epoch", func(t *testing.T) {
+		c3 := dial(t, url, "user=a")
+		a := joinRoom(t, c3, "h/room", &hub.Position{Epoch: "other", Offset: 3})
+		assert.False(t, a.Recovered)
+		assert.Equal(t, uint64(10), a.Offset)
+		assert.Equal(t, "pong", c3.Request("ping", "p", "", nil).Type, "nothing was replayed")
+	})
+	t.Run("ephemeral events carry no offset and are not kept", func(t *testing.T) {
+		c3 := dial(t, url, "user=a")
+		joinRoom(t, c3, "h/room", nil)
+		require.NoError(t, h.To("h/room").Ephemeral().Emit("typing", nil))
+		f := c3.ReadUntil("typing")
+		assert.Zero(t, f.Offset)
+		events, pos, err := h.History(context.Background(), "h/room", 100)
+		require.NoError(t, err)
+		assert.Len(t, events, 10)
+		assert.Equal(t, uint64(10), pos.Offset)
+	})
+	t.Run("History returns the newest events", func(t *testing.T) {
+		events, _, err := h.History(context.Background(), "h/room", 2)
+		require.NoError(t, err)
+		require.Len(t, events, 2)
+		assert.JSONEq(t, `{"type":"n","room":"h/room","data":9,"offset":9}`, string(events[0]))
+		assert.JSONEq(t, `{"type":"n","room":"h/room","data":10,"offset":10}`, string(events[1]))
+		_, _, err = h.History(context.Background(), "plain", 2)
+		assert.ErrorIs(t, err, hub.ErrNoHistory)
+	})
+}
+
+func TestHistoryTrimmedByCountAndAge(t *testing.T) {
+	h, url := historyHub(t, hub.HistoryOptions{Size: 5, TTL: 300 * time.Millisecond})
+	c := dial(t, url, "user=a")
+	a := joinRoom(t, c, "h/r", nil)
+	for i := 1; i <= 8; i++ {
+		require.NoError(t, h.To("h/r").Emit("n", i))
+	}
+	c2 := dial(t, url, "user=a")
+	got := joinRoom(t, c2, "h/r", &hub.Position{Epoch: a.Epoch, Offset: 2})
+	assert.False(t, got.Recovered, "offset 3 was trimmed (only 4-8 are kept)")
+	c3 := dial(t, url, "user=a")
+	got = joinRoom(t, c3, "h/r", &hub.Position{Epoch: a.Epoch, Offset: 3})
+	assert.True(t, got.Recovered, "4-8 are all there")
+	for i := 4; i <= 8; i++ {
+		assert.Equal(t, uint64(i), c3.ReadUntil("n").Offset)
+	}
+
+	time.Sleep(400 * time.Millisecond)
+	c4 := dial(t, url, "user=a")
+	got = joinRoom(t, c4, "h/r", &hub.Position{Epoch: a.Epoch, Offset: 8})
+	assert.False(t, got.Recovered, "the history aged out")
+	assert.NotEqual(t, a.Epoch, got.Epoch, "a lost history has a new epoch")
+	assert.Equal(t, uint64(0), got.Offset)
+}
+
+// TestRejoinUnderConcurrentPublishing checks the race between reading the
+// history and joining the live stream: every offset arrives exactly once.
+func TestRejoinUnderConcurrentPublishing(t *testing.T) {
+	h, url := historyHub(t, hub.HistoryOptions{Size: 100000})
+	watcher := dial(t, url, "user=w")
+	epoch := joinRoom(t, watcher, "h/race", nil).Epoch
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var published atomic.Int64
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			if h.To("h/race").Emit("n", nil) == nil {
+				published.Add(1)
+			}
+			if published.Load()%64 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+	for round := range 20 {
+		since := uint64(published.Load())
+		time.Sleep(time.Duration(round%5) * time.Millisecond)
+		c := dial(t, url, "user=r"+strconv.Itoa(round))
+		ack := joinRoom(t, c, "h/race", &hub.Position{Epoch: epoch, Offset: since})
+		require.True(t, ack.Recovered)
+		// Read until we are some way past the ack: offsets must run
+		// since+1, since+2, ... without a gap or a repeat.
+		want := since + 1
+		for want <= ack.Offset+20 {
+			f := c.ReadUntil("n")
+			require.Equal(t, want, f.Offset, "round %d", round)
+			want++
+		}
+		c.Conn.Close()
+	}
+	stop.Store(true)
+	wg.Wait()
+}
+
+func TestSlowConsumerRecoversEverything(t *testing.T) {
+	h, url := historyHub(t, hub.HistoryOptions{Size: 10000})
+	slow := dial(t, url, "user=slow")
+	a := joinRoom(t, slow, "h/bulk", nil)
+	payload := fmt.Sprintf("%0*d", 8<<10, 0)
+	const total = 2000
+	for i := 1; i <= total; i++ {
+		require.NoError(t, h.To("h/bulk").Emit("n", payload))
+	}
+	// The slow client reads what it had, then 1013.
+	var last uint64
+	for {
+		_, data, err := slow.Conn.ReadMessage()
+		if err != nil {
+			require.Contains(t, err.Error(), "1013")
+			break
+		}
+		fs, err := wstest.SplitFrames(data)
+		require.NoError(t, err)
+		for _, f := range fs {
+			if f.Offset > 0 {
+				require.Equal(t, last+1, f.Offset)
+				last = f.Offset
+			}
+		}
+	}
+	require.Less(t, last, uint64(total), "it was cut off before the end")
+	again := dial(t, url, "user=slow")
+	ack := joinRoom(t, again, "h/bulk", &hub.Position{Epoch: a.Epoch, Offset: last})
+	assert.True(t, ack.Recovered)
+	for want := last + 1; want <= total; want++ {
+		require.Equal(t, want, again.ReadUntil("n").Offset)
+	}
+}
