@@ -23,6 +23,9 @@ type room struct {
 type member struct {
 	joining bool
 	pending []outFrame
+	// last is the newest offset this session got in the room: an event that
+	// was replayed and also arrives live is dropped, not sent twice.
+	last uint64
 }
 
 // Member is one session present in a room.
@@ -170,7 +173,7 @@ func (h *Hub) finishJoin(c *Context, r *room, replay [][]byte, ack *joinAck) err
 					ack.Offset = f.offset
 				}
 			}
-			m.joining, m.pending = false, nil
+			m.joining, m.pending, m.last = false, nil, ack.Offset
 			h.answer(c, *ack, nil)
 			h.mu.Unlock()
 			return nil
@@ -404,9 +407,15 @@ func (h *Hub) deliver(m Message) {
 				if m.Except != "" && s.id == m.Except {
 					continue
 				}
-				if st.joining && f.offset > 0 {
-					st.pending = append(st.pending, f)
-					continue
+				if f.offset > 0 {
+					if st.joining {
+						st.pending = append(st.pending, f)
+						continue
+					}
+					if f.offset <= st.last {
+						continue
+					}
+					st.last = f.offset
 				}
 				_ = s.enqueue(f)
 			}

@@ -72,6 +72,7 @@ type Broker struct {
 	closeErr  error
 
 	mu       sync.Mutex
+	waiters  map[string][]chan struct{}     // channel -> Subscribe calls waiting for Redis to confirm
 	healthy  error                          // nil while the subscription works
 	members  map[string]map[string]struct{} // room -> presence entries of this node
 	sessions map[string]string              // reservation id -> user
@@ -105,7 +106,8 @@ func New(opts Options) (*Broker, error) {
 		opts.Logger = slog.Default()
 	}
 	b := &Broker{opts: opts, client: opts.Client, node: opts.NodeID, log: opts.Logger,
-		members: make(map[string]map[string]struct{}), sessions: make(map[string]string)}
+		members: make(map[string]map[string]struct{}), sessions: make(map[string]string),
+		waiters: make(map[string][]chan struct{})}
 	if b.client == nil {
 		if opts.URL == "" {
 			return nil, errors.New("redis broker: Options.URL or Options.Client is required")
@@ -178,13 +180,23 @@ func (b *Broker) receive() {
 			if b.setHealth(nil) {
 				b.log.Info("ginws redis broker: subscribed again", "channel", m.Channel)
 			}
+			if m.Kind == "subscribe" {
+				b.mu.Lock()
+				for _, w := range b.waiters[m.Channel] {
+					close(w)
+				}
+				delete(b.waiters, m.Channel)
+				b.mu.Unlock()
+			}
 		case *goredis.Message:
 			node, hm, err := decode([]byte(m.Payload))
 			if err != nil {
 				b.report(fmt.Errorf("redis broker: message on %s: %w", m.Channel, err))
 				continue
 			}
-			if node != b.node { // our own messages were delivered locally
+			// Our own messages were delivered locally, except events
+			// with history: those come back through Redis, in offset order.
+			if node != b.node || hm.Offset > 0 {
 				b.deliver(hm)
 			}
 		}
@@ -228,14 +240,26 @@ func (b *Broker) Publish(ctx context.Context, m hub.Message) error {
 	return nil
 }
 
-// Subscribe starts receiving a room's messages.
+// Subscribe starts receiving a room's messages and returns once Redis has
+// confirmed it: every message published afterwards reaches this node, which
+// a join that reads the room's history next relies on.
 func (b *Broker) Subscribe(ctx context.Context, room string) error {
 	ctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)
 	defer cancel()
-	if err := b.ps.Subscribe(ctx, b.channelRoom(room)); err != nil {
+	ch := b.channelRoom(room)
+	confirmed := make(chan struct{})
+	b.mu.Lock()
+	b.waiters[ch] = append(b.waiters[ch], confirmed)
+	b.mu.Unlock()
+	if err := b.ps.Subscribe(ctx, ch); err != nil {
 		return fmt.Errorf("redis broker: subscribe to %q (retried on reconnect): %w", room, err)
 	}
-	return nil
+	select {
+	case <-confirmed:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("redis broker: subscribe to %q not confirmed: %w", room, ctx.Err())
+	}
 }
 
 // Unsubscribe stops receiving a room's messages.

@@ -3,6 +3,7 @@ package redis
 import (
 	"encoding/binary"
 	"errors"
+	"strconv"
 
 	"github.com/ginws/ginws/hub"
 )
@@ -12,14 +13,28 @@ const codecVersion = 1
 var errBadMessage = errors.New("redis broker: malformed message")
 
 // encode packs a message for a Redis channel: version, kind, flags, then
-// length-prefixed node, target and except, then the frame as is (no JSON
-// around JSON, no base64 around binary frames).
+// length-prefixed node, target, except and offset (decimal, empty when
+// none), then the frame as is (no JSON around JSON, no base64 around binary
+// frames).
 func encode(node string, m hub.Message) []byte {
+	off := ""
+	if m.Offset > 0 {
+		off = strconv.FormatUint(m.Offset, 10)
+	}
+	b := header(node, m)
+	b = binary.AppendUvarint(b, uint64(len(off)))
+	b = append(b, off...)
+	return append(b, m.Payload...)
+}
+
+// header is encode's output up to the offset field, which the history
+// script appends once it knows the offset.
+func header(node string, m hub.Message) []byte {
 	target := m.Room
 	if m.Kind == hub.ToUser {
 		target = m.User
 	}
-	b := make([]byte, 0, 3+3*binary.MaxVarintLen16+len(node)+len(target)+len(m.Except)+len(m.Payload))
+	b := make([]byte, 0, 4+4*binary.MaxVarintLen16+len(node)+len(target)+len(m.Except)+20+len(m.Payload))
 	var flags byte
 	if m.Binary {
 		flags = 1
@@ -29,7 +44,7 @@ func encode(node string, m hub.Message) []byte {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
-	return append(b, m.Payload...)
+	return b
 }
 
 // decode unpacks a message and the node that published it.
@@ -43,7 +58,7 @@ func decode(b []byte) (node string, m hub.Message, err error) {
 	}
 	m.Binary = b[2] == 1
 	b = b[3:]
-	var fields [3]string
+	var fields [4]string
 	for i := range fields {
 		n, k := binary.Uvarint(b)
 		// Only the shortest encoding is valid: one message, one form.
@@ -62,6 +77,11 @@ func decode(b []byte) (node string, m hub.Message, err error) {
 	default:
 		if fields[1] != "" {
 			return "", m, errBadMessage
+		}
+	}
+	if fields[3] != "" {
+		if m.Offset, err = strconv.ParseUint(fields[3], 10, 64); err != nil || m.Offset == 0 || strconv.FormatUint(m.Offset, 10) != fields[3] {
+			return "", hub.Message{}, errBadMessage
 		}
 	}
 	m.Payload = b

@@ -12,10 +12,11 @@ func TestCodecRoundTrip(t *testing.T) {
 		{Kind: hub.ToRoom, Room: "lobby", Except: "s1", Payload: []byte(`{"type":"x"}`)},
 		{Kind: hub.ToUser, User: "alice", Binary: true, Payload: []byte{0, 1, 2}},
 		{Kind: hub.ToAll, Payload: nil},
+		{Kind: hub.ToRoom, Room: "h", Offset: 1234567, Payload: []byte(`{"offset":1234567}`)},
 	} {
 		node, got, err := decode(encode("n1", m))
 		if err != nil || node != "n1" || got.Kind != m.Kind || got.Room != m.Room || got.User != m.User ||
-			got.Except != m.Except || got.Binary != m.Binary || !bytes.Equal(got.Payload, m.Payload) {
+			got.Except != m.Except || got.Binary != m.Binary || got.Offset != m.Offset || !bytes.Equal(got.Payload, m.Payload) {
 			t.Fatalf("round trip of %+v gave %q %+v %v", m, node, got, err)
 		}
 	}

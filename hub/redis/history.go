@@ -1,0 +1,129 @@
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/ginws/ginws/hub"
+)
+
+var _ hub.History = (*Broker)(nil)
+
+// Keys of a room's history: the offset counter, the stream of events
+// (fields o: offset, f: frame) and the epoch. All three expire together,
+// TTL after the last event, so a lost history always gets a new epoch.
+func (b *Broker) historyKeys(room string) []string {
+	p := b.opts.Prefix + "history:" + room
+	return []string{p + ":offset", p + ":events", p + ":epoch"}
+}
+
+func ttlMillis(o hub.HistoryOptions) int64 {
+	if o.TTL > 0 {
+		return o.TTL.Milliseconds()
+	}
+	return hub.DefaultHistoryTTL.Milliseconds()
+}
+
+func epochCandidate() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// publishHistory assigns the offset, keeps the event, trims by count and
+// age, and publishes it, atomically: Redis runs a script alone, so every
+// node receives a room's events in offset order.
+var publishHistory = goredis.NewScript(`
+local n = redis.call('INCR', KEYS[1])
+redis.call('SET', KEYS[3], ARGV[5], 'NX')
+local f = string.sub(ARGV[1], 1, -2) .. ',"offset":' .. n .. '}'
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], '*', 'o', n, 'f', f)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('XTRIM', KEYS[2], 'MINID', tostring(now - tonumber(ARGV[4])))
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
+local off = tostring(n)
+redis.call('PUBLISH', KEYS[4], ARGV[2] .. string.char(#off) .. off .. f)
+return n`)
+
+// readHistory returns {epoch, offset, ok, frames...}: the frames after
+// ARGV[2] (or, with ARGV[3] = 'latest', the newest ARGV[2] frames).
+var readHistory = goredis.NewScript(`
+redis.call('SET', KEYS[3], ARGV[4], 'NX', 'PX', ARGV[5])
+local epoch = redis.call('GET', KEYS[3])
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('XTRIM', KEYS[2], 'MINID', tostring(now - tonumber(ARGV[5])))
+local want
+if ARGV[3] == 'latest' then
+  want = tonumber(ARGV[2])
+else
+  local since = tonumber(ARGV[2])
+  if epoch ~= ARGV[1] or since > n then return {epoch, n, 0} end
+  want = n - since
+end
+local out = {epoch, n, 1}
+if want <= 0 then return out end
+local entries = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', want)
+if ARGV[3] ~= 'latest' and #entries < want then return {epoch, n, 0} end
+for i = #entries, 1, -1 do
+  local fields = entries[i][2]
+  for j = 1, #fields, 2 do
+    if fields[j] == 'f' then out[#out + 1] = fields[j + 1] end
+  end
+end
+return out`)
+
+// PublishHistory implements hub.History: the event reaches every node,
+// this one included, through Redis, in offset order.
+func (b *Broker) PublishHistory(ctx context.Context, m hub.Message, opts hub.HistoryOptions) error {
+	ctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)
+	defer cancel()
+	keys := append(b.historyKeys(m.Room), b.channelRoom(m.Room))
+	err := publishHistory.Run(ctx, b.client, keys,
+		m.Payload, header(b.node, m), opts.Size, ttlMillis(opts), epochCandidate()).Err()
+	if err != nil {
+		return fmt.Errorf("redis broker: publish with history: %w", err)
+	}
+	return nil
+}
+
+// Since implements hub.History.
+func (b *Broker) Since(ctx context.Context, room string, since hub.Position, opts hub.HistoryOptions) ([][]byte, hub.Position, bool, error) {
+	return b.read(ctx, room, since.Epoch, since.Offset, "since", opts)
+}
+
+// Latest implements hub.History.
+func (b *Broker) Latest(ctx context.Context, room string, n int, opts hub.HistoryOptions) ([][]byte, hub.Position, error) {
+	frames, pos, _, err := b.read(ctx, room, "", uint64(n), "latest", opts)
+	return frames, pos, err
+}
+
+func (b *Broker) read(ctx context.Context, room, epoch string, n uint64, mode string, opts hub.HistoryOptions) ([][]byte, hub.Position, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)
+	defer cancel()
+	res, err := readHistory.Run(ctx, b.client, b.historyKeys(room), epoch, n, mode, epochCandidate(), ttlMillis(opts)).Slice()
+	if err != nil {
+		return nil, hub.Position{}, false, fmt.Errorf("redis broker: read history: %w", err)
+	}
+	if len(res) < 3 {
+		return nil, hub.Position{}, false, errors.New("redis broker: short history reply")
+	}
+	pos := hub.Position{}
+	pos.Epoch, _ = res[0].(string)
+	offset, _ := res[1].(int64)
+	pos.Offset = uint64(offset)
+	ok, _ := res[2].(int64)
+	frames := make([][]byte, 0, len(res)-3)
+	for _, f := range res[3:] {
+		s, _ := f.(string)
+		frames = append(frames, []byte(s))
+	}
+	return frames, pos, ok == 1, nil
+}
