@@ -45,12 +45,22 @@ type loginRequest struct {
 	Role string `json:"role" binding:"required,oneof=member admin"`
 }
 
+// HistoryRequest is the data of chat.history.
+type HistoryRequest struct {
+	Room  string `json:"room" validate:"required,max=128"`
+	Limit int    `json:"limit" validate:"omitempty,min=1,max=200"`
+}
+
+// roomOptions: every room has presence events and keeps its last 500
+// messages for 30 minutes, so that reconnecting clients get what they missed.
+var roomOptions = hub.RoomOptions{Presence: true, History: hub.HistoryOptions{Size: 500, TTL: 30 * time.Minute}}
+
 // newHub registers the chat's events on a hub.
 func newHub(log *slog.Logger, broker hub.Broker) *hub.Hub {
 	h := hub.New(hub.Options{
 		Logger: log,
 		Broker: broker,
-		Rooms:  func(string) hub.RoomOptions { return hub.RoomOptions{Presence: true} },
+		Rooms:  func(string) hub.RoomOptions { return roomOptions },
 	})
 	chatters := hub.RequireRole("member", "admin")
 	hub.Handle(h, "chat.send", func(c *hub.Context, in SendChat) (any, error) {
@@ -64,7 +74,22 @@ func newHub(log *slog.Logger, broker hub.Broker) *hub.Hub {
 		if !c.Session().InRoom(in.Room) {
 			return nil, hub.ErrNotMember
 		}
-		return nil, c.Hub().To(in.Room).Except(c.Session()).Emit("typing", Typing{User: c.User().UserID})
+		return nil, c.Hub().To(in.Room).Except(c.Session()).Ephemeral().Emit("typing", Typing{User: c.User().UserID})
+	}, chatters)
+	// chat.history answers the room's recent messages (as the frames the
+	// members got, offsets included), for a page that just joined.
+	hub.Handle(h, "chat.history", func(c *hub.Context, in HistoryRequest) (any, error) {
+		if !c.Session().InRoom(in.Room) {
+			return nil, hub.ErrNotMember
+		}
+		if in.Limit == 0 {
+			in.Limit = 50
+		}
+		events, pos, err := c.Hub().History(c, in.Room, in.Limit)
+		if err != nil {
+			return nil, err
+		}
+		return gin.H{"events": events, "epoch": pos.Epoch, "offset": pos.Offset}, nil
 	}, chatters)
 	hub.Handle(h, "admin.announce", func(c *hub.Context, in Announce) (any, error) {
 		return nil, c.Hub().All().Emit("announcement", in)

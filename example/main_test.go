@@ -185,6 +185,42 @@ func TestChatEvents(t *testing.T) {
 	assert.Equal(t, "leave bob", waitFor(t, presence), "a disconnect is a leave")
 }
 
+func TestRecentHistoryAndRecovery(t *testing.T) {
+	addr, _ := startApp(t, nil, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	alice := chatClient(t, addr, "alice", "member")
+	_, err := alice.Join(ctx, "lobby")
+	require.NoError(t, err)
+	for _, text := range []string{"one", "two", "three"} {
+		_, err := alice.Request(ctx, "chat.send", SendChat{Room: "lobby", Text: text})
+		require.NoError(t, err)
+	}
+	bob := chatClient(t, addr, "bob", "member")
+	_, err = bob.Join(ctx, "lobby")
+	require.NoError(t, err)
+	raw, err := bob.Request(ctx, "chat.history", map[string]any{"room": "lobby", "limit": 2})
+	require.NoError(t, err)
+	var hist struct {
+		Events []struct {
+			Data   ChatMessage
+			Offset uint64
+		}
+		Offset uint64
+	}
+	require.NoError(t, json.Unmarshal(raw, &hist))
+	require.Len(t, hist.Events, 2, "a newly joined user sees the recent chat")
+	assert.Equal(t, "two", hist.Events[0].Data.Text)
+	assert.Equal(t, uint64(3), hist.Events[1].Offset)
+	assert.Equal(t, uint64(3), hist.Offset)
+	_, err = bob.Request(ctx, "typing", map[string]string{"room": "lobby"})
+	require.NoError(t, err)
+	raw, err = bob.Request(ctx, "chat.history", map[string]any{"room": "lobby"})
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(raw, &hist))
+	assert.Len(t, hist.Events, 3, "typing indicators are not kept")
+}
+
 func TestHealthLoginAndShutdown(t *testing.T) {
 	addr, stop := startApp(t, nil, map[string]string{"JWT_SECRET": "s3cret"})
 	base := "http://" + addr

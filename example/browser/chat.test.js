@@ -97,9 +97,11 @@ async function join(page, room) {
   await page.locator(`#rooms li[data-room="${room}"]`).waitFor({ timeout: WAIT });
 }
 
-async function say(page, text) {
+/** Sends a message and, unless it is expected to fail, waits for its ack (the input empties). */
+async function say(page, text, { fails = false } = {}) {
   await page.getByTestId('send-text').fill(text);
   await page.getByTestId('send-submit').click();
+  if (!fails) await page.waitForFunction(() => document.querySelector('[data-testid="send-text"]').value === '', null, { timeout: WAIT });
 }
 
 function launch() {
@@ -142,8 +144,30 @@ test('two users chat, and keep chatting after a server restart', async () => {
     await alice.getByTestId('messages').locator('li', { hasText: 'hi alice' }).waitFor();
     assert.deepEqual(await messages(alice).allTextContents(), ['hello bob', 'hi alice']);
 
+    // A newcomer sees the recent chat.
+    const carol = await (await browser.newContext()).newPage();
+    carol.setDefaultTimeout(WAIT);
+    await signIn(carol, base, 'carol');
+    await join(carol, 'lobby');
+    await carol.getByTestId('messages').locator('li', { hasText: 'hi alice' }).waitFor();
+    assert.deepEqual(await messages(carol).allTextContents(), ['hello bob', 'hi alice']);
+    await carol.context().close();
+
+    // Alice's connection is cut while Bob keeps sending: after she is back
+    // she shows every message, replayed from the room's history.
+    await alice.context().setOffline(true);
+    await alice.evaluate(() => window.ginws._ws.close(3000, 'network cut'));
+    await alice.getByTestId('status').filter({ hasText: /reconnecting|connecting/ }).waitFor();
+    for (const text of ['missed one', 'missed two', 'missed three']) await say(bob, text);
+    assert.notEqual(await alice.getByTestId('status').textContent(), 'open', 'alice was away while bob sent');
+    await alice.context().setOffline(false);
+    await alice.getByTestId('status').filter({ hasText: /^open$/ }).waitFor({ timeout: 40000 });
+    await alice.getByTestId('messages').locator('li', { hasText: 'missed three' }).waitFor();
+    assert.deepEqual(await messages(alice).allTextContents(), ['hello bob', 'hi alice', 'missed one', 'missed two', 'missed three']);
+    assert.equal(await alice.getByTestId('recovery').isVisible(), false, 'recovered: no warning');
+
     // A message of 501 characters shows the validation error by the input.
-    await say(alice, 'x'.repeat(501));
+    await say(alice, 'x'.repeat(501), { fails: true });
     await alice.getByTestId('send-error').filter({ hasText: 'text must be at most 500 characters long' }).waitFor();
 
     // The server restarts on the same port: both pages reconnect by themselves.

@@ -37,7 +37,8 @@ function connect() {
   // expired token (4401) is replaced.
   state.client = new Client({ url, token: () => login(state.user, state.role), onState: showState, onRecover });
   const c = state.client;
-  c.on('chat.message', (m, ev) => addMessage(ev.room, m));
+  window.ginws = c; // for the browser console
+  c.on('chat.message', (m, ev) => addMessage(ev.room, m, ev.offset));
   c.on('typing', (t, ev) => showTyping(ev.room, t.user));
   c.on('announcement', (a) => {
     const div = document.createElement('div');
@@ -78,7 +79,7 @@ function onRecover(name, recovered) {
 }
 
 function room(name) {
-  if (!state.rooms.has(name)) state.rooms.set(name, { messages: [], members: new Map() });
+  if (!state.rooms.has(name)) state.rooms.set(name, { messages: [], members: new Map(), firstLive: 0 });
   return state.rooms.get(name);
 }
 
@@ -86,15 +87,27 @@ $('join').addEventListener('submit', async (e) => {
   e.preventDefault();
   const name = new FormData(e.target).get('room').trim();
   if (!name) return;
+  // Live messages may arrive as soon as the join is acknowledged, before
+  // this function resumes: firstLive must be reset before joining.
+  const r = room(name);
+  r.firstLive = 0;
   try {
     await state.client.join(name);
   } catch (err) {
+    if (!r.messages.length) state.rooms.delete(name);
     $('send-error').textContent = err.message;
     return;
   }
-  room(name);
   e.target.reset();
   select(name);
+  // Recent messages from before the join. Those that also arrived live
+  // (offset from the first live one on) are shown already.
+  try {
+    const h = await state.client.request('chat.history', { room: name });
+    const older = h.events.filter((ev) => !r.firstLive || ev.offset < r.firstLive).map((ev) => ev.data);
+    r.messages.unshift(...older);
+    if (name === state.active) renderMessages();
+  } catch { /* the room keeps no history */ }
 });
 
 function renderRooms() {
@@ -151,8 +164,12 @@ function renderPresence() {
   }
 }
 
-function addMessage(name, m) {
-  room(name).messages.push(m);
+// addMessage shows a live message. The client delivers each event once,
+// replays after a reconnect included, so no deduplication is needed here.
+function addMessage(name, m, offset) {
+  const r = room(name);
+  if (offset && !r.firstLive) r.firstLive = offset;
+  r.messages.push(m);
   if (name === state.active) renderMessages();
 }
 
