@@ -84,7 +84,9 @@ type queued struct {
 type roomState struct {
 	epoch  string
 	offset uint64
-	joined bool
+	// acked: a join was acknowledged once, so reconnects join again; a
+	// first join still in the offline queue goes out with the queue.
+	acked bool
 }
 
 type frame struct {
@@ -307,9 +309,6 @@ func (c *Client) serve(conn *websocket.Conn) error {
 		}
 	}
 	c.sent = make(map[string]bool)
-	for _, r := range c.rooms {
-		r.joined = false
-	}
 	c.mu.Unlock()
 	for _, p := range lost {
 		p(nil, ErrConnectionLost)
@@ -608,7 +607,7 @@ func (c *Client) joined(room string, raw json.RawMessage) (JoinResult, error) {
 	}
 	c.mu.Lock()
 	if r := c.rooms[room]; r != nil {
-		r.joined, r.epoch = true, res.Epoch
+		r.acked, r.epoch = true, res.Epoch
 		if !res.Recovered || res.Offset > r.offset {
 			r.offset = res.Offset
 		}
@@ -621,8 +620,10 @@ func (c *Client) joined(room string, raw json.RawMessage) (JoinResult, error) {
 func (c *Client) rejoin() {
 	c.mu.Lock()
 	rooms := make([]string, 0, len(c.rooms))
-	for name := range c.rooms {
-		rooms = append(rooms, name)
+	for name, r := range c.rooms {
+		if r.acked {
+			rooms = append(rooms, name)
+		}
 	}
 	c.mu.Unlock()
 	for _, room := range rooms {

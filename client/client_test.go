@@ -50,6 +50,8 @@ type testServer struct {
 	srv  *http.Server
 	done chan struct{}
 	once sync.Once
+	// sessions holds the newest session of each user.
+	sessions sync.Map
 }
 
 // tokens are "user" or "user.ms": a principal expiring after ms milliseconds.
@@ -83,12 +85,16 @@ func startExampleServer() *testServer {
 }
 
 func listen(addr string) (*testServer, error) {
-	h := hub.New(hub.Options{Logger: quiet, OnConnect: func(s *hub.Session) error {
-		if s.Principal().UserID == "banned" {
-			return errors.New("banned")
-		}
-		return nil
-	}})
+	ts := &testServer{}
+	h := hub.New(hub.Options{Logger: quiet,
+		Rooms: hub.MatchRooms([]string{"h/*"}, map[string]hub.RoomOptions{"h/*": {History: hub.HistoryOptions{Size: 100}}}),
+		OnConnect: func(s *hub.Session) error {
+			if s.Principal().UserID == "banned" {
+				return errors.New("banned")
+			}
+			ts.sessions.Store(s.Principal().UserID, s)
+			return nil
+		}})
 	hub.Handle(h, "chat.send", func(c *hub.Context, in sendChat) (any, error) {
 		return "ok", c.Hub().To(in.Room).Emit("chat.message", chatMessage{User: c.User().UserID, Text: in.Text})
 	})
@@ -98,7 +104,8 @@ func listen(addr string) (*testServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	ts := &testServer{addr: ln.Addr().String(), h: h, srv: &http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}, done: make(chan struct{})}
+	ts.addr, ts.h, ts.done = ln.Addr().String(), h, make(chan struct{})
+	ts.srv = &http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		defer close(ts.done)
 		_ = ts.srv.Serve(ln)
@@ -226,6 +233,51 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	assert.True(t, found)
 	assert.Equal(t, false, ok, "a hub without history cannot replay")
 	_ = ts2
+}
+
+func TestResumeAfterSlowConsumerClose(t *testing.T) {
+	ts := startServer(t, "127.0.0.1:0")
+	recovered := make(chan bool, 2)
+	// A reconnect delay of about 300 ms: two and three are sent while alice is away.
+	alice := newClient(t, client.Options{URL: ts.url(), Token: staticToken("alice"), BaseDelay: 300 * time.Millisecond, MaxDelay: 300 * time.Millisecond, Rand: func() float64 { return 0.99 },
+		OnRecover: func(_ string, ok bool) { recovered <- ok }})
+	bob := newClient(t, client.Options{URL: ts.url(), Token: staticToken("bob")})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	var got []uint64
+	client.On(alice, "chat.message", func(ev client.Event, _ chatMessage) {
+		mu.Lock()
+		got = append(got, ev.Offset)
+		mu.Unlock()
+	})
+	_, err := alice.Join(ctx, "h/r")
+	require.NoError(t, err)
+	_, err = bob.Join(ctx, "h/r")
+	require.NoError(t, err)
+	send := func(text string) {
+		_, err := bob.Request(ctx, "chat.send", sendChat{Room: "h/r", Text: text})
+		require.NoError(t, err)
+	}
+	send("one")
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 1 }, 5*time.Second, 5*time.Millisecond)
+
+	s, _ := ts.sessions.Load("alice")
+	s.(*hub.Session).Close(1013, "slow_consumer")
+	require.Eventually(t, func() bool { st, _, _ := alice.State(); return st != client.StateOpen }, 5*time.Second, time.Millisecond)
+	send("two")
+	send("three")
+	select {
+	case ok := <-recovered:
+		assert.True(t, ok, "the missed events were replayed")
+	case <-ctx.Done():
+		t.Fatal("no re-join")
+	}
+	send("four")
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 4 }, 5*time.Second, 5*time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []uint64{1, 2, 3, 4}, got, "every event once, in order")
 }
 
 func TestOfflineQueueIsBounded(t *testing.T) {

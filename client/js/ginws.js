@@ -87,7 +87,7 @@ export class Client {
     this._nextId = 0;
     this._pending = new Map(); // id -> {resolve, reject, timer, sent}
     this._queue = []; // [{id, frame}]
-    this._rooms = new Map(); // room -> {epoch, offset}
+    this._rooms = new Map(); // room -> {epoch, offset, joined}
     this._handlers = new Map(); // type -> Set(fn)
     this._stopped = false;
     this._connect();
@@ -140,7 +140,7 @@ export class Client {
    * @returns {Promise<{room: string, members: number, epoch: string, offset: number, recovered: boolean}>}
    */
   async join(room) {
-    if (!this._rooms.has(room)) this._rooms.set(room, { epoch: '', offset: 0 });
+    if (!this._rooms.has(room)) this._rooms.set(room, { epoch: '', offset: 0, joined: false });
     try {
       const ack = await this._send(this._joinFrame(room), this._o.requestTimeout);
       this._joined(room, ack);
@@ -229,7 +229,9 @@ export class Client {
       this._write(ws, { type: 'ping' });
     }, hb);
     this._setState('open');
-    for (const room of this._rooms.keys()) {
+    // Rooms joined before; a first join still queued goes out with the queue.
+    for (const [room, r] of this._rooms) {
+      if (!r.joined) continue;
       this._send(this._joinFrame(room), this._o.requestTimeout).then((ack) => {
         this._joined(room, ack);
         if (this._o.onRecover) this._o.onRecover(room, !!ack.recovered);
@@ -345,6 +347,7 @@ export class Client {
   _joined(room, ack) {
     const r = this._rooms.get(room);
     if (!r || !ack) return;
+    r.joined = true;
     r.epoch = ack.epoch || '';
     if (!ack.recovered || ack.offset > r.offset) r.offset = ack.offset || 0;
   }

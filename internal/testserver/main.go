@@ -3,6 +3,8 @@
 // (127.0.0.1 only), prints "listening on ADDR" once ready, and shuts down
 // gracefully (1001) on SIGTERM or SIGINT.
 //
+// Rooms named h/* keep a history of 100 events.
+//
 // Tokens are not JWTs but "user" or "user.ms" (a principal that expires
 // after ms milliseconds); the user "banned" is refused with 4403.
 // Endpoints: /ws, and /silent, which sends a welcome with a 100 ms heartbeat
@@ -44,7 +46,10 @@ func main() {
 
 	h := hub.New(hub.Options{
 		Logger: log,
-		Rooms:  func(string) hub.RoomOptions { return hub.RoomOptions{Presence: true} },
+		Rooms: hub.MatchRooms([]string{"h/*", "*"}, map[string]hub.RoomOptions{
+			"h/*": {Presence: true, History: hub.HistoryOptions{Size: 100}},
+			"*":   {Presence: true},
+		}),
 		OnConnect: func(s *hub.Session) error {
 			if s.Principal().UserID == "banned" {
 				return errors.New("banned")
