@@ -155,12 +155,14 @@ test('two users chat, and keep chatting after a server restart', async () => {
 
     // Alice's connection is cut while Bob keeps sending: after she is back
     // she shows every message, replayed from the room's history.
-    await alice.context().setOffline(true);
+    // The page cannot get back until the route is released: its token
+    // provider (a login request) fails meanwhile.
+    await alice.route('**/api/login', (route) => route.abort());
     await alice.evaluate(() => window.ginws._ws.close(3000, 'network cut'));
     await alice.getByTestId('status').filter({ hasText: /reconnecting|connecting/ }).waitFor();
     for (const text of ['missed one', 'missed two', 'missed three']) await say(bob, text);
     assert.notEqual(await alice.getByTestId('status').textContent(), 'open', 'alice was away while bob sent');
-    await alice.context().setOffline(false);
+    await alice.unroute('**/api/login');
     await alice.getByTestId('status').filter({ hasText: /^open$/ }).waitFor({ timeout: 40000 });
     await alice.getByTestId('messages').locator('li', { hasText: 'missed three' }).waitFor();
     assert.deepEqual(await messages(alice).allTextContents(), ['hello bob', 'hi alice', 'missed one', 'missed two', 'missed three']);
