@@ -1,0 +1,198 @@
+// Command loadgen is the client side of the benchmark suite: a separate
+// process (so that clients do not share the server's memory, CPU or file
+// limit) that opens many connections from several loopback source
+// addresses, speaking the ginws protocol (or raw TCP for the floor), and
+// answers commands on stdin, one per line:
+//
+//	count                 print the number of tick events received so far
+//	rtt RATE SECONDS      send requests open-loop at RATE/s with jittered
+//	                      start, print p50 p99 p999 of their round trips (µs)
+//	quit                  close everything and exit
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"log"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+var ticks atomic.Int64
+
+func main() {
+	url := flag.String("url", "", "ws://127.0.0.1:PORT/ws, or host:port with -tcp")
+	tcp := flag.Bool("tcp", false, "raw TCP connections (the floor server)")
+	frameLen := flag.Int("frame", 0, "with -tcp: bytes per frame on the wire")
+	n := flag.Int("conns", 1000, "connections")
+	sources := flag.Int("sources", 8, "loopback source addresses 127.0.0.2 .. 127.0.0.(1+sources)")
+	room := flag.String("room", "", "join this room ...")
+	members := flag.Int("members", 0, "... with the first M connections (0: all)")
+	flag.Parse()
+
+	dialer := func(i int) *net.Dialer {
+		return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i%*sources))}, Timeout: 10 * time.Second}
+	}
+	conns := make([]*websocket.Conn, 0, *n)
+	var raws []net.Conn
+	var wmu []sync.Mutex
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := 0; i < *n; i++ {
+		if *tcp {
+			c, err := dialer(i).Dial("tcp", *url)
+			if err != nil {
+				log.Fatalf("dial %d: %v", i, err)
+			}
+			raws = append(raws, c)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				countTCP(c, *frameLen)
+			}()
+			continue
+		}
+		d := websocket.Dialer{NetDial: func(network, addr string) (net.Conn, error) { return dialer(i).Dial(network, addr) }, HandshakeTimeout: 10 * time.Second}
+		c, _, err := d.Dial(*url, http.Header{"Authorization": {"Bearer u" + strconv.Itoa(i)}})
+		if err != nil {
+			log.Fatalf("dial %d: %v", i, err)
+		}
+		conns = append(conns, c)
+		if *room != "" && (*members == 0 || i < *members) {
+			_ = c.WriteMessage(websocket.TextMessage, []byte(`{"type":"join","room":"`+*room+`"}`))
+		}
+	}
+	wmu = make([]sync.Mutex, len(conns))
+	rtts := newRTTs()
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			read(c, rtts)
+		}()
+	}
+	fmt.Printf("connected %d in %.3f s\n", *n, time.Since(start).Seconds())
+
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		f := strings.Fields(in.Text())
+		switch {
+		case len(f) == 1 && f[0] == "count":
+			fmt.Println(ticks.Load())
+		case len(f) == 3 && f[0] == "rtt":
+			rate, _ := strconv.Atoi(f[1])
+			secs, _ := strconv.ParseFloat(f[2], 64)
+			p := measureRTT(conns, wmu, rtts, rate, time.Duration(secs*float64(time.Second)))
+			fmt.Printf("%.0f %.0f %.0f %d\n", p[0], p[1], p[2], int(p[3]))
+		case len(f) == 1 && f[0] == "quit":
+			for _, c := range conns {
+				c.Close()
+			}
+			for _, c := range raws {
+				c.Close()
+			}
+			wg.Wait()
+			return
+		default:
+			fmt.Println("?")
+		}
+	}
+}
+
+func countTCP(c net.Conn, frameLen int) {
+	buf := make([]byte, 64<<10)
+	var rest int
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			return
+		}
+		rest += n
+		ticks.Add(int64(rest / frameLen))
+		rest %= frameLen
+	}
+}
+
+// rtts matches acks (or melody's echoes) to their send times by id.
+type rtts struct {
+	mu   sync.Mutex
+	sent map[string]time.Time
+	got  []time.Duration
+}
+
+func newRTTs() *rtts { return &rtts{sent: make(map[string]time.Time)} }
+
+func read(c *websocket.Conn, r *rtts) {
+	for {
+		_, data, err := c.ReadMessage()
+		if err != nil {
+			return
+		}
+		s := string(data)
+		ticks.Add(int64(strings.Count(s, `"type":"tick"`)))
+		for rest := s; ; {
+			i := strings.Index(rest, `"id":"b`)
+			if i < 0 {
+				break
+			}
+			rest = rest[i+6:]
+			j := strings.IndexByte(rest, '"')
+			if j < 0 {
+				break
+			}
+			id := rest[:j]
+			r.mu.Lock()
+			if t, ok := r.sent[id]; ok {
+				r.got = append(r.got, time.Since(t))
+				delete(r.sent, id)
+			}
+			r.mu.Unlock()
+		}
+	}
+}
+
+var nextID atomic.Int64
+
+// measureRTT sends requests open-loop at rate per second for d, each on a
+// random connection at a jittered time, and returns p50, p99, p99.9 in µs
+// and the number of answers.
+func measureRTT(conns []*websocket.Conn, wmu []sync.Mutex, r *rtts, rate int, d time.Duration) [4]float64 {
+	r.mu.Lock()
+	r.got = r.got[:0]
+	r.mu.Unlock()
+	interval := time.Second / time.Duration(rate)
+	end := time.Now().Add(d)
+	for next := time.Now(); next.Before(end); next = next.Add(interval) {
+		time.Sleep(time.Until(next.Add(time.Duration(rand.Int64N(int64(interval))))))
+		i := rand.IntN(len(conns))
+		id := "b" + strconv.FormatInt(nextID.Add(1), 10)
+		r.mu.Lock()
+		r.sent[id] = time.Now()
+		r.mu.Unlock()
+		wmu[i].Lock()
+		_ = conns[i].WriteMessage(websocket.TextMessage, []byte(`{"type":"echo","id":"`+id+`","data":1}`))
+		wmu[i].Unlock()
+	}
+	time.Sleep(500 * time.Millisecond)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	got := append([]time.Duration(nil), r.got...)
+	clear(r.sent)
+	if len(got) == 0 {
+		return [4]float64{}
+	}
+	sort.Slice(got, func(i, j int) bool { return got[i] < got[j] })
+	q := func(p float64) float64 { return float64(got[min(len(got)-1, int(p*float64(len(got))))].Microseconds()) }
+	return [4]float64{q(0.5), q(0.99), q(0.999), float64(len(got))}
+}

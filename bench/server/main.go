@@ -1,0 +1,250 @@
+// Command server is the server under test of the benchmark suite (see
+// bench/README.md). It serves WebSockets on -addr in one of three modes and
+// a control API on -control:
+//
+//	ginws   the hub behind the middleware and Gin, as an application mounts it
+//	melody  raw melody with its defaults and Gin: what a user writes by hand
+//	tcp     a raw TCP server writing pre-encoded WebSocket frames, one write
+//	        system call per message: the physical floor of a delivery
+//
+// Control API: GET /stats (memory, CPU, connections), POST /gc,
+// POST /broadcast?count=N&size=B&room=R (room: ginws only).
+package main
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/olahol/melody"
+
+	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/middleware"
+)
+
+type server interface {
+	broadcast(room string, frame []byte) error
+	conns() int
+}
+
+func main() {
+	mode := flag.String("mode", "ginws", "ginws, melody or tcp")
+	addr := flag.String("addr", "127.0.0.1:0", "WebSocket address")
+	control := flag.String("control", "127.0.0.1:0", "control API address")
+	flag.Parse()
+	gin.SetMode(gin.ReleaseMode)
+	for _, a := range []string{*addr, *control} {
+		if host, _, _ := net.SplitHostPort(a); !net.ParseIP(host).IsLoopback() {
+			log.Fatal("bench server: loopback addresses only")
+		}
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var srv server
+	switch *mode {
+	case "ginws":
+		srv = serveGinws(ln)
+	case "melody":
+		srv = serveMelody(ln)
+	case "tcp":
+		srv = serveTCP(ln)
+	default:
+		log.Fatalf("unknown mode %q", *mode)
+	}
+	cl, err := net.Listen("tcp", *control)
+	if err != nil {
+		log.Fatal(err)
+	}
+	http.HandleFunc("/stats", func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(stats(srv))
+	})
+	http.HandleFunc("/gc", func(w http.ResponseWriter, _ *http.Request) {
+		runtime.GC()
+		debug.FreeOSMemory()
+		_ = json.NewEncoder(w).Encode(stats(srv))
+	})
+	http.HandleFunc("/broadcast", func(w http.ResponseWriter, r *http.Request) {
+		count, _ := strconv.Atoi(r.URL.Query().Get("count"))
+		size, _ := strconv.Atoi(r.URL.Query().Get("size"))
+		interval, _ := time.ParseDuration(r.URL.Query().Get("interval"))
+		room := r.URL.Query().Get("room")
+		frame := eventFrame(size)
+		start := time.Now()
+		cpu0 := cpuNanos()
+		for i := 0; i < count; i++ {
+			if err := srv.broadcast(room, frame); err != nil {
+				http.Error(w, err.Error(), 500)
+				return
+			}
+			if interval > 0 {
+				time.Sleep(interval)
+			}
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"seconds": time.Since(start).Seconds(), "cpu_nanos": cpuNanos() - cpu0})
+	})
+	fmt.Printf("ws %s control %s\n", ln.Addr(), cl.Addr())
+	log.Fatal(http.Serve(cl, nil))
+}
+
+// eventFrame is the JSON event every mode sends, padded to size bytes.
+func eventFrame(size int) []byte {
+	head := `{"type":"tick","data":"`
+	pad := size - len(head) - 2
+	if pad < 0 {
+		pad = 0
+	}
+	return []byte(head + strings.Repeat("x", pad) + `"}`)
+}
+
+type ginwsServer struct{ h *hub.Hub }
+
+func serveGinws(ln net.Listener) server {
+	h := hub.New(hub.Options{Logger: slog.New(slog.DiscardHandler), MaxSessionsPerUser: -1, RateLimit: -1})
+	hub.Handle(h, "echo", func(_ *hub.Context, in json.RawMessage) (any, error) { return in, nil })
+	r := gin.New()
+	r.GET("/ws", middleware.New(h, middleware.Options{
+		Auth:   middleware.AuthFunc(func(_ *gin.Context, token string) (hub.Principal, error) { return hub.Principal{UserID: token}, nil }),
+		Logger: slog.New(slog.DiscardHandler),
+	}))
+	go func() { log.Fatal(http.Serve(ln, r)) }()
+	return &ginwsServer{h: h}
+}
+
+func (s *ginwsServer) broadcast(room string, frame []byte) error {
+	var data json.RawMessage = frame[len(`{"type":"tick","data":`) : len(frame)-1]
+	if room != "" {
+		return s.h.To(room).Emit("tick", data)
+	}
+	return s.h.All().Emit("tick", data)
+}
+
+func (s *ginwsServer) conns() int { return s.h.Len() }
+
+type melodyServer struct{ m *melody.Melody }
+
+func serveMelody(ln net.Listener) server {
+	m := melody.New()
+	m.HandleMessage(func(s *melody.Session, msg []byte) {
+		// Echo as an ack, the way a hand-written hub answers a request.
+		_ = s.Write(msg)
+	})
+	r := gin.New()
+	r.GET("/ws", func(c *gin.Context) { _ = m.HandleRequest(c.Writer, c.Request) })
+	go func() { log.Fatal(http.Serve(ln, r)) }()
+	return &melodyServer{m: m}
+}
+
+func (s *melodyServer) broadcast(_ string, frame []byte) error { return s.m.Broadcast(frame) }
+func (s *melodyServer) conns() int                             { return s.m.Len() }
+
+// tcpServer accepts plain TCP connections (the load tool speaks no HTTP to
+// it) and writes each message as a pre-encoded WebSocket text frame.
+type tcpServer struct {
+	mu   sync.Mutex
+	list []net.Conn
+	n    atomic.Int64
+}
+
+func serveTCP(ln net.Listener) server {
+	s := &tcpServer{}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.list = append(s.list, c)
+			s.mu.Unlock()
+			s.n.Add(1)
+		}
+	}()
+	return s
+}
+
+func (s *tcpServer) broadcast(_ string, frame []byte) error {
+	hdr := []byte{0x81}
+	switch n := len(frame); {
+	case n < 126:
+		hdr = append(hdr, byte(n))
+	case n < 1<<16:
+		hdr = append(hdr, 126, 0, 0)
+		binary.BigEndian.PutUint16(hdr[2:], uint16(n))
+	default:
+		hdr = append(hdr, 127, 0, 0, 0, 0, 0, 0, 0, 0)
+		binary.BigEndian.PutUint64(hdr[2:], uint64(n))
+	}
+	wire := append(hdr, frame...)
+	s.mu.Lock()
+	conns := s.list
+	s.mu.Unlock()
+	for _, c := range conns {
+		if _, err := c.Write(wire); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *tcpServer) conns() int { return int(s.n.Load()) }
+
+type statsReply struct {
+	Conns      int    `json:"conns"`
+	RSS        int64  `json:"rss"`
+	HeapInuse  uint64 `json:"heap_inuse"`
+	StackInuse uint64 `json:"stack_inuse"`
+	Sys        uint64 `json:"sys"`
+	Goroutines int    `json:"goroutines"`
+	CPUNanos   int64  `json:"cpu_nanos"`
+}
+
+func stats(s server) statsReply {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return statsReply{Conns: s.conns(), RSS: rss(), HeapInuse: m.HeapInuse, StackInuse: m.StackInuse, Sys: m.Sys,
+		Goroutines: runtime.NumGoroutine(), CPUNanos: cpuNanos()}
+}
+
+// rss reads VmRSS from /proc/self/status, in bytes.
+func rss() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// cpuNanos is the process's user+system CPU time from /proc/self/stat.
+func cpuNanos() int64 {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return (utime + stime) * int64(time.Second) / 100 // USER_HZ is 100 on Linux
+}
