@@ -2,7 +2,6 @@ package hub_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"sync"
@@ -17,26 +16,6 @@ import (
 	"github.com/ginws/ginws/internal/wstest"
 )
 
-type joinAck struct {
-	Members   int
-	Epoch     string
-	Offset    uint64
-	Recovered bool
-}
-
-func joinRoom(t *testing.T, c *wstest.Client, room string, since *hub.Position) joinAck {
-	t.Helper()
-	var data any
-	if since != nil {
-		data = map[string]any{"since": since}
-	}
-	f := c.Request("join", "join-"+room, room, data)
-	require.Equal(t, "ack", f.Type, "join: %+v", f.Error)
-	var a joinAck
-	require.NoError(t, json.Unmarshal(f.Data, &a))
-	return a
-}
-
 func historyHub(t *testing.T, opts hub.HistoryOptions) (*hub.Hub, string) {
 	t.Helper()
 	h := hub.New(hub.Options{Logger: quiet, Rooms: hub.MatchRooms([]string{"h/*"}, map[string]hub.RoomOptions{
@@ -48,7 +27,7 @@ func historyHub(t *testing.T, opts hub.HistoryOptions) (*hub.Hub, string) {
 func TestHistoryReplaysWhatWasMissed(t *testing.T) {
 	h, url := historyHub(t, hub.HistoryOptions{Size: 100})
 	c := dial(t, url, "user=a")
-	first := joinRoom(t, c, "h/room", nil)
+	first := c.Join("h/room", nil)
 	assert.False(t, first.Recovered, "a join without since does not recover")
 	assert.NotEmpty(t, first.Epoch)
 	assert.Equal(t, uint64(0), first.Offset)
@@ -79,21 +58,21 @@ func TestHistoryReplaysWhatWasMissed(t *testing.T) {
 
 	t.Run("ack", func(t *testing.T) {
 		c3 := dial(t, url, "user=a")
-		a := joinRoom(t, c3, "h/room", &hub.Position{Epoch: first.Epoch, Offset: 10})
+		a := c3.Join("h/room", &hub.Position{Epoch: first.Epoch, Offset: 10})
 		assert.True(t, a.Recovered)
 		assert.Equal(t, uint64(10), a.Offset)
 		assert.Equal(t, first.Epoch, a.Epoch)
 	})
 	t.Run("wrong epoch", func(t *testing.T) {
 		c3 := dial(t, url, "user=a")
-		a := joinRoom(t, c3, "h/room", &hub.Position{Epoch: "other", Offset: 3})
+		a := c3.Join("h/room", &hub.Position{Epoch: "other", Offset: 3})
 		assert.False(t, a.Recovered)
 		assert.Equal(t, uint64(10), a.Offset)
 		assert.Equal(t, "pong", c3.Request("ping", "p", "", nil).Type, "nothing was replayed")
 	})
 	t.Run("ephemeral events carry no offset and are not kept", func(t *testing.T) {
 		c3 := dial(t, url, "user=a")
-		joinRoom(t, c3, "h/room", nil)
+		c3.Join("h/room", nil)
 		require.NoError(t, h.To("h/room").Ephemeral().Emit("typing", nil))
 		f := c3.ReadUntil("typing")
 		assert.Zero(t, f.Offset)
@@ -116,15 +95,15 @@ func TestHistoryReplaysWhatWasMissed(t *testing.T) {
 func TestHistoryTrimmedByCountAndAge(t *testing.T) {
 	h, url := historyHub(t, hub.HistoryOptions{Size: 5, TTL: 300 * time.Millisecond})
 	c := dial(t, url, "user=a")
-	a := joinRoom(t, c, "h/r", nil)
+	a := c.Join("h/r", nil)
 	for i := 1; i <= 8; i++ {
 		require.NoError(t, h.To("h/r").Emit("n", i))
 	}
 	c2 := dial(t, url, "user=a")
-	got := joinRoom(t, c2, "h/r", &hub.Position{Epoch: a.Epoch, Offset: 2})
+	got := c2.Join("h/r", &hub.Position{Epoch: a.Epoch, Offset: 2})
 	assert.False(t, got.Recovered, "offset 3 was trimmed (only 4-8 are kept)")
 	c3 := dial(t, url, "user=a")
-	got = joinRoom(t, c3, "h/r", &hub.Position{Epoch: a.Epoch, Offset: 3})
+	got = c3.Join("h/r", &hub.Position{Epoch: a.Epoch, Offset: 3})
 	assert.True(t, got.Recovered, "4-8 are all there")
 	for i := 4; i <= 8; i++ {
 		assert.Equal(t, uint64(i), c3.ReadUntil("n").Offset)
@@ -132,7 +111,7 @@ func TestHistoryTrimmedByCountAndAge(t *testing.T) {
 
 	time.Sleep(400 * time.Millisecond)
 	c4 := dial(t, url, "user=a")
-	got = joinRoom(t, c4, "h/r", &hub.Position{Epoch: a.Epoch, Offset: 8})
+	got = c4.Join("h/r", &hub.Position{Epoch: a.Epoch, Offset: 8})
 	assert.False(t, got.Recovered, "the history aged out")
 	assert.NotEqual(t, a.Epoch, got.Epoch, "a lost history has a new epoch")
 	assert.Equal(t, uint64(0), got.Offset)
@@ -143,7 +122,7 @@ func TestHistoryTrimmedByCountAndAge(t *testing.T) {
 func TestRejoinUnderConcurrentPublishing(t *testing.T) {
 	h, url := historyHub(t, hub.HistoryOptions{Size: 100000})
 	watcher := dial(t, url, "user=w")
-	epoch := joinRoom(t, watcher, "h/race", nil).Epoch
+	epoch := watcher.Join("h/race", nil).Epoch
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	var published atomic.Int64
@@ -163,7 +142,7 @@ func TestRejoinUnderConcurrentPublishing(t *testing.T) {
 		since := uint64(published.Load())
 		time.Sleep(time.Duration(round%5) * time.Millisecond)
 		c := dial(t, url, "user=r"+strconv.Itoa(round))
-		ack := joinRoom(t, c, "h/race", &hub.Position{Epoch: epoch, Offset: since})
+		ack := c.Join("h/race", &hub.Position{Epoch: epoch, Offset: since})
 		require.True(t, ack.Recovered)
 		// Read until we are some way past the ack: offsets must run
 		// since+1, since+2, ... without a gap or a repeat.
@@ -182,7 +161,7 @@ func TestRejoinUnderConcurrentPublishing(t *testing.T) {
 func TestSlowConsumerRecoversEverything(t *testing.T) {
 	h, url := historyHub(t, hub.HistoryOptions{Size: 10000})
 	slow := dial(t, url, "user=slow")
-	a := joinRoom(t, slow, "h/bulk", nil)
+	a := slow.Join("h/bulk", nil)
 	payload := fmt.Sprintf("%0*d", 8<<10, 0)
 	const total = 2000
 	for i := 1; i <= total; i++ {
@@ -207,7 +186,7 @@ func TestSlowConsumerRecoversEverything(t *testing.T) {
 	}
 	require.Less(t, last, uint64(total), "it was cut off before the end")
 	again := dial(t, url, "user=slow")
-	ack := joinRoom(t, again, "h/bulk", &hub.Position{Epoch: a.Epoch, Offset: last})
+	ack := again.Join("h/bulk", &hub.Position{Epoch: a.Epoch, Offset: last})
 	assert.True(t, ack.Recovered)
 	for want := last + 1; want <= total; want++ {
 		require.Equal(t, want, again.ReadUntil("n").Offset)

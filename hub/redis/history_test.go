@@ -1,7 +1,6 @@
 package redis_test
 
 import (
-	"encoding/json"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -14,34 +13,14 @@ import (
 	"github.com/ginws/ginws/hub"
 	"github.com/ginws/ginws/hub/redis"
 	"github.com/ginws/ginws/internal/redistest"
-	"github.com/ginws/ginws/internal/wstest"
 )
-
-type joinAck struct {
-	Epoch     string
-	Offset    uint64
-	Recovered bool
-}
-
-func join(t *testing.T, c *wstest.Client, room string, since *hub.Position) joinAck {
-	t.Helper()
-	var data any
-	if since != nil {
-		data = map[string]any{"since": since}
-	}
-	f := c.Request("join", "j", room, data)
-	require.Equal(t, "ack", f.Type)
-	var a joinAck
-	require.NoError(t, json.Unmarshal(f.Data, &a))
-	return a
-}
 
 func TestHistoryAcrossNodes(t *testing.T) {
 	srv := redistest.Start(t)
 	a := newNode(t, srv, redis.Options{}, hub.Options{})
 	b := newNode(t, srv, redis.Options{}, hub.Options{})
 	c := a.dial(t, "alice")
-	first := join(t, c, "h/lobby", nil)
+	first := c.Join("h/lobby", nil)
 	require.NoError(t, a.h.To("h/lobby").Emit("n", 1))
 	f := c.ReadUntil("n")
 	assert.Equal(t, uint64(1), f.Offset, "the publishing node's own member gets it too, through Redis")
@@ -67,7 +46,7 @@ func TestHistoryAcrossNodes(t *testing.T) {
 	}
 	assert.Equal(t, []uint64{2, 3, 4, 5, 6}, got, "exactly the missed events, in order, from the other node")
 
-	wrong := join(t, b.dial(t, "x"), "h/lobby", &hub.Position{Epoch: "nope", Offset: 1})
+	wrong := b.dial(t, "x").Join("h/lobby", &hub.Position{Epoch: "nope", Offset: 1})
 	assert.False(t, wrong.Recovered)
 	assert.Equal(t, uint64(6), wrong.Offset)
 
@@ -79,10 +58,10 @@ func TestHistoryAcrossNodes(t *testing.T) {
 	t.Run("a Redis restart loses the history: a new epoch, no recovery", func(t *testing.T) {
 		srv.Restart()
 		require.Eventually(t, func() bool { return a.h.Health(t.Context()) == nil }, 10*time.Second, 20*time.Millisecond)
-		again := join(t, a.dial(t, "z"), "h/lobby2", nil)
+		again := a.dial(t, "z").Join("h/lobby2", nil)
 		_ = again
 		c3 := b.dial(t, "alice")
-		res := join(t, c3, "h/lobby", &hub.Position{Epoch: first.Epoch, Offset: 6})
+		res := c3.Join("h/lobby", &hub.Position{Epoch: first.Epoch, Offset: 6})
 		assert.False(t, res.Recovered, "the client learns of the gap")
 		assert.NotEqual(t, first.Epoch, res.Epoch)
 	})
@@ -92,7 +71,7 @@ func TestHistoryRejoinUnderConcurrentPublishingAcrossNodes(t *testing.T) {
 	srv := redistest.Start(t)
 	a := newNode(t, srv, redis.Options{}, hub.Options{})
 	b := newNode(t, srv, redis.Options{}, hub.Options{})
-	epoch := join(t, a.dial(t, "w"), "h/race", nil).Epoch
+	epoch := a.dial(t, "w").Join("h/race", nil).Epoch
 	var stop atomic.Bool
 	var published atomic.Int64
 	var wg sync.WaitGroup
@@ -112,7 +91,7 @@ func TestHistoryRejoinUnderConcurrentPublishingAcrossNodes(t *testing.T) {
 		since := uint64(published.Load())
 		n := []*node{a, b}[round%2]
 		c := n.dial(t, "r"+strconv.Itoa(round))
-		ack := join(t, c, "h/race", &hub.Position{Epoch: epoch, Offset: since})
+		ack := c.Join("h/race", &hub.Position{Epoch: epoch, Offset: since})
 		require.True(t, ack.Recovered)
 		want := since + 1
 		var seen []uint64

@@ -11,6 +11,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ginws/ginws/hub"
 )
 
 // Subprotocol is offered on every dial.
@@ -177,4 +179,28 @@ func SplitFrames(data []byte) ([]Frame, error) {
 		return nil, err
 	}
 	return []Frame{f}, nil
+}
+
+// JoinAck is the data of a join's ack.
+type JoinAck struct {
+	Room      string
+	Members   int
+	Epoch     string
+	Offset    uint64
+	Recovered bool
+}
+
+// Join joins room, resuming after since when it is not nil, and returns
+// the ack; events replayed before the ack are kept for later reads.
+func (c *Client) Join(room string, since *hub.Position) JoinAck {
+	c.t.Helper()
+	var data any
+	if since != nil {
+		data = map[string]any{"since": since}
+	}
+	f := c.Request("join", "join-"+room, room, data)
+	require.Equal(c.t, "ack", f.Type, "join %s: %+v", room, f.Error)
+	var a JoinAck
+	require.NoError(c.t, json.Unmarshal(f.Data, &a))
+	return a
 }
