@@ -54,9 +54,8 @@ type Hub struct {
 	slots    map[string]int // sessions per user, counting those upgrading
 	rooms    map[string]*room
 
-	live    counter       // sessions not yet cleaned up
-	running counter       // handler goroutines
-	done    chan struct{} // closed when Shutdown begins
+	live    counter // sessions not yet cleaned up
+	running counter // handler goroutines
 	once    sync.Once
 }
 

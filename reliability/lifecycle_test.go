@@ -118,5 +118,5 @@ func TestTenThousandCycles(t *testing.T) {
 		runtime.ReadMemStats(&after)
 		return after.HeapAlloc < before.HeapAlloc+8<<20
 	}, 10*time.Second, 50*time.Millisecond, "heap back within 8 MiB of where it started (%d → %d)", before.HeapAlloc, after.HeapAlloc)
-	observe("lifecycle", "10,000 connect/disconnect cycles (clean close, reset, aborted mid-handshake)", fmt.Sprintf("zero sessions and rooms left; heap within 8 MiB of the start; goroutines back to baseline (goleak)"))
+	observe("lifecycle", "10,000 connect/disconnect cycles (clean close, reset, aborted mid-handshake)", "zero sessions and rooms left; heap within 8 MiB of the start; goroutines back to baseline (goleak)")
 }
