@@ -10,9 +10,11 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ginws/ginws/client/js"
 	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/metrics"
 	"github.com/ginws/ginws/middleware"
 )
 
@@ -56,12 +58,14 @@ type HistoryRequest struct {
 var roomOptions = hub.RoomOptions{Presence: true, History: hub.HistoryOptions{Size: 500, TTL: 30 * time.Minute}}
 
 // newHub registers the chat's events on a hub.
-func newHub(log *slog.Logger, broker hub.Broker) *hub.Hub {
+func newHub(log *slog.Logger, broker hub.Broker, m *metrics.Metrics) *hub.Hub {
 	h := hub.New(hub.Options{
-		Logger: log,
-		Broker: broker,
-		Rooms:  func(string) hub.RoomOptions { return roomOptions },
+		Logger:   log,
+		Broker:   broker,
+		Observer: m,
+		Rooms:    func(string) hub.RoomOptions { return roomOptions },
 	})
+	m.Watch(h)
 	chatters := hub.RequireRole("member", "admin")
 	hub.Handle(h, "chat.send", func(c *hub.Context, in SendChat) (any, error) {
 		if !c.Session().InRoom(in.Room) {
@@ -97,9 +101,9 @@ func newHub(log *slog.Logger, broker hub.Broker) *hub.Hub {
 	return h
 }
 
-// newRouter serves the page, the client, the login, the health check and
-// the WebSocket.
-func newRouter(h *hub.Hub, secret []byte, log *slog.Logger, static fs.FS) *gin.Engine {
+// newRouter serves the page, the client, the login, the health check,
+// the metrics and the WebSocket.
+func newRouter(h *hub.Hub, m *metrics.Metrics, secret []byte, log *slog.Logger, static fs.FS) *gin.Engine {
 	r := gin.New()
 	r.Use(gin.Recovery())
 	r.GET("/healthz", func(c *gin.Context) {
@@ -127,9 +131,11 @@ func newRouter(h *hub.Hub, secret []byte, log *slog.Logger, static fs.FS) *gin.E
 		c.JSON(http.StatusOK, gin.H{"token": token})
 	})
 	r.GET("/ws", middleware.New(h, middleware.Options{
-		Auth:   middleware.JWT(middleware.JWTOptions{Secret: secret}),
-		Logger: log,
+		Auth:     middleware.JWT(middleware.JWTOptions{Secret: secret}),
+		Logger:   log,
+		Observer: m,
 	}))
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(m.Registry(), promhttp.HandlerOpts{})))
 	r.StaticFS("/js", http.FS(js.FS))
 	r.GET("/", func(c *gin.Context) { c.FileFromFS("/", http.FS(static)) })
 	r.StaticFS("/static", http.FS(static))

@@ -1,6 +1,7 @@
 // Command example is the ginws chat: a Gin application with a web page that
 // shows authentication, rooms, presence, typing indicators, validation
-// errors, admin announcements and reconnection.
+// errors, admin announcements, reconnection with recovery of missed
+// messages, and Prometheus metrics on /metrics.
 //
 //	go run ./example                      # http://127.0.0.1:8080
 //	go run ./example -addr 127.0.0.1:9000 -jwt-secret s3cret
@@ -29,6 +30,7 @@ import (
 
 	"github.com/ginws/ginws/hub"
 	"github.com/ginws/ginws/hub/redis"
+	"github.com/ginws/ginws/metrics"
 )
 
 //go:embed web
@@ -101,9 +103,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		}
 		broker = rb
 	}
-	h := newHub(log, broker)
+	m := metrics.New(metrics.Options{})
+	h := newHub(log, broker, m)
 	srv := &http.Server{
-		Handler:           newRouter(h, secret, log, static),
+		Handler:           newRouter(h, m, secret, log, static),
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}

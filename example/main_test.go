@@ -247,6 +247,11 @@ func TestHealthLoginAndShutdown(t *testing.T) {
 	resp.Body.Close()
 	assert.Contains(t, resp.Header.Get("Content-Type"), "javascript")
 	assert.Contains(t, string(js), "export class Client")
+	resp, err = http.Get(base + "/metrics")
+	require.NoError(t, err)
+	prom, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, string(prom), "ginws_connections_open 0")
 
 	states := make(chan error, 8)
 	c, err := client.New(client.Options{URL: "ws://" + addr + "/ws", Logger: quietLog(),

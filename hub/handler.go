@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"time"
 
 	"github.com/ginws/ginws/validate"
 )
@@ -114,12 +115,17 @@ func (h *Hub) HandleBinary(fn func(c *Context, data []byte) error) {
 // handle runs on the session's handler goroutine.
 func (h *Hub) handle(s *Session, f inFrame) {
 	c := &Context{Context: s.ctx, hub: h, session: s, id: f.env.ID, typ: f.env.Type, room: f.env.Room}
+	start, code, label := time.Now(), "", "binary"
+	if f.binary == nil {
+		label = h.typeLabel(f.env.Type)
+	}
+	defer func() { h.obs.Handled(label, code, time.Since(start)) }()
 	if f.binary != nil {
 		h.hmu.RLock()
 		bin := h.binary
 		h.hmu.RUnlock()
 		if _, err := h.safeCall(c, func() (any, error) { return nil, bin(c, f.binary) }); err != nil {
-			h.answer(c, nil, err)
+			code = h.answer(c, nil, err)
 		}
 		return
 	}
@@ -162,10 +168,25 @@ func (h *Hub) handle(s *Session, f inFrame) {
 			return hd.call(c, f.env.Data)
 		})
 	}
-	h.answer(c, result, err)
+	code = h.answer(c, result, err)
 	if after != nil {
 		after()
 	}
+}
+
+// typeLabel is typ for built-ins and registered handlers, else "unknown":
+// clients must not be able to grow the set of metric labels.
+func (h *Hub) typeLabel(typ string) string {
+	if builtins[typ] {
+		return typ
+	}
+	h.hmu.RLock()
+	_, ok := h.handlers[typ]
+	h.hmu.RUnlock()
+	if ok {
+		return typ
+	}
+	return "unknown"
 }
 
 // safeCall runs application code, turning a panic into an internal error so
@@ -188,24 +209,27 @@ func asForbidden(err error) error {
 	return &Error{Code: CodeForbidden, Message: err.Error()}
 }
 
-// answer sends the ack or the error for a handled frame.
-func (h *Hub) answer(c *Context, result any, err error) {
+// answer sends the ack or the error for a handled frame and returns the
+// error code ("" for an ack).
+func (h *Hub) answer(c *Context, result any, err error) string {
 	s := c.session
 	if err == nil {
 		s.invalid.Store(0)
 		if c.id == "" {
-			return
+			return ""
 		}
 		frame, encErr := replyFrame("ack", c.id, result, nil)
 		if encErr != nil {
 			h.reportError(s, fmt.Errorf("hub: encode result of %q: %w", c.typ, encErr))
 			h.reply(s, replyError(c.id, &Error{Code: CodeInternal, Message: "internal error"}))
-			return
+			return CodeInternal
 		}
 		h.reply(s, frame)
-		return
+		return ""
 	}
-	h.fail(s, c.id, toClientError(h, c, err))
+	e := toClientError(h, c, err)
+	h.fail(s, c.id, e)
+	return e.Code
 }
 
 // toClientError maps an error to what the client may see: validation

@@ -41,6 +41,7 @@ type Hub struct {
 	m       *melody.Melody
 	broker  Broker
 	history History
+	obs     Observer
 	log     *slog.Logger
 
 	hmu      sync.RWMutex
@@ -75,6 +76,10 @@ func New(opts Options) *Hub {
 	h.broker = opts.Broker
 	if h.broker == nil {
 		h.broker = NewMemoryBus().Broker()
+	}
+	h.obs = opts.Observer
+	if h.obs == nil {
+		h.obs = nopObserver{}
 	}
 	if hist, ok := h.broker.(History); ok {
 		h.history = hist
@@ -284,6 +289,7 @@ func (h *Hub) onConnect(ms *melody.Session) {
 			s.Close(CloseTokenExpired, "token_expired")
 		})
 	}
+	h.obs.SessionOpened()
 	h.log.Debug("ginws: session open", "session", s.id, "user", p.UserID)
 }
 
@@ -329,6 +335,7 @@ func (h *Hub) onDisconnect(ms *melody.Session) {
 	if h.opts.OnDisconnect != nil {
 		h.opts.OnDisconnect(s)
 	}
+	h.obs.SessionClosed(s.closeErr.Code)
 	h.log.Debug("ginws: session closed", "session", s.id, "user", s.principal.UserID, "reason", s.closeErr.Reason)
 	if s.release != nil {
 		s.release()
@@ -345,23 +352,31 @@ func (h *Hub) onText(ms *melody.Session, data []byte) {
 	if s.isClosing() {
 		return
 	}
-	if !h.allow(s) {
-		return
-	}
 	if !utf8.Valid(data) {
 		s.Close(CloseInvalidUTF8, "invalid_utf8")
 		return
 	}
 	if len(data) == 4 && string(data) == "ping" {
-		_ = s.enqueue(outFrame{data: []byte("pong"), raw: true})
+		if h.allow(s, "") {
+			_ = s.enqueue(outFrame{data: []byte("pong"), raw: true})
+		}
 		return
 	}
 	if h.opts.MaxDepth > 0 && validate.TooDeep(data, h.opts.MaxDepth) {
-		h.fail(s, "", &Error{Code: CodeBadRequest, Message: fmt.Sprintf("frame nests deeper than %d levels", h.opts.MaxDepth)})
+		if h.allow(s, "") {
+			h.obs.Handled("invalid", CodeBadRequest, 0)
+			h.fail(s, "", &Error{Code: CodeBadRequest, Message: fmt.Sprintf("frame nests deeper than %d levels", h.opts.MaxDepth)})
+		}
 		return
 	}
+	// The envelope is read before the rate limit so that a rate_limited
+	// reply carries the request's id and the client can fail that request.
 	env, e := decodeEnvelope(data)
+	if !h.allow(s, env.ID) {
+		return
+	}
 	if e != nil {
+		h.obs.Handled("invalid", e.Code, 0)
 		h.fail(s, env.ID, e)
 		return
 	}
@@ -376,7 +391,7 @@ func (h *Hub) onBinary(ms *melody.Session, data []byte) {
 		return
 	}
 	s.touch()
-	if s.isClosing() || !h.allow(s) {
+	if s.isClosing() || !h.allow(s, "") {
 		return
 	}
 	h.hmu.RLock()
@@ -400,7 +415,7 @@ func (s *Session) isClosing() bool {
 // allow applies the rate limit: a frame over it gets rate_limited, and
 // RateLimitStrikes of those within a second close the session with 4429. A
 // client a little over the rate is slowed down, a flood is cut off.
-func (h *Hub) allow(s *Session) bool {
+func (h *Hub) allow(s *Session, id string) bool {
 	if s.limiter == nil || s.limiter.Allow() {
 		return true
 	}
@@ -408,11 +423,12 @@ func (h *Hub) allow(s *Session) bool {
 		s.strikesSince, s.strikes = now, 0
 	}
 	s.strikes++
+	h.obs.RateLimited()
 	if s.strikes >= h.opts.RateLimitStrikes {
 		s.Close(CloseRateLimited, "rate_limited")
 		return false
 	}
-	h.reply(s, replyError("", &Error{Code: CodeRateLimited, Message: "slow down"}))
+	h.reply(s, replyError(id, &Error{Code: CodeRateLimited, Message: "slow down"}))
 	return false
 }
 

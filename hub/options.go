@@ -98,6 +98,9 @@ type Options struct {
 	// Validator decodes and validates handler input. By default
 	// validate.New with MaxBytes = MaxFrameBytes and MaxDepth.
 	Validator *validate.Validator
+	// Observer receives events for metrics (see package metrics). By
+	// default none.
+	Observer Observer
 	// Logger receives structured logs (never tokens or message bodies). By
 	// default slog.Default().
 	Logger *slog.Logger

@@ -1,10 +1,12 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ginws/ginws/validate"
 )
@@ -379,14 +381,20 @@ func (t Target) send(frame []byte, binary bool) error {
 	}
 	if t.kind == ToRoom && !t.ephemeral {
 		if hist := t.h.roomOptions(t.name).History; hist.Size > 0 {
-			if err := t.h.history.PublishHistory(context.Background(), m, hist); err != nil {
+			start := time.Now()
+			err := t.h.history.PublishHistory(context.Background(), m, hist)
+			t.h.obs.Published(time.Since(start), err)
+			if err != nil {
 				return fmt.Errorf("hub: publish to room %q with history: %w", t.name, err)
 			}
 			return nil
 		}
 	}
 	t.h.deliver(m)
-	if err := t.h.broker.Publish(context.Background(), m); err != nil {
+	start := time.Now()
+	err := t.h.broker.Publish(context.Background(), m)
+	t.h.obs.Published(time.Since(start), err)
+	if err != nil {
 		return errors.Join(errors.New("hub: publish to other nodes"), err)
 	}
 	return nil
@@ -396,8 +404,14 @@ func (t Target) send(frame []byte, binary bool) error {
 // rooms and users are indexed, never found by scanning all sessions.
 func (h *Hub) deliver(m Message) {
 	f := outFrame{data: m.Payload, binary: m.Binary, offset: m.Offset}
+	n := 0
 	h.mu.RLock()
-	defer h.mu.RUnlock()
+	defer func() {
+		h.mu.RUnlock()
+		if _, none := h.obs.(nopObserver); !none {
+			h.obs.Emitted(eventType(m), n)
+		}
+	}()
 	// enqueue never blocks and runs no application code, so it may run
 	// under the read lock.
 	switch m.Kind {
@@ -418,21 +432,42 @@ func (h *Hub) deliver(m Message) {
 					st.last = f.offset
 				}
 				_ = s.enqueue(f)
+				n++
 			}
 		}
 	case ToUser:
-		h.enqueueAll(h.users[m.User], m.Except, f)
+		n = h.enqueueAll(h.users[m.User], m.Except, f)
 	case ToAll:
-		h.enqueueAll(h.sessions, m.Except, f)
+		n = h.enqueueAll(h.sessions, m.Except, f)
 	}
 }
 
-func (h *Hub) enqueueAll(set map[*Session]struct{}, except string, f outFrame) {
+func (h *Hub) enqueueAll(set map[*Session]struct{}, except string, f outFrame) int {
+	n := 0
 	for s := range set {
 		if except == "" || s.id != except {
 			_ = s.enqueue(f)
+			n++
 		}
 	}
+	return n
+}
+
+// eventType reads the type back from a frame eventFrame built
+// ({"type":"...), without decoding it.
+func eventType(m Message) string {
+	if m.Binary {
+		return "binary"
+	}
+	const prefix = `{"type":"`
+	p := m.Payload
+	if len(p) > len(prefix) && string(p[:len(prefix)]) == prefix {
+		p = p[len(prefix):]
+		if i := bytes.IndexByte(p, '"'); i > 0 {
+			return string(p[:i])
+		}
+	}
+	return "unknown"
 }
 
 // History returns up to n of a room's newest events, oldest first, with the

@@ -138,6 +138,7 @@ func (s *Session) enqueue(f outFrame) error {
 	o := &s.hub.opts
 	if s.outCount+1 > o.SendQueueFrames || s.outBytes+len(f.data) > o.SendQueueBytes {
 		s.startCloseLocked(CloseSlowConsumer, "slow_consumer", true)
+		s.hub.obs.SlowConsumer()
 		s.hub.reportError(s, ErrSlowConsumer)
 		return ErrSessionClosed
 	}

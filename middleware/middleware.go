@@ -37,6 +37,15 @@ type Options struct {
 	MaxConnsPerAddr int
 	// Logger receives refusals (never tokens). By default slog.Default().
 	Logger *slog.Logger
+	// Observer is told of every refusal, for metrics (package metrics
+	// implements it). By default none.
+	Observer Observer
+}
+
+// Observer is told of every upgrade refused before the upgrade, with the
+// refusal's code (unauthorized, forbidden_origin, ...).
+type Observer interface {
+	Refused(code string)
 }
 
 // New returns the Gin handler that authenticates an upgrade request, checks
@@ -61,6 +70,12 @@ func New(h *hub.Hub, o Options) gin.HandlerFunc {
 		log = slog.Default()
 	}
 	addrs := &addrLimiter{max: o.MaxConnsPerAddr, n: make(map[string]int)}
+	refuse := func(c *gin.Context, status int, code, message string) {
+		if o.Observer != nil {
+			o.Observer.Refused(code)
+		}
+		c.AbortWithStatusJSON(status, gin.H{"error": gin.H{"code": code, "message": message}})
+	}
 
 	return func(c *gin.Context) {
 		r := c.Request
@@ -109,10 +124,6 @@ func New(h *hub.Hub, o Options) gin.HandlerFunc {
 			c.Abort()
 		}
 	}
-}
-
-func refuse(c *gin.Context, status int, code, message string) {
-	c.AbortWithStatusJSON(status, gin.H{"error": gin.H{"code": code, "message": message}})
 }
 
 // addrLimiter counts open connections per client address.
