@@ -16,6 +16,7 @@ import (
 	"github.com/ginws/ginws/hub"
 	"github.com/ginws/ginws/metrics"
 	"github.com/ginws/ginws/middleware"
+	"github.com/ginws/ginws/schema"
 )
 
 // SendChat is the data of chat.send.
@@ -98,6 +99,10 @@ func newHub(log *slog.Logger, broker hub.Broker, m *metrics.Metrics) *hub.Hub {
 	hub.Handle(h, "admin.announce", func(c *hub.Context, in Announce) (any, error) {
 		return nil, c.Hub().All().Emit("announcement", in)
 	}, hub.RequireRole("admin"))
+	// The events the chat sends, for /asyncapi.json and the TypeScript types.
+	hub.DeclareEvent[ChatMessage](h, "chat.message")
+	hub.DeclareEvent[Typing](h, "typing")
+	hub.DeclareEvent[Announce](h, "announcement")
 	return h
 }
 
@@ -136,6 +141,19 @@ func newRouter(h *hub.Hub, m *metrics.Metrics, secret []byte, log *slog.Logger, 
 		Observer: m,
 	}))
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(m.Registry(), promhttp.HandlerOpts{})))
+	// The contract of every event, from the same structs that validate them.
+	r.GET("/asyncapi.json", func(c *gin.Context) {
+		doc, err := schema.AsyncAPI(h, schema.Info{Title: "ginws example chat", Version: "1.0.0", Path: "/ws",
+			Description: "The chat of go run ./example."})
+		if err != nil {
+			c.JSON(http.StatusInternalServerError, gin.H{"error": gin.H{"code": "internal", "message": err.Error()}})
+			return
+		}
+		c.Data(http.StatusOK, "application/json", doc)
+	})
+	r.GET("/types/ginws-events.d.ts", func(c *gin.Context) {
+		c.Data(http.StatusOK, "application/typescript", []byte(schema.TypeScript(h, "../js/ginws.js")))
+	})
 	r.StaticFS("/js", http.FS(js.FS))
 	r.GET("/", func(c *gin.Context) { c.FileFromFS("/", http.FS(static)) })
 	r.StaticFS("/static", http.FS(static))

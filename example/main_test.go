@@ -252,6 +252,17 @@ func TestHealthLoginAndShutdown(t *testing.T) {
 	prom, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	assert.Contains(t, string(prom), "ginws_connections_open 0")
+	resp, err = http.Get(base + "/asyncapi.json")
+	require.NoError(t, err)
+	var doc struct {
+		AsyncAPI   string         `json:"asyncapi"`
+		Operations map[string]any `json:"operations"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&doc))
+	resp.Body.Close()
+	assert.Equal(t, "3.0.0", doc.AsyncAPI)
+	assert.Contains(t, doc.Operations, "request.chat.send")
+	assert.Contains(t, doc.Operations, "event.chat.message")
 
 	states := make(chan error, 8)
 	c, err := client.New(client.Options{URL: "ws://" + addr + "/ws", Logger: quietLog(),

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ginws/ginws/validate"
@@ -51,12 +54,16 @@ type HandlerOption func(*handler)
 // RequireRole lets only principals with at least one of the roles call the
 // handler; others get forbidden.
 func RequireRole(roles ...string) HandlerOption {
-	return Policy(func(c *Context) error {
+	policy := Policy(func(c *Context) error {
 		if c.User().HasRole(roles...) {
 			return nil
 		}
 		return ErrForbidden
 	})
+	return func(h *handler) {
+		h.roles = append(h.roles, roles...)
+		policy(h)
+	}
 }
 
 // Policy runs fn before the handler (and before validation); an error
@@ -69,6 +76,8 @@ func Policy(fn func(c *Context) error) HandlerOption {
 type handler struct {
 	call     func(c *Context, data []byte) (any, error)
 	policies []func(c *Context) error
+	input    reflect.Type
+	roles    []string
 }
 
 var builtins = map[string]bool{"join": true, "leave": true, "presence": true, "ping": true}
@@ -85,7 +94,7 @@ func Handle[T any](h *Hub, typ string, fn HandlerFunc[T], opts ...HandlerOption)
 		panic(fmt.Sprintf("hub: Handle: invalid or built-in event type %q", typ))
 	}
 	v := h.opts.Validator
-	hd := handler{call: func(c *Context, data []byte) (any, error) {
+	hd := handler{input: reflect.TypeFor[T](), call: func(c *Context, data []byte) (any, error) {
 		in, err := validate.Decode[T](v, data)
 		if err != nil {
 			return nil, err
@@ -102,6 +111,60 @@ func Handle[T any](h *Hub, typ string, fn HandlerFunc[T], opts ...HandlerOption)
 	}
 	h.handlers[typ] = hd
 }
+
+// DeclareEvent records that the application sends events of type typ with
+// data of type T, so that the schema export (package schema) can describe
+// them; it changes nothing at run time. It panics if typ is not a valid
+// event type.
+func DeclareEvent[T any](h *Hub, typ string) {
+	if !validName(typ, 64, false) {
+		panic(fmt.Sprintf("hub: DeclareEvent: invalid event type %q", typ))
+	}
+	h.hmu.Lock()
+	defer h.hmu.Unlock()
+	h.events[typ] = reflect.TypeFor[T]()
+}
+
+// HandlerInfo describes a registered handler, for documentation.
+type HandlerInfo struct {
+	Type  string
+	Input reflect.Type
+	// Roles lists the roles of RequireRole options, if any.
+	Roles []string
+}
+
+// EventInfo describes an event type declared with DeclareEvent.
+type EventInfo struct {
+	Type string
+	Data reflect.Type
+}
+
+// Handlers lists the registered handlers, sorted by type.
+func (h *Hub) Handlers() []HandlerInfo {
+	h.hmu.RLock()
+	defer h.hmu.RUnlock()
+	out := make([]HandlerInfo, 0, len(h.handlers))
+	for typ, hd := range h.handlers {
+		out = append(out, HandlerInfo{Type: typ, Input: hd.input, Roles: hd.roles})
+	}
+	slices.SortFunc(out, func(a, b HandlerInfo) int { return strings.Compare(a.Type, b.Type) })
+	return out
+}
+
+// Events lists the declared events, sorted by type.
+func (h *Hub) Events() []EventInfo {
+	h.hmu.RLock()
+	defer h.hmu.RUnlock()
+	out := make([]EventInfo, 0, len(h.events))
+	for typ, t := range h.events {
+		out = append(out, EventInfo{Type: typ, Data: t})
+	}
+	slices.SortFunc(out, func(a, b EventInfo) int { return strings.Compare(a.Type, b.Type) })
+	return out
+}
+
+// Validator returns the hub's validator (Options.Validator or the default).
+func (h *Hub) Validator() *validate.Validator { return h.opts.Validator }
 
 // HandleBinary registers the handler of binary frames. Without one, binary
 // frames are answered with unsupported. An error it returns is sent to the

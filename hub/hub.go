@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -46,6 +47,7 @@ type Hub struct {
 
 	hmu      sync.RWMutex
 	handlers map[string]handler
+	events   map[string]reflect.Type
 	binary   func(c *Context, data []byte) error
 
 	mu       sync.RWMutex
@@ -68,6 +70,7 @@ func New(opts Options) *Hub {
 		opts:     opts,
 		log:      opts.Logger,
 		handlers: make(map[string]handler),
+		events:   make(map[string]reflect.Type),
 		sessions: make(map[*Session]struct{}),
 		users:    make(map[string]map[*Session]struct{}),
 		slots:    make(map[string]int),

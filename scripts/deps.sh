@@ -19,6 +19,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-for dir in client/js example/browser; do
+for dir in client/js example/browser tools/schemacheck; do
   (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
 done

@@ -23,7 +23,8 @@ const (
 type Options struct {
 	// TagName is the struct tag holding the rules. By default "validate";
 	// set "binding" to share request structs with Gin's ShouldBindJSON.
-	// Ignored when Engine is set: the engine keeps its own tag name.
+	// With Engine, the engine keeps its own tag name: set TagName to it
+	// ("binding" for Gin's) so that the schema export reads the same tag.
 	TagName string
 	// MaxBytes limits the payload size. By default 65536 (64 KiB); a
 	// negative value means no limit.
@@ -50,6 +51,7 @@ type Options struct {
 // it; it is safe for concurrent use.
 type Validator struct {
 	engine   *validator.Validate
+	tag      string
 	maxBytes int
 	maxDepth int
 	strict   bool
@@ -64,6 +66,7 @@ type Validator struct {
 func New(opts Options) *Validator {
 	v := &Validator{
 		engine:   opts.Engine,
+		tag:      orDefaultString(opts.TagName, "validate"),
 		maxBytes: orDefault(opts.MaxBytes, DefaultMaxBytes),
 		maxDepth: orDefault(opts.MaxDepth, DefaultMaxDepth),
 		strict:   opts.DisallowUnknownFields,
@@ -77,6 +80,16 @@ func New(opts Options) *Validator {
 	}
 	return v
 }
+
+func orDefaultString(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// TagName returns the struct tag that holds the rules.
+func (v *Validator) TagName() string { return v.tag }
 
 func orDefault(n, def int) int {
 	if n == 0 {

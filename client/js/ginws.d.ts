@@ -58,15 +58,27 @@ export interface ClientOptions {
   onRecover?: (room: string, recovered: boolean) => void;
 }
 
+/**
+ * The data of each request type. Empty here; the declaration file that
+ * github.com/ginws/ginws/schema generates from the server's handlers fills
+ * it (declaration merging), so that request() is type-checked.
+ */
+export interface Requests {}
+/** The data of each event type, filled the same way. */
+export interface Events {}
+
+type RequestData<K extends string> = K extends keyof Requests ? Requests[K] : unknown;
+type EventData<K extends string> = K extends keyof Events ? Events[K] : any;
+
 export declare class Client {
   constructor(opts: ClientOptions);
   state: State;
   nextRetryAt: number | null;
   lastClose: { code: number; reason: string } | null;
   session: string | null;
-  on<T = any>(type: string, fn: (data: T, event: ServerEvent<T>) => void, opts?: { room?: string }): () => void;
+  on<K extends string>(type: K, fn: (data: EventData<K>, event: ServerEvent<EventData<K>>) => void, opts?: { room?: string }): () => void;
   off(type: string, fn: Function): void;
-  request<R = any>(type: string, data?: unknown, opts?: { room?: string; timeout?: number }): Promise<R>;
+  request<K extends string, R = any>(type: K, data?: RequestData<K>, opts?: { room?: string; timeout?: number }): Promise<R>;
   join(room: string): Promise<JoinResult>;
   leave(room: string): Promise<void>;
   close(): void;
