@@ -192,3 +192,15 @@ func TestSlowConsumerRecoversEverything(t *testing.T) {
 		require.Equal(t, want, again.ReadUntil("n").Offset)
 	}
 }
+
+func TestJoiningTwiceReplaysNothing(t *testing.T) {
+	h, url := historyHub(t, hub.HistoryOptions{Size: 10})
+	c := dial(t, url, "user=a")
+	first := c.Join("h/twice", nil)
+	require.NoError(t, h.To("h/twice").Emit("n", 1))
+	assert.Equal(t, uint64(1), c.ReadUntil("n").Offset)
+	again := c.Join("h/twice", &hub.Position{Epoch: first.Epoch, Offset: 0})
+	assert.Equal(t, uint64(1), again.Offset)
+	require.NoError(t, h.To("h/twice").Emit("n", 2))
+	assert.Equal(t, uint64(2), c.ReadUntil("n").Offset, "offset 1 was not sent a second time")
+}

@@ -119,7 +119,8 @@ func (h *Hub) join(c *Context, data json.RawMessage) (func(), error) {
 	if hist {
 		var now Position
 		var err error
-		if req.Since != nil {
+		// A member joining again has had everything: no replay.
+		if req.Since != nil && !already {
 			replay, now, ack.Recovered, err = h.history.Since(c, c.room, *req.Since, opts.History)
 		} else {
 			_, now, err = h.history.Latest(c, c.room, 0, opts.History)
