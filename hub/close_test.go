@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"bufio"
 	"context"
 	"net"
 	"net/http"
@@ -269,7 +270,7 @@ func TestShutdownDeliversThen1001(t *testing.T) {
 		assert.Equal(t, 200, results[i], "every queued event arrives before the close")
 		assert.Equal(t, websocket.CloseGoingAway, codes[i])
 	}
-	assert.ErrorIs(t, h.Accept(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil), hub.Principal{}), hub.ErrHubClosed)
+	assert.ErrorIs(t, h.Accept(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil), hub.Principal{}, nil), hub.ErrHubClosed)
 	assert.NoError(t, h.Shutdown(ctx), "Shutdown is idempotent")
 }
 
@@ -350,4 +351,24 @@ func TestChurn(t *testing.T) {
 	}
 	wg.Wait()
 	eventually(t, func() bool { return h.Len() == 0 && h.Rooms() == 0 }, "2,000 sessions come and go, none left")
+}
+
+func TestBadHandshakeIsAnsweredAfterTheHandover(t *testing.T) {
+	h := hub.New(hub.Options{Logger: quiet})
+	url := serve(t, h)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "ws://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	// An upgrade without Sec-WebSocket-Key: gorilla refuses it, on the
+	// connection the hub already took over.
+	_, err = conn.Write([]byte("GET /?user=a HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n"))
+	require.NoError(t, err)
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	eventually(t, func() bool { return h.Len() == 0 && h.UserSessions("a") == 0 }, "nothing is left of it")
+	// The slot was released: the user can connect.
+	dial(t, url, "user=a")
 }

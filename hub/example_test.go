@@ -30,7 +30,7 @@ func ExampleHandle() {
 	// Without the middleware, the application authenticates and checks the
 	// origin itself before Accept.
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = h.Accept(w, r, hub.Principal{UserID: "alice"})
+		_ = h.Accept(w, r, hub.Principal{UserID: "alice"}, nil)
 	}))
 	defer srv.Close()
 

@@ -140,27 +140,6 @@ func isExpectedClose(err error) bool {
 	return errors.As(err, &ce) || errors.Is(err, melody.ErrSessionClosed) || errors.Is(err, melody.ErrWriteClosed)
 }
 
-// Accept upgrades the request to a WebSocket session of principal p and
-// serves it until it closes, so it blocks for the connection's lifetime. It
-// returns ErrHubClosed while the hub shuts down and ErrTooManySessions when
-// the user is at MaxSessionsPerUser; no response has been written then.
-//
-// Accept does not check the Origin header or authenticate: mount the hub
-// with middleware.New, which does both, or do them before calling Accept.
-func (h *Hub) Accept(w http.ResponseWriter, r *http.Request, p Principal) error {
-	release, err := h.reserve(r.Context(), p.UserID)
-	if err != nil {
-		return err
-	}
-	err = h.m.HandleRequestWithKeys(w, r, map[string]any{keyPrincipal: p, keyRelease: release})
-	if err != nil {
-		// No session was made; after a successful upgrade the session
-		// releases its slot when it is cleaned up.
-		release()
-	}
-	return err
-}
-
 // reserve takes one of the user's MaxSessionsPerUser slots, on this node
 // and, when the broker counts sessions, on all of them.
 func (h *Hub) reserve(ctx context.Context, user string) (release func(), err error) {

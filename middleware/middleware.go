@@ -50,8 +50,8 @@ type Observer interface {
 
 // New returns the Gin handler that authenticates an upgrade request, checks
 // its origin and limits, and hands the connection to the hub. Mount it on a
-// GET route; it blocks for the connection's lifetime, like any WebSocket
-// handler. Refusals happen before the upgrade, as JSON
+// GET route; it returns once the connection is handed over (the session
+// runs on its own goroutine), so Gin and net/http free the request. Refusals happen before the upgrade, as JSON
 // {"error":{"code":"...","message":"..."}} with status 400 (not a WebSocket
 // upgrade), 401 unauthorized, 403 forbidden_origin, 429
 // too_many_connections or 503 unavailable (the hub shuts down).
@@ -110,17 +110,14 @@ func New(h *hub.Hub, o Options) gin.HandlerFunc {
 			refuse(c, http.StatusTooManyRequests, "too_many_connections", "too many connections from this address")
 			return
 		}
-		defer addrs.release(addr)
-
-		err = h.Accept(c.Writer, r, p)
+		err = h.Accept(c.Writer, r, p, func() { addrs.release(addr) })
 		switch {
 		case errors.Is(err, hub.ErrTooManySessions):
 			refuse(c, http.StatusTooManyRequests, "too_many_connections", "too many connections for this user")
 		case errors.Is(err, hub.ErrHubClosed):
 			refuse(c, http.StatusServiceUnavailable, "unavailable", "the server is shutting down")
 		default:
-			// The upgrader answered a failed handshake itself; after a
-			// successful one the connection is over.
+			// The connection is the hub's now; nothing else may write.
 			c.Abort()
 		}
 	}

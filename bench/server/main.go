@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof" // profiles on the control address
 	"os"
 	"runtime"
 	"runtime/debug"

@@ -28,7 +28,7 @@ func Serve(t testing.TB, h *hub.Hub) string {
 		if ttl, err := time.ParseDuration(q.Get("ttl")); err == nil {
 			p.Expires = time.Now().Add(ttl)
 		}
-		err := h.Accept(w, r, p)
+		err := h.Accept(w, r, p, nil)
 		switch {
 		case errors.Is(err, hub.ErrTooManySessions):
 			http.Error(w, err.Error(), http.StatusTooManyRequests)
