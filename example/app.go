@@ -151,9 +151,6 @@ func newRouter(h *hub.Hub, m *metrics.Metrics, secret []byte, log *slog.Logger, 
 		}
 		c.Data(http.StatusOK, "application/json", doc)
 	})
-	r.GET("/types/ginws-events.d.ts", func(c *gin.Context) {
-		c.Data(http.StatusOK, "application/typescript", []byte(schema.TypeScript(h, "../js/ginws.js")))
-	})
 	r.StaticFS("/js", http.FS(js.FS))
 	r.GET("/", func(c *gin.Context) { c.FileFromFS("/", http.FS(static)) })
 	r.StaticFS("/static", http.FS(static))

@@ -1,8 +1,16 @@
+// @ts-check
 // The example's page: everything goes through the ginws JavaScript client.
+// Its requests and events are type-checked against the server's handlers:
+// ginws-events.d.ts is generated from them (see jsconfig.json).
 import { Client } from '/js/ginws.js';
 
 const $ = (id) => document.getElementById(id);
-const state = { client: null, user: '', role: '', active: '', rooms: new Map(), typingTimer: 0, lastTyping: 0 };
+/**
+ * @type {{client: Client, user: string, role: string, active: string,
+ *   rooms: Map<string, {messages: any[], members: Map<string, string>, firstLive: number}>,
+ *   typingTimer: any, lastTyping: number}}
+ */
+const state = { client: /** @type {any} */ (null), user: '', role: '', active: '', rooms: new Map(), typingTimer: 0, lastTyping: 0 };
 
 async function login(user, role) {
   const res = await fetch('/api/login', {
@@ -15,9 +23,9 @@ async function login(user, role) {
 
 $('login').addEventListener('submit', async (e) => {
   e.preventDefault();
-  const form = new FormData(e.target);
-  state.user = form.get('user');
-  state.role = form.get('role');
+  const form = new FormData(/** @type {HTMLFormElement} */ (e.target));
+  state.user = String(form.get('user'));
+  state.role = String(form.get('role'));
   try {
     await login(state.user, state.role);
   } catch (err) {
@@ -37,7 +45,7 @@ function connect() {
   // expired token (4401) is replaced.
   state.client = new Client({ url, token: () => login(state.user, state.role), onState: showState, onRecover });
   const c = state.client;
-  window.ginws = c; // for the browser console
+  /** @type {any} */ (window).ginws = c; // for the browser console
   c.on('chat.message', (m, ev) => addMessage(ev.room, m, ev.offset));
   c.on('typing', (t, ev) => showTyping(ev.room, t.user));
   c.on('announcement', (a) => {
@@ -85,7 +93,8 @@ function room(name) {
 
 $('join').addEventListener('submit', async (e) => {
   e.preventDefault();
-  const name = new FormData(e.target).get('room').trim();
+  const form = /** @type {HTMLFormElement} */ (e.target);
+  const name = String(new FormData(form).get('room')).trim();
   if (!name) return;
   // Live messages may arrive as soon as the join is acknowledged, before
   // this function resumes: firstLive must be reset before joining.
@@ -98,7 +107,7 @@ $('join').addEventListener('submit', async (e) => {
     $('send-error').textContent = err.message;
     return;
   }
-  e.target.reset();
+  form.reset();
   select(name);
   // Recent messages from before the join. Those that also arrived live
   // (offset from the first live one on) are shown already.
@@ -209,8 +218,8 @@ $('send').addEventListener('input', () => {
 
 $('send').addEventListener('submit', async (e) => {
   e.preventDefault();
-  const form = e.target;
-  const text = form.elements.text.value;
+  const form = /** @type {HTMLFormElement} */ (e.target);
+  const text = /** @type {HTMLTextAreaElement} */ (form.elements.namedItem('text')).value;
   $('send-error').textContent = '';
   if (!state.active) {
     $('send-error').textContent = 'Join a room first.';
@@ -226,10 +235,10 @@ $('send').addEventListener('submit', async (e) => {
 
 $('announce').addEventListener('submit', async (e) => {
   e.preventDefault();
-  const form = e.target;
+  const form = /** @type {HTMLFormElement} */ (e.target);
   $('announce-error').textContent = '';
   try {
-    await state.client.request('admin.announce', { text: form.elements.text.value });
+    await state.client.request('admin.announce', { text: /** @type {HTMLInputElement} */ (form.elements.namedItem('text')).value });
     form.reset();
   } catch (err) {
     $('announce-error').textContent = err.fields?.length ? err.fields.map((f) => f.message).join('; ') : err.message;
