@@ -36,4 +36,3 @@ func TestPageTypes(t *testing.T) {
 	out, err := exec.Command(tsc, "-p", "web/jsconfig.json").CombinedOutput()
 	assert.NoError(t, err, "the page does not type-check:\n%s", out)
 }
-
