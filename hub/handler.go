@@ -177,7 +177,7 @@ func (h *Hub) HandleBinary(fn func(c *Context, data []byte) error) {
 
 // handle runs on the session's handler goroutine.
 func (h *Hub) handle(s *Session, f inFrame) {
-	c := &Context{Context: s.ctx, hub: h, session: s, id: f.env.ID, typ: f.env.Type, room: f.env.Room}
+	c := &Context{Context: s.Context(), hub: h, session: s, id: f.env.ID, typ: f.env.Type, room: f.env.Room}
 	start, code, label := time.Now(), "", "binary"
 	if f.binary == nil {
 		label = h.typeLabel(f.env.Type)

@@ -102,7 +102,9 @@ func New(opts Options) *Hub {
 	m.Config.MessageBufferSize = 1
 	m.Config.WriteWait = opts.WriteTimeout
 	m.Upgrader = &websocket.Upgrader{
-		ReadBufferSize:   1024,
+		// Small: most frames are small JSON, and every idle connection
+		// keeps this buffer; larger frames take a few more reads.
+		ReadBufferSize:   512,
 		WriteBufferSize:  1024,
 		WriteBufferPool:  &sync.Pool{},
 		Subprotocols:     []string{Subprotocol},
@@ -221,21 +223,14 @@ func newID() string {
 func (h *Hub) onConnect(ms *melody.Session) {
 	p, _ := ms.Keys[keyPrincipal].(Principal)
 	release, _ := ms.Keys[keyRelease].(func())
-	ctx, cancel := context.WithCancel(context.Background())
 	s := &Session{
 		hub:       h,
 		ms:        ms,
 		conn:      ms.WebsocketConnection(),
 		id:        newID(),
 		principal: p,
-		ctx:       ctx,
-		cancel:    cancel,
 		release:   release,
-		rooms:     make(map[string]struct{}),
 		space:     make(chan struct{}, 1),
-	}
-	if h.opts.RateLimit > 0 {
-		s.limiter = rate.NewLimiter(rate.Limit(h.opts.RateLimit), h.opts.RateBurst)
 	}
 	ms.Set(keySession, s)
 
@@ -282,7 +277,6 @@ func (h *Hub) onDisconnect(ms *melody.Session) {
 	if s == nil {
 		return
 	}
-	s.cancel()
 	if s.pingTimer != nil {
 		s.pingTimer.Stop()
 	}
@@ -292,6 +286,9 @@ func (h *Hub) onDisconnect(ms *melody.Session) {
 	s.mu.Lock()
 	s.gone = true
 	s.closing = true
+	if s.cancel != nil {
+		s.cancel()
+	}
 	if s.closeErr == nil {
 		s.closeErr = &CloseError{Code: websocket.CloseAbnormalClosure, Reason: "connection_lost"}
 	}
@@ -398,7 +395,13 @@ func (s *Session) isClosing() bool {
 // RateLimitStrikes of those within a second close the session with 4429. A
 // client a little over the rate is slowed down, a flood is cut off.
 func (h *Hub) allow(s *Session, id string) bool {
-	if s.limiter == nil || s.limiter.Allow() {
+	if h.opts.RateLimit <= 0 {
+		return true
+	}
+	if s.limiter == nil { // on the first frame: idle sessions need none
+		s.limiter = rate.NewLimiter(rate.Limit(h.opts.RateLimit), h.opts.RateBurst)
+	}
+	if s.limiter.Allow() {
 		return true
 	}
 	if now := time.Now(); now.Sub(s.strikesSince) > time.Second {

@@ -92,6 +92,9 @@ func (h *Hub) join(c *Context, data json.RawMessage) (func(), error) {
 	_, already := r.members[s]
 	if !already {
 		r.members[s] = &member{joining: hist}
+		if s.rooms == nil { // most sessions join nothing or one room: allocate late
+			s.rooms = make(map[string]struct{}, 1)
+		}
 		s.rooms[c.room] = struct{}{}
 	}
 	n := len(r.members)

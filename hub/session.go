@@ -19,9 +19,9 @@ type Session struct {
 	conn      *websocket.Conn
 	id        string
 	principal Principal
-	ctx       context.Context
+	ctx       context.Context // made by Context; guarded by mu
 	cancel    context.CancelFunc
-	limiter   *rate.Limiter
+	limiter   *rate.Limiter // made on the first frame; reader goroutine only
 	pingTimer *time.Timer
 	expiry    *time.Timer
 	release   func() // frees the user's session slot
@@ -75,7 +75,18 @@ func (s *Session) ID() string { return s.id }
 func (s *Session) Principal() Principal { return s.principal }
 
 // Context returns a context cancelled when the connection closes.
-func (s *Session) Context() context.Context { return s.ctx }
+func (s *Session) Context() context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Made on first use: an idle session needs none.
+	if s.ctx == nil {
+		s.ctx, s.cancel = context.WithCancel(context.Background())
+		if s.gone {
+			s.cancel()
+		}
+	}
+	return s.ctx
+}
 
 // Emit sends an event to this session only.
 func (s *Session) Emit(typ string, data any) error {
