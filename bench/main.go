@@ -28,6 +28,7 @@ var (
 	out      = flag.String("out", "", "write the markdown report here (default: stdout)")
 	messages = flag.Int("messages", 20, "events per broadcast round (within the send queue)")
 	rounds   = flag.Int("rounds", 10, "broadcast rounds per throughput run")
+	storm    = flag.Int("storm", 2000, "connections opened in the connect storm")
 	size     = flag.Int("size", 100, "bytes per event")
 )
 
@@ -53,8 +54,11 @@ func main() {
 		fmt.Print(text)
 		return
 	}
+	pngPath := strings.TrimSuffix(*out, filepath.Ext(*out)) + ".png"
+	text += fmt.Sprintf("\n![memory per connection and round-trip percentiles](%s)\n", filepath.Base(pngPath))
 	must(os.WriteFile(*out, []byte(text), 0o644))
-	log.Printf("wrote %s", *out)
+	must(writePlot(pngPath, r.plotGroups()))
+	log.Printf("wrote %s and %s", *out, pngPath)
 }
 
 func must(err error) {
@@ -191,6 +195,7 @@ type result struct {
 	burstBytes, burstHeap       float64
 	deliveriesPerSec, cpuPerDel float64 // ns
 	rttAlone, rttLoaded         [3]float64
+	stormPerSec                 float64
 }
 
 type fan struct {
@@ -270,6 +275,19 @@ func (r *report) scenario(dir, mode string) {
 	}()
 	res.rttLoaded = rtt(lg, "rtt 200 3")
 	<-done
+
+	// Connect storm: new connections per second while broadcasting.
+	done = make(chan struct{})
+	go func() {
+		s.broadcast(fmt.Sprintf("count=%d&size=%d&interval=%s", count, *size, interval))
+		close(done)
+	}()
+	var failed int
+	_, _ = fmt.Sscan(lg.ask(fmt.Sprintf("storm %d", *storm), 2*time.Minute), &res.stormPerSec, &failed)
+	if failed > 0 {
+		log.Printf("%s: %d storm connections failed", mode, failed)
+	}
+	<-done
 	r.results = append(r.results, res)
 }
 
@@ -339,6 +357,17 @@ func (r *report) fanout(dir string) {
 	}
 }
 
+func (r *report) plotGroups() []group {
+	mem := group{title: "Idle memory per connection", unit: "KiB RSS"}
+	lat := group{title: "Ack round trip", unit: "us, log scale", log: true}
+	for _, res := range r.results {
+		mem.bars = append(mem.bars, bar{res.mode + " idle", res.idleBytes / 1024}, bar{res.mode + " burst", res.burstBytes / 1024})
+		lat.bars = append(lat.bars, bar{res.mode + " p50", res.rttAlone[0]}, bar{res.mode + " p99", res.rttAlone[1]},
+			bar{res.mode + " p99 load", res.rttLoaded[1]})
+	}
+	return []group{mem, lat}
+}
+
 func kib(b float64) string { return fmt.Sprintf("%.1f KiB", b/1024) }
 
 func (r *report) markdown() string {
@@ -360,6 +389,10 @@ func (r *report) markdown() string {
 			res.rttAlone[0], res.rttAlone[1], res.rttAlone[2], res.rttLoaded[0], res.rttLoaded[1], res.rttLoaded[2])
 	}
 	b.WriteString("\n(melody's round trip is an echo of the request frame, what a hand-written hub does at best.)\n")
+	fmt.Fprintf(&b, "\n## Connect storm: %d new connections while broadcasting at half the maximum\n\n| server | connections accepted per second |\n|---|---|\n", *storm)
+	for _, res := range r.results {
+		fmt.Fprintf(&b, "| %s | %.0f |\n", res.mode, res.stormPerSec)
+	}
 	b.WriteString("\n## Room fan-out (ginws): server CPU per delivery to K members among N sessions\n\n| N | K | CPU per delivery |\n|---|---|---|\n")
 	for _, f := range r.fans {
 		fmt.Fprintf(&b, "| %d | %d | %.0f ns |\n", f.n, f.k, f.cpuPerDel)

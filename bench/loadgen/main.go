@@ -7,6 +7,8 @@
 //	count                 print the number of tick events received so far
 //	rtt RATE SECONDS      send requests open-loop at RATE/s with jittered
 //	                      start, print p50 p99 p999 of their round trips (µs)
+//	storm N               open N more connections, 64 at a time, and print
+//	                      the connections per second
 //	quit                  close everything and exit
 package main
 
@@ -63,8 +65,7 @@ func main() {
 			}()
 			continue
 		}
-		d := websocket.Dialer{NetDial: func(network, addr string) (net.Conn, error) { return dialer(i).Dial(network, addr) }, HandshakeTimeout: 10 * time.Second}
-		c, _, err := d.Dial(*url, http.Header{"Authorization": {"Bearer u" + strconv.Itoa(i)}})
+		c, err := dialWS(*url, dialer(i), i)
 		if err != nil {
 			log.Fatalf("dial %d: %v", i, err)
 		}
@@ -95,6 +96,41 @@ func main() {
 			secs, _ := strconv.ParseFloat(f[2], 64)
 			p := measureRTT(conns, wmu, rtts, rate, time.Duration(secs*float64(time.Second)))
 			fmt.Printf("%.0f %.0f %.0f %d\n", p[0], p[1], p[2], int(p[3]))
+		case len(f) == 2 && f[0] == "storm":
+			n, _ := strconv.Atoi(f[1])
+			start := time.Now()
+			fresh := make([]*websocket.Conn, n)
+			var swg sync.WaitGroup
+			sem := make(chan struct{}, 64)
+			failed := atomic.Int64{}
+			for i := range fresh {
+				swg.Add(1)
+				sem <- struct{}{}
+				go func() {
+					defer func() { <-sem; swg.Done() }()
+					k := len(conns) + i
+					c, err := dialWS(*url, dialer(k), k)
+					if err != nil {
+						failed.Add(1)
+						return
+					}
+					fresh[i] = c
+				}()
+			}
+			swg.Wait()
+			rate := float64(n) / time.Since(start).Seconds()
+			for _, c := range fresh {
+				if c != nil {
+					conns = append(conns, c)
+					wmu = append(wmu, sync.Mutex{})
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						read(c, rtts)
+					}()
+				}
+			}
+			fmt.Printf("%.0f %d\n", rate, failed.Load())
 		case len(f) == 1 && f[0] == "quit":
 			for _, c := range conns {
 				c.Close()
@@ -108,6 +144,12 @@ func main() {
 			fmt.Println("?")
 		}
 	}
+}
+
+func dialWS(url string, nd *net.Dialer, i int) (*websocket.Conn, error) {
+	d := websocket.Dialer{NetDial: nd.Dial, HandshakeTimeout: 10 * time.Second}
+	c, _, err := d.Dial(url, http.Header{"Authorization": {"Bearer u" + strconv.Itoa(i)}})
+	return c, err
 }
 
 func countTCP(c net.Conn, frameLen int) {
