@@ -343,7 +343,7 @@ func (r *report) fanout(dir string) {
 			// The same number of deliveries for every K, in rounds that fit
 			// the members' send queues (a faster sender would be a slow
 			// consumer's problem, closed with 1013).
-			msgs := 2000 * 100 / k
+			msgs := 5000 * 100 / k
 			before := s.get("/stats")
 			for sent := 0; sent < msgs; sent += 100 {
 				s.broadcast(fmt.Sprintf("count=100&size=%d&room=r", *size))

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+
+	"github.com/gorilla/websocket"
 )
 
 // Accept takes over the request's connection for a WebSocket session of
@@ -55,14 +57,19 @@ func (h *Hub) Accept(w http.ResponseWriter, r *http.Request, p Principal, done f
 
 // handshake copies what the upgrade reads from r. melody keeps the request
 // for the session's lifetime: a copy without the other headers, the URL
-// (which may hold an access_token) and the body keeps less memory and no
-// credentials.
+// (which may hold an access_token), the bearer.<token> subprotocol entry and
+// the body keeps less memory and no credentials.
 func handshake(r *http.Request) *http.Request {
 	h := make(http.Header, 6)
 	for _, k := range []string{"Connection", "Upgrade", "Sec-Websocket-Key", "Sec-Websocket-Version",
-		"Sec-Websocket-Protocol", "Sec-Websocket-Extensions", "Origin"} {
+		"Sec-Websocket-Extensions", "Origin"} {
 		if v, ok := r.Header[k]; ok {
 			h[k] = v
+		}
+	}
+	for _, p := range websocket.Subprotocols(r) {
+		if p == Subprotocol {
+			h["Sec-Websocket-Protocol"] = []string{Subprotocol}
 		}
 	}
 	return &http.Request{Method: r.Method, Proto: r.Proto, ProtoMajor: r.ProtoMajor, ProtoMinor: r.ProtoMinor,
