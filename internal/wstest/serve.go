@@ -35,7 +35,7 @@ func Serve(t testing.TB, h *hub.Hub) string {
 		case errors.Is(err, hub.ErrHubClosed):
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		}
-		// Otherwise the upgrader answered a failed handshake itself.
+		// Otherwise the connection is the hub's (it answers a failed handshake itself).
 	}))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
