@@ -3,6 +3,7 @@ package hub_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -94,7 +95,19 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestSlowConsumerClosed1013WhileOthersReceive(t *testing.T) {
-	h, url := chatHub(t, hub.Options{})
+	var h *hub.Hub
+	reported := make(chan struct{}, 1)
+	h, url := chatHub(t, hub.Options{OnError: func(s *hub.Session, err error) {
+		if errors.Is(err, hub.ErrSlowConsumer) {
+			// Hooks run outside the hub's locks: they may use the hub.
+			s.Close(4403, "kicked")
+			_ = h.ToUser("nobody").Emit("note", nil)
+			select {
+			case reported <- struct{}{}:
+			default:
+			}
+		}
+	}})
 	fast := dial(t, url, "user=fast")
 	slow := dial(t, url, "user=slow")
 	fast.Request("join", "1", "room", nil)
@@ -131,6 +144,11 @@ func TestSlowConsumerClosed1013WhileOthersReceive(t *testing.T) {
 	assert.Equal(t, int32(total), received.Load(), "the fast member got every event")
 	// The paused reader, reading again, finds the events it had, then 1013.
 	assert.Equal(t, websocket.CloseTryAgainLater, slow.ExpectClose())
+	select {
+	case <-reported:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the error hook did not hear of the slow consumer")
+	}
 	eventually(t, func() bool { return h.UserSessions("slow") == 0 }, "slow consumer removed")
 }
 

@@ -4,7 +4,8 @@ import "time"
 
 // Observer receives the hub's events, for metrics (package metrics
 // implements it on Prometheus). Its methods run on hot paths: they must be
-// fast, must not block and must be safe for concurrent use. Event types
+// fast, must not block, must not call the hub and must be safe for
+// concurrent use. Event types
 // that have no handler are reported as "unknown", so that clients cannot
 // grow the set of label values.
 type Observer interface {

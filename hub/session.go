@@ -148,9 +148,9 @@ func (s *Session) enqueue(f outFrame) error {
 	}
 	o := &s.hub.opts
 	if s.outCount+1 > o.SendQueueFrames || s.outBytes+len(f.data) > o.SendQueueBytes {
+		// Reported by the writer when it sends the close frame: hooks must
+		// not run under the session's (and here the hub's) lock.
 		s.startCloseLocked(CloseSlowConsumer, "slow_consumer", true)
-		s.hub.obs.SlowConsumer()
-		s.hub.reportError(s, ErrSlowConsumer)
 		return ErrSessionClosed
 	}
 	s.out = append(s.out, f)
@@ -334,6 +334,10 @@ func (s *Session) writeFrames(frames []outFrame) error {
 // answer; the reader keeps reading and discarding meanwhile, so the TCP
 // connection is not reset under the peer's unread close frame.
 func (s *Session) writeClose(ce CloseError) {
+	if ce.Code == CloseSlowConsumer {
+		s.hub.obs.SlowConsumer()
+		s.hub.reportError(s, ErrSlowConsumer)
+	}
 	o := &s.hub.opts
 	deadline := time.Now().Add(o.WriteTimeout + o.CloseTimeout)
 	s.closeDeadline.Store(deadline.UnixNano())
