@@ -13,7 +13,7 @@ import (
 // (bench/ measures that against real sockets).
 func benchHub(n, k int) (*Hub, []*Session) {
 	h := New(Options{Logger: slog.New(slog.DiscardHandler), SendQueueFrames: 1 << 20, SendQueueBytes: 1 << 30})
-	r := &room{name: "r", members: make(map[*Session]*member)}
+	r := &room{members: make(map[*Session]*member)}
 	h.rooms["r"] = r
 	sessions := make([]*Session, n)
 	for i := range sessions {

@@ -88,7 +88,6 @@ func newEpoch() string {
 // memoryHistory is the History of a hub without a broker that keeps one.
 type memoryHistory struct {
 	deliver func(Message)
-	now     func() time.Time
 
 	mu        sync.Mutex
 	rooms     map[string]*ring
@@ -113,7 +112,7 @@ type ring struct {
 var _ History = (*memoryHistory)(nil)
 
 func newMemoryHistory(deliver func(Message)) *memoryHistory {
-	return &memoryHistory{deliver: deliver, now: time.Now, rooms: make(map[string]*ring)}
+	return &memoryHistory{deliver: deliver, rooms: make(map[string]*ring)}
 }
 
 func ttlOf(o HistoryOptions) time.Duration {
@@ -126,7 +125,7 @@ func ttlOf(o HistoryOptions) time.Duration {
 // ring returns the room's history, creating it (with a new epoch) if it is
 // missing or expired, and now and then forgets expired rooms.
 func (h *memoryHistory) ring(room string, opts HistoryOptions) *ring {
-	now := h.now()
+	now := time.Now()
 	ttl := ttlOf(opts)
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -175,7 +174,7 @@ func (h *memoryHistory) PublishHistory(_ context.Context, m Message, opts Histor
 	r.offset++
 	m.Offset = r.offset
 	m.Payload = withOffset(m.Payload, m.Offset)
-	now := h.now()
+	now := time.Now()
 	r.entries = append(r.entries, entry{offset: m.Offset, at: now, frame: m.Payload})
 	r.trim(now, opts)
 	h.deliver(m)
@@ -186,7 +185,7 @@ func (h *memoryHistory) Since(_ context.Context, room string, since Position, op
 	r := h.ring(room, opts)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.trim(h.now(), opts)
+	r.trim(time.Now(), opts)
 	now := Position{Epoch: r.epoch, Offset: r.offset}
 	if since.Epoch != r.epoch || since.Offset > r.offset {
 		return nil, now, false, nil
@@ -202,7 +201,7 @@ func (h *memoryHistory) Latest(_ context.Context, room string, n int, opts Histo
 	r := h.ring(room, opts)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.trim(h.now(), opts)
+	r.trim(time.Now(), opts)
 	from := max(len(r.entries)-n, 0)
 	return r.frames(from), Position{Epoch: r.epoch, Offset: r.offset}, nil
 }

@@ -12,7 +12,6 @@ import (
 )
 
 type room struct {
-	name    string
 	opts    RoomOptions
 	members map[*Session]*member
 }
@@ -86,7 +85,7 @@ func (h *Hub) join(c *Context, data json.RawMessage) (func(), error) {
 	r := h.rooms[c.room]
 	first := r == nil
 	if first {
-		r = &room{name: c.room, opts: opts, members: make(map[*Session]*member)}
+		r = &room{opts: opts, members: make(map[*Session]*member)}
 		h.rooms[c.room] = r
 	}
 	_, already := r.members[s]
