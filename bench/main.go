@@ -30,6 +30,9 @@ var (
 	rounds   = flag.Int("rounds", 10, "broadcast rounds per throughput run")
 	storm    = flag.Int("storm", 2000, "connections opened in the connect storm")
 	size     = flag.Int("size", 100, "bytes per event")
+	modes    = flag.String("modes", "ginws,melody", "servers to measure beside the raw floor, comma-separated")
+	fanouts  = flag.Bool("fanout", true, "measure room fan-out")
+	writers  = flag.Int("writers", 0, "hub.Options.Writers of the ginws server (0: its default)")
 )
 
 func main() {
@@ -44,11 +47,13 @@ func main() {
 	}
 	r := &report{}
 	r.machine()
-	for _, mode := range []string{"ginws", "melody"} {
+	for _, mode := range strings.Split(*modes, ",") {
 		r.scenario(dir, mode)
 	}
 	r.floor(dir)
-	r.fanout(dir)
+	if *fanouts {
+		r.fanout(dir)
+	}
 	text := r.markdown()
 	if *out == "" {
 		fmt.Print(text)
@@ -138,7 +143,7 @@ type server struct {
 }
 
 func startServer(dir, mode string) *server {
-	p := start(filepath.Join(dir, "server"), "-mode", mode)
+	p := start(filepath.Join(dir, "server"), "-mode", mode, "-writers", fmt.Sprint(*writers))
 	var ws, control string
 	_, err := fmt.Sscanf(p.line(20*time.Second), "ws %s control %s", &ws, &control)
 	must(err)

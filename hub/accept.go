@@ -43,7 +43,7 @@ func (h *Hub) Accept(w http.ResponseWriter, r *http.Request, p Principal, done f
 		end()
 		return fmt.Errorf("hub: take over the connection: %w", err)
 	}
-	hw := &hijacked{conn: conn, brw: brw, header: http.Header{}}
+	hw := &hijacked{conn: conn, ws: newSock(conn, h.opts.WriteTimeout, &h.writers.wg), brw: brw, header: http.Header{}}
 	slim := handshake(r)
 	go func() {
 		// melody upgrades and then reads until the connection ends.
@@ -81,6 +81,7 @@ func handshake(r *http.Request) *http.Request {
 // handshake is written to it as a plain HTTP response.
 type hijacked struct {
 	conn   net.Conn
+	ws     *sock // what the upgrade takes over
 	brw    *bufio.ReadWriter
 	header http.Header
 	status int
@@ -116,5 +117,5 @@ func (w *hijacked) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, errors.New("hub: connection already taken")
 	}
 	w.taken = true
-	return w.conn, w.brw, nil
+	return w.ws, w.brw, nil
 }

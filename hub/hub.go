@@ -57,6 +57,8 @@ type Hub struct {
 	slots    map[string]int // sessions per user, counting those upgrading
 	rooms    map[string]*room
 
+	writers *writers
+
 	live    counter // sessions not yet cleaned up
 	running counter // handler goroutines
 	once    sync.Once
@@ -75,6 +77,7 @@ func New(opts Options) *Hub {
 		users:    make(map[string]map[*Session]struct{}),
 		slots:    make(map[string]int),
 		rooms:    make(map[string]*room),
+		writers:  newWriters(opts.Writers),
 	}
 	h.broker = opts.Broker
 	if h.broker == nil {
@@ -227,12 +230,13 @@ func (h *Hub) onConnect(ms *melody.Session) {
 		hub:       h,
 		ms:        ms,
 		conn:      ms.WebsocketConnection(),
+		sock:      ms.WebsocketConnection().NetConn().(*sock),
 		id:        newID(),
 		principal: p,
 		release:   release,
-		space:     make(chan struct{}, 1),
 	}
 	ms.Set(keySession, s)
+	s.sock.own(s)
 
 	h.mu.Lock()
 	h.sessions[s] = struct{}{}
@@ -337,7 +341,7 @@ func (h *Hub) onText(ms *melody.Session, data []byte) {
 	}
 	if len(data) == 4 && string(data) == "ping" {
 		if h.allow(s, "") {
-			_ = s.enqueue(outFrame{data: []byte("pong"), raw: true})
+			_ = s.enqueue(outFrame{data: []byte("pong"), raw: true, urgent: true})
 		}
 		return
 	}
@@ -435,7 +439,7 @@ func replyError(id string, e *Error) []byte {
 }
 
 func (h *Hub) reply(s *Session, frame []byte) {
-	_ = s.enqueue(outFrame{data: frame})
+	_ = s.enqueue(outFrame{data: frame, urgent: true})
 }
 
 func (h *Hub) reportError(s *Session, err error) {
@@ -476,6 +480,8 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		h.cutAll()
 		return err
 	}
+	// The connections are closed: writers and flushers stop at once.
+	h.writers.wg.Wait()
 	if err := h.running.wait(ctx); err != nil {
 		return err
 	}

@@ -167,15 +167,29 @@ func TestBinary(t *testing.T) {
 	f := c.Read()
 	assert.Equal(t, "unsupported", f.Error.Code)
 
+	// The handler answers n bytes to a frame that says n: the hub frames
+	// payloads of every length encoding (7, 16 and 64 bits) itself.
 	h.HandleBinary(func(c *hub.Context, data []byte) error {
-		return c.Hub().ToUser(c.User().UserID).EmitBinary(append([]byte{0xff}, data...))
+		n := int(data[0])<<16 | int(data[1])<<8 | int(data[2])
+		out := make([]byte, n)
+		for i := range out {
+			out[i] = byte(i)
+		}
+		return c.Hub().ToUser(c.User().UserID).EmitBinary(out)
 	})
-	require.NoError(t, c.Conn.WriteMessage(websocket.BinaryMessage, []byte{1, 2}))
-	_ = c.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	typ, data, err := c.Conn.ReadMessage()
-	require.NoError(t, err)
-	assert.Equal(t, websocket.BinaryMessage, typ)
-	assert.Equal(t, []byte{0xff, 1, 2}, data)
+	for _, n := range []int{3, 125, 126, 300, 65535, 65536, 70000} {
+		require.NoError(t, c.Conn.WriteMessage(websocket.BinaryMessage, []byte{byte(n >> 16), byte(n >> 8), byte(n)}))
+		_ = c.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		typ, data, err := c.Conn.ReadMessage()
+		require.NoError(t, err)
+		assert.Equal(t, websocket.BinaryMessage, typ)
+		require.Len(t, data, n)
+		for i, b := range data {
+			if b != byte(i) {
+				t.Fatalf("%d bytes: byte %d is %d", n, i, b)
+			}
+		}
+	}
 }
 
 func TestRoomsAndPresence(t *testing.T) {

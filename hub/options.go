@@ -46,9 +46,18 @@ type Options struct {
 	// HeartbeatTimeout closes a session that sent no frame and no Pong for
 	// this long. By default 60 s.
 	HeartbeatTimeout time.Duration
-	// WriteTimeout bounds each write to a peer, the close frame included.
-	// By default 10 s.
+	// WriteTimeout closes a connection whose peer takes none of what is
+	// written to it, the close frame included, for this long. By default
+	// 10 s.
 	WriteTimeout time.Duration
+	// Writers is the number of goroutines that write events to all the
+	// hub's connections. Their writes never wait for a peer (one that does
+	// not keep up gets a goroutine of its own until it has caught up), and
+	// when they fall behind they put more events into each write. By
+	// default one less than runtime.GOMAXPROCS(0), at least one: the CPU
+	// left over reads requests, which are answered by the goroutine that
+	// handled them, so answers do not wait behind a broadcast.
+	Writers int
 	// CloseTimeout is how long the server waits for the peer's close frame
 	// after sending its own, reading and discarding meanwhile. By default 2 s.
 	CloseTimeout time.Duration

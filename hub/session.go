@@ -2,6 +2,9 @@ package hub
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,7 +19,8 @@ import (
 type Session struct {
 	hub       *Hub
 	ms        *melody.Session
-	conn      *websocket.Conn
+	conn      *websocket.Conn // reads and control frames; data frames go to sock
+	sock      *sock
 	id        string
 	principal Principal
 	ctx       context.Context // made by Context; guarded by mu
@@ -39,7 +43,10 @@ type Session struct {
 	spare     []outFrame // the writer's previous batch, reused
 	outBytes  int        // queued plus being written
 	outCount  int
-	writing   bool // a writer goroutine runs
+	writing   bool // the session has a turn coming, is in one or waits for its socket
+	queued    bool // a turn is coming (see writers)
+	urgent    bool // ... ahead of the sessions with only events
+	answers   bool // out holds an urgent frame
 	closing   bool // no more inbound frames are accepted
 	closeSent bool // the close frame is out: no more outbound frames
 	discard   bool // drop what is queued and close now
@@ -47,7 +54,7 @@ type Session struct {
 	in        []inFrame
 	handling  bool
 	// space is signalled when the writer has written a batch, for
-	// enqueueWait.
+	// enqueueWait, which makes it: most sessions never need it.
 	space chan struct{}
 	gone  bool // removed from the hub
 
@@ -61,6 +68,8 @@ type outFrame struct {
 	binary bool
 	// raw frames (plain-text pong) are never merged into an array frame.
 	raw bool
+	// urgent frames (answers) move the session's turn ahead of events.
+	urgent bool
 }
 
 type inFrame struct {
@@ -156,7 +165,8 @@ func (s *Session) enqueue(f outFrame) error {
 	s.out = append(s.out, f)
 	s.outBytes += len(f.data)
 	s.outCount++
-	s.kickLocked()
+	s.answers = s.answers || f.urgent
+	s.kickLocked(f.urgent)
 	return nil
 }
 
@@ -176,10 +186,14 @@ func (s *Session) enqueueWait(ctx context.Context, f outFrame) error {
 			s.mu.Unlock()
 			return s.enqueue(f)
 		}
+		if s.space == nil {
+			s.space = make(chan struct{}, 1)
+		}
+		space := s.space
 		s.mu.Unlock()
 		t := time.NewTimer(o.WriteTimeout)
 		select {
-		case <-s.space:
+		case <-space:
 			t.Stop()
 		case <-ctx.Done():
 			t.Stop()
@@ -193,10 +207,18 @@ func (s *Session) enqueueWait(ctx context.Context, f outFrame) error {
 	}
 }
 
-func (s *Session) kickLocked() {
-	if !s.writing {
-		s.writing = true
-		go s.writeLoop()
+// kickLocked gives the session a turn with the hub's writers, unless it has
+// one coming, is in one or waits for its socket; an urgent frame (an answer)
+// moves a coming turn ahead of the sessions that only have events.
+func (s *Session) kickLocked(urgent bool) {
+	switch {
+	case !s.writing:
+		s.writing, s.queued, s.urgent = true, true, urgent
+		s.hub.writers.push(s, urgent)
+	case urgent && s.queued && !s.urgent:
+		// The earlier entry is skipped when its turn comes (see turn).
+		s.urgent = true
+		s.hub.writers.push(s, true)
 	}
 }
 
@@ -217,58 +239,92 @@ func (s *Session) startCloseLocked(code int, reason string, now bool) {
 	s.discard = now
 	s.closeErr = &CloseError{Code: code, Reason: reason}
 	if !s.gone {
-		s.kickLocked()
+		s.kickLocked(true)
 	}
 }
 
-// writeLoop is the session's only writer of data frames. It runs while there
-// is something to write and exits when the queue is empty, so an idle
-// session holds no writer goroutine.
-func (s *Session) writeLoop() {
-	for {
-		s.mu.Lock()
-		if s.discard {
-			s.dropQueueLocked()
-		}
-		if len(s.out) == 0 {
-			if s.closing && !s.gone && !s.closeSent && (s.discard || !s.handling) {
-				// writing stays true: no writer starts after the close frame.
-				s.closeSent = true
-				ce := *s.closeErr
-				s.mu.Unlock()
-				s.writeClose(ce)
-				return
-			}
-			s.writing = false
+// turn writes everything queued to the session, or its close frame, with one
+// write that does not wait for the peer. The hub's writers call it; one turn
+// runs at a time per session.
+func (s *Session) turn() {
+	s.mu.Lock()
+	if !s.queued {
+		// This turn was taken already: an entry moved ahead, or the
+		// handler's goroutine (writeAnswers).
+		s.mu.Unlock()
+		return
+	}
+	s.queued, s.urgent = false, false
+	if s.discard {
+		s.dropQueueLocked()
+	}
+	if len(s.out) == 0 {
+		if s.closing && !s.gone && !s.closeSent && (s.discard || !s.handling) {
+			// writing stays true: no turn comes after the close frame.
+			s.closeSent = true
+			ce := *s.closeErr
 			s.mu.Unlock()
+			s.writeClose(ce)
 			return
 		}
-		batch := s.out
-		s.out = s.spare[:0]
+		s.writing = false
 		s.mu.Unlock()
+		return
+	}
+	batch := s.out
+	s.out = s.spare[:0]
+	s.answers = false
+	s.mu.Unlock()
 
-		err := s.writeBatch(batch)
+	err := s.writeBatch(batch)
 
-		n := 0
-		for _, f := range batch {
-			n += len(f.data)
-		}
-		clear(batch)
-		s.mu.Lock()
-		s.outBytes -= n
-		s.outCount -= len(batch)
-		s.spare = batch[:0]
-		s.mu.Unlock()
+	n := 0
+	for _, f := range batch {
+		n += len(f.data)
+	}
+	clear(batch)
+	s.mu.Lock()
+	s.outBytes -= n
+	s.outCount -= len(batch)
+	s.spare = batch[:0]
+	space := s.space
+	s.mu.Unlock()
+	if space != nil {
 		select {
-		case s.space <- struct{}{}:
+		case space <- struct{}{}:
 		default:
 		}
-		if err != nil {
-			s.hub.reportError(s, err)
-			s.conn.Close() // the reader fails too, and cleans up
-			return
-		}
 	}
+	if err != nil {
+		s.writeFailed(err)
+		return
+	}
+	if s.sock.park() {
+		return // the socket's flusher calls requeue once the peer has caught up
+	}
+	s.requeue()
+}
+
+// requeue ends a turn: the next one comes if more was queued meanwhile or the
+// session closes.
+func (s *Session) requeue() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.out) == 0 && !s.closing {
+		s.writing = false
+		return
+	}
+	s.queued, s.urgent = true, s.answers
+	s.hub.writers.push(s, s.answers)
+}
+
+// writeFailed closes a connection that could not be written: the reader
+// fails too, and cleans up. writing stays true: nothing more is written.
+func (s *Session) writeFailed(err error) {
+	if !errors.Is(err, net.ErrClosed) {
+		s.hub.reportError(s, err)
+	}
+	s.conn.Close()
 }
 
 // dropQueueLocked forgets the frames not yet taken by the writer.
@@ -279,12 +335,20 @@ func (s *Session) dropQueueLocked() {
 	s.outCount -= len(s.out)
 	clear(s.out)
 	s.out = s.out[:0]
+	s.answers = false
 }
 
 // maxBatch bounds how many queued events go into one array frame.
 const maxBatch = 64
 
+var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// writeBatch writes the frames with one write: consecutive events as JSON
+// array frames (PROTOCOL.md section 2), so that under load one system call
+// carries many events.
 func (s *Session) writeBatch(batch []outFrame) error {
+	bp := batchPool.Get().(*[]byte)
+	b := (*bp)[:0]
 	for i := 0; i < len(batch); {
 		n := 1
 		if !batch[i].binary && !batch[i].raw {
@@ -292,42 +356,54 @@ func (s *Session) writeBatch(batch []outFrame) error {
 				n++
 			}
 		}
-		if err := s.writeFrames(batch[i : i+n]); err != nil {
-			return err
-		}
+		b = appendFrame(b, batch[i:i+n])
 		i += n
 	}
-	return nil
-}
-
-var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
-
-// writeFrames writes one frame, or several events as one JSON array frame
-// (PROTOCOL.md section 2): one system call for many events under load.
-func (s *Session) writeFrames(frames []outFrame) error {
-	_ = s.conn.SetWriteDeadline(time.Now().Add(s.hub.opts.WriteTimeout))
-	if len(frames) == 1 {
-		typ := websocket.TextMessage
-		if frames[0].binary {
-			typ = websocket.BinaryMessage
-		}
-		return s.conn.WriteMessage(typ, frames[0].data)
-	}
-	bp := batchPool.Get().(*[]byte)
-	b := append((*bp)[:0], '[')
-	for i, f := range frames {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, f.data...)
-	}
-	b = append(b, ']')
-	err := s.conn.WriteMessage(websocket.TextMessage, b)
+	_, err := s.sock.Write(b)
 	if cap(b) <= 64<<10 {
 		*bp = b
 		batchPool.Put(bp)
 	}
 	return err
+}
+
+// appendFrame appends one unmasked server frame (RFC 6455 section 5.2)
+// holding frames[0], or the frames as one JSON array. The hub frames data
+// itself: gorilla would write through a buffer of its own and set a
+// deadline per frame.
+func appendFrame(b []byte, frames []outFrame) []byte {
+	op := byte(websocket.TextMessage)
+	if frames[0].binary {
+		op = websocket.BinaryMessage
+	}
+	n := len(frames[0].data)
+	if len(frames) > 1 {
+		n = 1 // [ ... ] and the commas
+		for _, f := range frames {
+			n += len(f.data) + 1
+		}
+	}
+	b = append(b, 0x80|op) // FIN
+	switch {
+	case n < 126:
+		b = append(b, byte(n))
+	case n <= 0xFFFF:
+		b = binary.BigEndian.AppendUint16(append(b, 126), uint16(n))
+	default:
+		b = binary.BigEndian.AppendUint64(append(b, 127), uint64(n))
+	}
+	if len(frames) == 1 {
+		return append(b, frames[0].data...)
+	}
+	for i, f := range frames {
+		if i == 0 {
+			b = append(b, '[')
+		} else {
+			b = append(b, ',')
+		}
+		b = append(b, f.data...)
+	}
+	return append(b, ']')
 }
 
 // writeClose sends the close frame and gives the peer CloseTimeout to
@@ -345,6 +421,11 @@ func (s *Session) writeClose(ce CloseError) {
 	msg := websocket.FormatCloseMessage(ce.Code, ce.Reason)
 	if err := s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(o.WriteTimeout)); err != nil {
 		s.conn.Close()
+		return
+	}
+	if s.sock.pending() {
+		// The close frame waits behind a backlog: the peer keeps the
+		// longer deadline to take it and answer.
 		return
 	}
 	deadline = time.Now().Add(o.CloseTimeout)
@@ -426,7 +507,7 @@ func (s *Session) handleLoop() {
 			s.handling = false
 			if s.closing && !s.gone {
 				// The close frame waited for these frames' answers.
-				s.kickLocked()
+				s.kickLocked(true)
 			}
 			s.mu.Unlock()
 			return
@@ -436,5 +517,21 @@ func (s *Session) handleLoop() {
 		s.in = s.in[1:]
 		s.mu.Unlock()
 		s.hub.handle(s, f)
+		s.writeAnswers()
 	}
+}
+
+// writeAnswers writes the session's queue at once if it holds an answer and
+// no turn runs, from the goroutine that made the answer (which holds no
+// lock), instead of waiting for a writer: with writers busy with a broadcast,
+// a request's answer would wait for the scheduler to run one.
+func (s *Session) writeAnswers() {
+	s.mu.Lock()
+	if !s.answers || !s.queued {
+		s.mu.Unlock()
+		return
+	}
+	// The pool's entry is skipped when its turn comes.
+	s.mu.Unlock()
+	s.turn()
 }

@@ -14,8 +14,10 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"math/rand/v2"
 	"net"
@@ -38,13 +40,14 @@ func main() {
 	tcp := flag.Bool("tcp", false, "raw TCP connections (the floor server)")
 	frameLen := flag.Int("frame", 0, "with -tcp: bytes per frame on the wire")
 	n := flag.Int("conns", 1000, "connections")
-	sources := flag.Int("sources", 8, "loopback source addresses 127.0.0.2 .. 127.0.0.(1+sources)")
+	first := flag.Int("first", 2, "first loopback source address 127.0.0.FIRST ...")
+	sources := flag.Int("sources", 8, "... and how many, one after the other")
 	room := flag.String("room", "", "join this room ...")
 	members := flag.Int("members", 0, "... with the first M connections (0: all)")
 	flag.Parse()
 
 	dialer := func(i int) *net.Dialer {
-		return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i%*sources))}, Timeout: 10 * time.Second}
+		return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(*first+i%*sources))}, Timeout: 10 * time.Second}
 	}
 	conns := make([]*websocket.Conn, 0, *n)
 	var raws []net.Conn
@@ -175,25 +178,47 @@ type rtts struct {
 
 func newRTTs() *rtts { return &rtts{sent: make(map[string]time.Time)} }
 
+var (
+	tickMark = []byte(`"type":"tick"`)
+	idMark   = []byte(`"id":"b`)
+)
+
+// read counts the events and times the answers arriving on c, reusing one
+// buffer: the load tool shares the machine's CPUs with the server, so it
+// must cost as little as it can.
 func read(c *websocket.Conn, r *rtts) {
+	buf := make([]byte, 0, 512)
 	for {
-		_, data, err := c.ReadMessage()
+		_, rd, err := c.NextReader()
 		if err != nil {
 			return
 		}
-		s := string(data)
-		ticks.Add(int64(strings.Count(s, `"type":"tick"`)))
-		for rest := s; ; {
-			i := strings.Index(rest, `"id":"b`)
+		buf = buf[:0]
+		for {
+			if len(buf) == cap(buf) {
+				buf = append(buf, 0)[:len(buf)]
+			}
+			n, err := rd.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+n]
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return
+			}
+		}
+		ticks.Add(int64(bytes.Count(buf, tickMark)))
+		for rest := buf; ; {
+			i := bytes.Index(rest, idMark)
 			if i < 0 {
 				break
 			}
 			rest = rest[i+6:]
-			j := strings.IndexByte(rest, '"')
+			j := bytes.IndexByte(rest, '"')
 			if j < 0 {
 				break
 			}
-			id := rest[:j]
+			id := string(rest[:j])
 			r.mu.Lock()
 			if t, ok := r.sent[id]; ok {
 				r.got = append(r.got, time.Since(t))

@@ -46,6 +46,7 @@ func main() {
 	mode := flag.String("mode", "ginws", "ginws, melody or tcp")
 	addr := flag.String("addr", "127.0.0.1:0", "WebSocket address")
 	control := flag.String("control", "127.0.0.1:0", "control API address")
+	writers := flag.Int("writers", 0, "ginws: hub.Options.Writers")
 	flag.Parse()
 	gin.SetMode(gin.ReleaseMode)
 	for _, a := range []string{*addr, *control} {
@@ -60,7 +61,7 @@ func main() {
 	var srv server
 	switch *mode {
 	case "ginws":
-		srv = serveGinws(ln)
+		srv = serveGinws(ln, *writers)
 	case "melody":
 		srv = serveMelody(ln)
 	case "tcp":
@@ -115,8 +116,8 @@ func eventFrame(size int) []byte {
 
 type ginwsServer struct{ h *hub.Hub }
 
-func serveGinws(ln net.Listener) server {
-	h := hub.New(hub.Options{Logger: slog.New(slog.DiscardHandler), MaxSessionsPerUser: -1, RateLimit: -1})
+func serveGinws(ln net.Listener, writers int) server {
+	h := hub.New(hub.Options{Logger: slog.New(slog.DiscardHandler), MaxSessionsPerUser: -1, RateLimit: -1, Writers: writers})
 	hub.Handle(h, "echo", func(_ *hub.Context, in json.RawMessage) (any, error) { return in, nil })
 	r := gin.New()
 	r.GET("/ws", middleware.New(h, middleware.Options{

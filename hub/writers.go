@@ -1,0 +1,105 @@
+package hub
+
+import (
+	"runtime"
+	"sync"
+)
+
+// writers writes for every session of a hub. A few goroutines take the
+// sessions that have something queued, answers to requests before events,
+// and write each one's queue with one write that never waits (sock.go).
+// A goroutine per busy session would make thousands runnable at each
+// broadcast, and an answer would wait behind all of them; a few goroutines
+// that fall behind instead put more events into each write.
+type writers struct {
+	mu      sync.Mutex
+	urgent  fifo
+	normal  fifo
+	running int
+	max     int
+	// wg counts the writers and the sockets' flushers: Shutdown waits
+	// for them.
+	wg sync.WaitGroup
+}
+
+func newWriters(n int) *writers {
+	if n <= 0 {
+		n = max(1, runtime.GOMAXPROCS(0)-1)
+	}
+	return &writers{max: n}
+}
+
+// push queues s for a turn, starting a writer goroutine if fewer than max
+// run. The caller holds s.mu.
+func (w *writers) push(s *Session, urgent bool) {
+	w.mu.Lock()
+	if urgent {
+		w.urgent.push(s)
+	} else {
+		w.normal.push(s)
+	}
+	start := w.running < w.max
+	if start {
+		w.running++
+		w.wg.Add(1)
+	}
+	w.mu.Unlock()
+	if start {
+		go w.run()
+	}
+}
+
+// run gives sessions their turns until none is queued.
+func (w *writers) run() {
+	defer w.wg.Done()
+	for {
+		s := w.next()
+		if s == nil {
+			return
+		}
+		s.turn()
+	}
+}
+
+// next returns the session whose turn is next, answers first, or nil when
+// none is queued: the calling writer then stops.
+func (w *writers) next() *Session {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := w.urgent.pop()
+	if s == nil {
+		s = w.normal.pop()
+	}
+	if s == nil {
+		w.running--
+	}
+	return s
+}
+
+// fifo is a queue of sessions that reuses its array.
+type fifo struct {
+	items []*Session
+	head  int
+}
+
+func (q *fifo) push(s *Session) {
+	if q.head > 64 && q.head*2 > len(q.items) {
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+	q.items = append(q.items, s)
+}
+
+func (q *fifo) pop() *Session {
+	if q.head == len(q.items) {
+		return nil
+	}
+	s := q.items[q.head]
+	q.items[q.head] = nil
+	q.head++
+	if q.head == len(q.items) {
+		q.items, q.head = q.items[:0], 0
+	}
+	return s
+}
