@@ -234,7 +234,10 @@ func (r *report) scenario(dir, mode string) {
 	s := startServer(dir, mode)
 	defer s.kill()
 	base := s.get("/gc")
-	lg := loadgen(dir, "-url", "ws://"+s.ws+"/ws", "-conns", fmt.Sprint(*conns))
+	url := "ws://" + s.ws + "/ws"
+	// melody greets no one.
+	welcome := fmt.Sprint("-welcome=", mode != "melody")
+	lg := loadgen(dir, "-url", url, "-conns", fmt.Sprint(*conns), welcome)
 	defer lg.stop()
 	for s.get("/stats").Conns < *conns {
 		time.Sleep(50 * time.Millisecond)
@@ -268,7 +271,11 @@ func (r *report) scenario(dir, mode string) {
 	res.deliveriesPerSec = float64(total) / elapsed.Seconds()
 	res.cpuPerDel = float64(after.CPUNanos-before.CPUNanos) / float64(total)
 
-	res.rttAlone = rtt(lg, "rtt 200 3")
+	// Round trips are timed by a client of its own with a few connections,
+	// from another source address.
+	probe := loadgen(dir, "-probe", "-url", url, "-conns", "16", "-first", "60", "-sources", "1", welcome)
+	defer probe.stop()
+	res.rttAlone = rtt(probe, "rtt 200 3")
 	// The same while broadcasting at about half the measured maximum.
 	perSec := res.deliveriesPerSec / 2 / n
 	interval := time.Duration(float64(time.Second) / perSec)
@@ -278,7 +285,7 @@ func (r *report) scenario(dir, mode string) {
 		s.broadcast(fmt.Sprintf("count=%d&size=%d&interval=%s", count, *size, interval))
 		close(done)
 	}()
-	res.rttLoaded = rtt(lg, "rtt 200 3")
+	res.rttLoaded = rtt(probe, "rtt 200 3")
 	<-done
 
 	// Connect storm: new connections per second while broadcasting.
@@ -308,11 +315,7 @@ func (r *report) floor(dir string) {
 	log.Printf("raw TCP floor: %d connections", *conns)
 	s := startServer(dir, "tcp")
 	defer s.kill()
-	frameLen := *size + 2
-	if *size >= 126 {
-		frameLen += 2
-	}
-	lg := loadgen(dir, "-tcp", "-url", s.ws, "-frame", fmt.Sprint(frameLen), "-conns", fmt.Sprint(*conns))
+	lg := loadgen(dir, "-tcp", "-url", s.ws, "-conns", fmt.Sprint(*conns))
 	defer lg.stop()
 	for s.get("/stats").Conns < *conns {
 		time.Sleep(50 * time.Millisecond)

@@ -246,13 +246,13 @@ func (s *Session) startCloseLocked(code int, reason string, now bool) {
 // turn writes everything queued to the session, or its close frame, with one
 // write that does not wait for the peer. The hub's writers call it; one turn
 // runs at a time per session.
-func (s *Session) turn() {
+func (s *Session) turn() (events int) {
 	s.mu.Lock()
 	if !s.queued {
 		// This turn was taken already: an entry moved ahead, or the
 		// handler's goroutine (writeAnswers).
 		s.mu.Unlock()
-		return
+		return 0
 	}
 	s.queued, s.urgent = false, false
 	if s.discard {
@@ -265,11 +265,11 @@ func (s *Session) turn() {
 			ce := *s.closeErr
 			s.mu.Unlock()
 			s.writeClose(ce)
-			return
+			return 0
 		}
 		s.writing = false
 		s.mu.Unlock()
-		return
+		return 0
 	}
 	batch := s.out
 	s.out = s.spare[:0]
@@ -297,12 +297,12 @@ func (s *Session) turn() {
 	}
 	if err != nil {
 		s.writeFailed(err)
-		return
+		return len(batch)
 	}
-	if s.sock.park() {
-		return // the socket's flusher calls requeue once the peer has caught up
+	if !s.sock.park() { // else the socket's flusher calls requeue once the peer has caught up
+		s.requeue()
 	}
-	s.requeue()
+	return len(batch)
 }
 
 // requeue ends a turn: the next one comes if more was queued meanwhile or the

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command loadgen is the client side of the benchmark suite: a separate
 // process (so that clients do not share the server's memory, CPU or file
 // limit) that opens many connections from several loopback source
@@ -5,11 +7,18 @@
 // answers commands on stdin, one per line:
 //
 //	count                 print the number of tick events received so far
-//	rtt RATE SECONDS      send requests open-loop at RATE/s with jittered
-//	                      start, print p50 p99 p999 of their round trips (µs)
+//	rtt RATE SECONDS      (with -probe) send requests open-loop at RATE/s
+//	                      with jittered start, print p50 p99 p999 of their
+//	                      round trips (µs) and how many were answered
 //	storm N               open N more connections, 64 at a time, and print
 //	                      the connections per second
 //	quit                  close everything and exit
+//
+// The load tool shares the machine's CPUs with the server, so it counts
+// events with a few epoll loops (epoll.go) rather than a goroutine per
+// connection. Round trips are measured by a second instance with -probe and
+// a few connections: a client reading 10,000 connections would add its own
+// queueing to every answer it times.
 package main
 
 import (
@@ -17,7 +26,6 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
-	"io"
 	"log"
 	"math/rand/v2"
 	"net"
@@ -38,7 +46,8 @@ var ticks atomic.Int64
 func main() {
 	url := flag.String("url", "", "ws://127.0.0.1:PORT/ws, or host:port with -tcp")
 	tcp := flag.Bool("tcp", false, "raw TCP connections (the floor server)")
-	frameLen := flag.Int("frame", 0, "with -tcp: bytes per frame on the wire")
+	welcome := flag.Bool("welcome", true, "the server greets each connection with a frame (ginws does, melody does not)")
+	probe := flag.Bool("probe", false, "time round trips (rtt) instead of counting events")
 	n := flag.Int("conns", 1000, "connections")
 	first := flag.Int("first", 2, "first loopback source address 127.0.0.FIRST ...")
 	sources := flag.Int("sources", 8, "... and how many, one after the other")
@@ -49,42 +58,65 @@ func main() {
 	dialer := func(i int) *net.Dialer {
 		return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(*first+i%*sources))}, Timeout: 10 * time.Second}
 	}
-	conns := make([]*websocket.Conn, 0, *n)
-	var raws []net.Conn
-	var wmu []sync.Mutex
-	start := time.Now()
-	var wg sync.WaitGroup
-	for i := 0; i < *n; i++ {
+	// open dials connection i: ready for the epoll loops, or with -probe a
+	// websocket.Conn of its own.
+	open := func(i int) (net.Conn, *websocket.Conn, error) {
 		if *tcp {
 			c, err := dialer(i).Dial("tcp", *url)
-			if err != nil {
-				log.Fatalf("dial %d: %v", i, err)
-			}
-			raws = append(raws, c)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				countTCP(c, *frameLen)
-			}()
-			continue
+			return c, nil, err
 		}
-		c, err := dialWS(*url, dialer(i), i)
+		d := websocket.Dialer{NetDial: dialer(i).Dial, HandshakeTimeout: 10 * time.Second}
+		c, _, err := d.Dial(*url, http.Header{"Authorization": {"Bearer u" + strconv.Itoa(i)}})
 		if err != nil {
-			log.Fatalf("dial %d: %v", i, err)
+			return nil, nil, err
 		}
-		conns = append(conns, c)
+		// What the server sends first is read here, so that the epoll
+		// loops start at a frame boundary.
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if *welcome {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return nil, nil, fmt.Errorf("welcome: %w", err)
+			}
+		}
 		if *room != "" && (*members == 0 || i < *members) {
-			_ = c.WriteMessage(websocket.TextMessage, []byte(`{"type":"join","room":"`+*room+`"}`))
+			if err := c.WriteMessage(websocket.TextMessage, []byte(`{"type":"join","id":"j","room":"`+*room+`"}`)); err != nil {
+				return nil, nil, err
+			}
+			if _, _, err := c.ReadMessage(); err != nil {
+				return nil, nil, fmt.Errorf("join: %w", err)
+			}
 		}
+		_ = c.SetReadDeadline(time.Time{})
+		return c.NetConn(), c, nil
 	}
-	wmu = make([]sync.Mutex, len(conns))
+
+	loops := newLoops(2)
 	rtts := newRTTs()
-	for _, c := range conns {
+	var probes []*websocket.Conn
+	var wmu []sync.Mutex
+	var wg sync.WaitGroup
+	add := func(nc net.Conn, c *websocket.Conn) {
+		if !*probe {
+			loops.add(nc)
+			return
+		}
+		probes = append(probes, c)
+		wmu = append(wmu, sync.Mutex{})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			read(c, rtts)
 		}()
+	}
+	var all []net.Conn
+	start := time.Now()
+	for i := range *n {
+		nc, c, err := open(i)
+		if err != nil {
+			log.Fatalf("dial %d: %v", i, err)
+		}
+		all = append(all, nc)
+		add(nc, c)
 	}
 	fmt.Printf("connected %d in %.3f s\n", *n, time.Since(start).Seconds())
 
@@ -94,15 +126,19 @@ func main() {
 		switch {
 		case len(f) == 1 && f[0] == "count":
 			fmt.Println(ticks.Load())
-		case len(f) == 3 && f[0] == "rtt":
+		case len(f) == 3 && f[0] == "rtt" && *probe:
 			rate, _ := strconv.Atoi(f[1])
 			secs, _ := strconv.ParseFloat(f[2], 64)
-			p := measureRTT(conns, wmu, rtts, rate, time.Duration(secs*float64(time.Second)))
+			p := measureRTT(probes, wmu, rtts, rate, time.Duration(secs*float64(time.Second)))
 			fmt.Printf("%.0f %.0f %.0f %d\n", p[0], p[1], p[2], int(p[3]))
 		case len(f) == 2 && f[0] == "storm":
 			n, _ := strconv.Atoi(f[1])
 			start := time.Now()
-			fresh := make([]*websocket.Conn, n)
+			type conn struct {
+				nc net.Conn
+				c  *websocket.Conn
+			}
+			fresh := make([]conn, n)
 			var swg sync.WaitGroup
 			sem := make(chan struct{}, 64)
 			failed := atomic.Int64{}
@@ -111,34 +147,26 @@ func main() {
 				sem <- struct{}{}
 				go func() {
 					defer func() { <-sem; swg.Done() }()
-					k := len(conns) + i
-					c, err := dialWS(*url, dialer(k), k)
+					nc, c, err := open(len(all) + i)
 					if err != nil {
 						failed.Add(1)
 						return
 					}
-					fresh[i] = c
+					fresh[i] = conn{nc, c}
 				}()
 			}
 			swg.Wait()
 			rate := float64(n) / time.Since(start).Seconds()
 			for _, c := range fresh {
-				if c != nil {
-					conns = append(conns, c)
-					wmu = append(wmu, sync.Mutex{})
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						read(c, rtts)
-					}()
+				if c.nc != nil {
+					all = append(all, c.nc)
+					add(c.nc, c.c)
 				}
 			}
 			fmt.Printf("%.0f %d\n", rate, failed.Load())
 		case len(f) == 1 && f[0] == "quit":
-			for _, c := range conns {
-				c.Close()
-			}
-			for _, c := range raws {
+			loops.stop()
+			for _, c := range all {
 				c.Close()
 			}
 			wg.Wait()
@@ -146,26 +174,6 @@ func main() {
 		default:
 			fmt.Println("?")
 		}
-	}
-}
-
-func dialWS(url string, nd *net.Dialer, i int) (*websocket.Conn, error) {
-	d := websocket.Dialer{NetDial: nd.Dial, HandshakeTimeout: 10 * time.Second}
-	c, _, err := d.Dial(url, http.Header{"Authorization": {"Bearer u" + strconv.Itoa(i)}})
-	return c, err
-}
-
-func countTCP(c net.Conn, frameLen int) {
-	buf := make([]byte, 64<<10)
-	var rest int
-	for {
-		n, err := c.Read(buf)
-		if err != nil {
-			return
-		}
-		rest += n
-		ticks.Add(int64(rest / frameLen))
-		rest %= frameLen
 	}
 }
 
@@ -178,37 +186,17 @@ type rtts struct {
 
 func newRTTs() *rtts { return &rtts{sent: make(map[string]time.Time)} }
 
-var (
-	tickMark = []byte(`"type":"tick"`)
-	idMark   = []byte(`"id":"b`)
-)
+var idMark = []byte(`"id":"b`)
 
-// read counts the events and times the answers arriving on c, reusing one
-// buffer: the load tool shares the machine's CPUs with the server, so it
-// must cost as little as it can.
+// read times the answers arriving on a probe connection.
 func read(c *websocket.Conn, r *rtts) {
-	buf := make([]byte, 0, 512)
 	for {
-		_, rd, err := c.NextReader()
+		_, data, err := c.ReadMessage()
 		if err != nil {
 			return
 		}
-		buf = buf[:0]
-		for {
-			if len(buf) == cap(buf) {
-				buf = append(buf, 0)[:len(buf)]
-			}
-			n, err := rd.Read(buf[len(buf):cap(buf)])
-			buf = buf[:len(buf)+n]
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return
-			}
-		}
-		ticks.Add(int64(bytes.Count(buf, tickMark)))
-		for rest := buf; ; {
+		now := time.Now()
+		for rest := data; ; {
 			i := bytes.Index(rest, idMark)
 			if i < 0 {
 				break
@@ -221,7 +209,7 @@ func read(c *websocket.Conn, r *rtts) {
 			id := string(rest[:j])
 			r.mu.Lock()
 			if t, ok := r.sent[id]; ok {
-				r.got = append(r.got, time.Since(t))
+				r.got = append(r.got, now.Sub(t))
 				delete(r.sent, id)
 			}
 			r.mu.Unlock()
