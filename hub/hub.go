@@ -234,6 +234,7 @@ func (h *Hub) onConnect(ms *melody.Session) {
 		id:        newID(),
 		principal: p,
 		release:   release,
+		writing:   true, // held until open
 	}
 	ms.Set(keySession, s)
 	s.sock.own(s)
@@ -248,13 +249,13 @@ func (h *Hub) onConnect(ms *melody.Session) {
 	h.mu.Unlock()
 
 	if closed {
-		s.Close(CloseGoingAway, "going_away")
+		s.refuse(CloseGoingAway, "going_away")
 		return
 	}
 	if h.opts.OnConnect != nil {
 		if err := h.opts.OnConnect(s); err != nil {
 			h.log.Info("ginws: session refused", "session", s.id, "user", p.UserID, "err", err)
-			s.Close(CloseForbidden, "forbidden")
+			s.refuse(CloseForbidden, "forbidden")
 			return
 		}
 	}
@@ -263,7 +264,7 @@ func (h *Hub) onConnect(ms *melody.Session) {
 		User      string `json:"user"`
 		Heartbeat int64  `json:"heartbeat"`
 	}{s.id, p.UserID, h.opts.PingInterval.Milliseconds()})
-	_ = s.enqueue(outFrame{data: welcome})
+	s.open(welcome)
 	s.pingTimer = time.AfterFunc(h.opts.PingInterval, s.ping)
 	if !p.Expires.IsZero() {
 		s.expiry = time.AfterFunc(time.Until(p.Expires), func() {

@@ -3,6 +3,7 @@ package hub_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -309,4 +310,27 @@ func TestDisconnectCleanupOnce(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	assert.Equal(t, map[string]int{clean.SessionID(): 1, reset.SessionID(): 1}, seen)
+}
+
+func TestWelcomeComesFirstDuringABroadcast(t *testing.T) {
+	h, url := chatHub(t, hub.Options{})
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				_ = h.All().Emit("tick", 1)
+			}
+		}
+	}()
+	// Dial checks that the first frame is the welcome (PROTOCOL.md).
+	for i := range 50 {
+		dial(t, url, fmt.Sprintf("user=u%d", i))
+	}
+	close(stop)
+	<-done
 }

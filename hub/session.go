@@ -149,7 +149,32 @@ func (s *Session) Err() error {
 }
 
 // enqueue adds a frame to the send queue, starting the writer if needed.
-func (s *Session) enqueue(f outFrame) error {
+func (s *Session) enqueue(f outFrame) error { return s.put(f, false) }
+
+// open ends the hold a session starts in (writing is set, so that nothing
+// is written before the welcome: PROTOCOL.md has the server send it first)
+// and writes the welcome, ahead of any event queued since the session was
+// registered, from the calling goroutine: it answers the connection.
+func (s *Session) open(welcome []byte) {
+	if welcome != nil {
+		_ = s.put(outFrame{data: welcome, urgent: true}, true)
+	}
+	s.mu.Lock()
+	s.queued = true
+	s.mu.Unlock()
+	s.turn()
+}
+
+// refuse closes a session that is not welcomed: the close frame is all it
+// gets.
+func (s *Session) refuse(code int, reason string) {
+	s.mu.Lock()
+	s.startCloseLocked(code, reason, true)
+	s.mu.Unlock()
+	s.open(nil)
+}
+
+func (s *Session) put(f outFrame, first bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closeSent || s.discard || s.gone {
@@ -163,6 +188,10 @@ func (s *Session) enqueue(f outFrame) error {
 		return ErrSessionClosed
 	}
 	s.out = append(s.out, f)
+	if first {
+		copy(s.out[1:], s.out)
+		s.out[0] = f
+	}
 	s.outBytes += len(f.data)
 	s.outCount++
 	s.answers = s.answers || f.urgent
@@ -343,13 +372,19 @@ const maxBatch = 64
 
 var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
-// writeBatch writes the frames with one write: consecutive events as JSON
-// array frames (PROTOCOL.md section 2), so that under load one system call
-// carries many events.
+// writeChunk is the most a write carries, unless one frame is larger: the
+// pooled buffers stay small however long the queue (a burst of 10,000
+// events to one session made a megabyte of garbage per turn).
+const writeChunk = 64 << 10
+
+// writeBatch writes the frames, consecutive events as JSON array frames
+// (PROTOCOL.md section 2), in writes of up to writeChunk: under load one
+// system call carries many events.
 func (s *Session) writeBatch(batch []outFrame) error {
 	bp := batchPool.Get().(*[]byte)
 	b := (*bp)[:0]
-	for i := 0; i < len(batch); {
+	var err error
+	for i := 0; i < len(batch) && err == nil; {
 		n := 1
 		if !batch[i].binary && !batch[i].raw {
 			for n < maxBatch && i+n < len(batch) && !batch[i+n].binary && !batch[i+n].raw {
@@ -358,9 +393,12 @@ func (s *Session) writeBatch(batch []outFrame) error {
 		}
 		b = appendFrame(b, batch[i:i+n])
 		i += n
+		if len(b) >= writeChunk || i == len(batch) {
+			_, err = s.sock.Write(b)
+			b = b[:0]
+		}
 	}
-	_, err := s.sock.Write(b)
-	if cap(b) <= 64<<10 {
+	if cap(b) <= 2*writeChunk {
 		*bp = b
 		batchPool.Put(bp)
 	}

@@ -51,10 +51,15 @@ func main() {
 	n := flag.Int("conns", 1000, "connections")
 	first := flag.Int("first", 2, "first loopback source address 127.0.0.FIRST ...")
 	sources := flag.Int("sources", 8, "... and how many, one after the other")
-	room := flag.String("room", "", "join this room ...")
-	members := flag.Int("members", 0, "... with the first M connections (0: all)")
+	rooms := flag.String("rooms", "", "comma-separated sizes K: the first K connections join room kK")
 	flag.Parse()
 
+	var sizes []int
+	for _, f := range strings.Split(*rooms, ",") {
+		if k, err := strconv.Atoi(f); err == nil {
+			sizes = append(sizes, k)
+		}
+	}
 	dialer := func(i int) *net.Dialer {
 		return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(*first+i%*sources))}, Timeout: 10 * time.Second}
 	}
@@ -78,8 +83,11 @@ func main() {
 				return nil, nil, fmt.Errorf("welcome: %w", err)
 			}
 		}
-		if *room != "" && (*members == 0 || i < *members) {
-			if err := c.WriteMessage(websocket.TextMessage, []byte(`{"type":"join","id":"j","room":"`+*room+`"}`)); err != nil {
+		for _, k := range sizes {
+			if i >= k {
+				continue
+			}
+			if err := c.WriteMessage(websocket.TextMessage, []byte(`{"type":"join","id":"j","room":"k`+strconv.Itoa(k)+`"}`)); err != nil {
 				return nil, nil, err
 			}
 			if _, _, err := c.ReadMessage(); err != nil {

@@ -28,6 +28,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -47,6 +48,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "WebSocket address")
 	control := flag.String("control", "127.0.0.1:0", "control API address")
 	writers := flag.Int("writers", 0, "ginws: hub.Options.Writers")
+	queue := flag.Int("queue", 0, "ginws: hub.Options.SendQueueFrames (and 1 KiB per frame of SendQueueBytes)")
 	flag.Parse()
 	gin.SetMode(gin.ReleaseMode)
 	for _, a := range []string{*addr, *control} {
@@ -61,7 +63,7 @@ func main() {
 	var srv server
 	switch *mode {
 	case "ginws":
-		srv = serveGinws(ln, *writers)
+		srv = serveGinws(ln, hub.Options{Writers: *writers, SendQueueFrames: *queue, SendQueueBytes: *queue << 10})
 	case "melody":
 		srv = serveMelody(ln)
 	case "tcp":
@@ -116,8 +118,9 @@ func eventFrame(size int) []byte {
 
 type ginwsServer struct{ h *hub.Hub }
 
-func serveGinws(ln net.Listener, writers int) server {
-	h := hub.New(hub.Options{Logger: slog.New(slog.DiscardHandler), MaxSessionsPerUser: -1, RateLimit: -1, Writers: writers})
+func serveGinws(ln net.Listener, opts hub.Options) server {
+	opts.Logger, opts.MaxSessionsPerUser, opts.RateLimit = slog.New(slog.DiscardHandler), -1, -1
+	h := hub.New(opts)
 	hub.Handle(h, "echo", func(_ *hub.Context, in json.RawMessage) (any, error) { return in, nil })
 	r := gin.New()
 	r.GET("/ws", middleware.New(h, middleware.Options{
@@ -238,15 +241,11 @@ func rss() int64 {
 	return 0
 }
 
-// cpuNanos is the process's user+system CPU time from /proc/self/stat.
+// cpuNanos is the process's user+system CPU time, to the microsecond.
 func cpuNanos() int64 {
-	b, err := os.ReadFile("/proc/self/stat")
-	if err != nil {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
 	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return (utime + stime) * int64(time.Second) / 100 // USER_HZ is 100 on Linux
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
