@@ -84,6 +84,7 @@ type stats struct {
 	StackInuse uint64 `json:"stack_inuse"`
 	Goroutines int    `json:"goroutines"`
 	CPUNanos   int64  `json:"cpu_nanos"`
+	GCNanos    int64  `json:"gc_nanos"`
 }
 
 type proc struct {
@@ -211,6 +212,7 @@ type result struct {
 type fan struct {
 	n, k      int
 	cpuPerDel float64
+	gcPerDel  float64 // of which garbage collection
 }
 
 // fanRatio is the median ratio of the cost per delivery to K members
@@ -380,6 +382,7 @@ func (r *report) fanout(dir string) {
 		lg       *proc
 		idleRate float64 // CPU ns per second with no deliveries
 		samples  map[int][]float64
+		gc       map[int][]float64
 	}
 	var nodes []*node
 	for _, n := range ns {
@@ -392,7 +395,7 @@ func (r *report) fanout(dir string) {
 		for s.get("/stats").Conns < n {
 			time.Sleep(50 * time.Millisecond)
 		}
-		nodes = append(nodes, &node{n: n, s: s, lg: lg, samples: make(map[int][]float64)})
+		nodes = append(nodes, &node{n: n, s: s, lg: lg, samples: make(map[int][]float64), gc: make(map[int][]float64)})
 	}
 	// The sessions' own cost (heartbeats, timers) goes on without
 	// deliveries: it is measured first and taken out of each window.
@@ -410,10 +413,12 @@ func (r *report) fanout(dir string) {
 				if k > nd.n {
 					continue
 				}
-				// A million deliveries in calls of 10,000 (at least 20
-				// events each).
+				// Three million deliveries in calls of 10,000 (at least
+				// 20 events each): with 10,000 sessions a garbage
+				// collection costs tens of milliseconds and comes every
+				// hundred or so, so shorter runs are lumpy.
 				per := max(20, 10000/k)
-				calls := max(1, 1000000/(per*k))
+				calls := max(1, 3000000/(per*k))
 				var have int64
 				_, _ = fmt.Sscan(nd.lg.ask("count", 10*time.Second), &have)
 				before, start := nd.s.get("/stats"), time.Now()
@@ -421,8 +426,10 @@ func (r *report) fanout(dir string) {
 					nd.s.broadcast(fmt.Sprintf("count=%d&size=%d&room=k%d", per, *size, k))
 					waitCount(nd.lg, have+int64(c*per*k), 2*time.Minute)
 				}
-				cpu := float64(nd.s.get("/stats").CPUNanos-before.CPUNanos) - nd.idleRate*time.Since(start).Seconds()
+				after := nd.s.get("/stats")
+				cpu := float64(after.CPUNanos-before.CPUNanos) - nd.idleRate*time.Since(start).Seconds()
 				v := cpu / float64(calls*per*k)
+				nd.gc[k] = append(nd.gc[k], float64(after.GCNanos-before.GCNanos)/float64(calls*per*k))
 				nd.samples[k] = append(nd.samples[k], v)
 				got = append(got, v)
 			}
@@ -434,7 +441,7 @@ func (r *report) fanout(dir string) {
 	for _, nd := range nodes {
 		for _, k := range fanoutSizes {
 			if v := nd.samples[k]; len(v) > 0 {
-				r.fans = append(r.fans, fan{n: nd.n, k: k, cpuPerDel: median(v)})
+				r.fans = append(r.fans, fan{n: nd.n, k: k, cpuPerDel: median(v), gcPerDel: median(nd.gc[k])})
 			}
 		}
 	}
@@ -512,16 +519,16 @@ func (r *report) markdown() string {
 	for _, res := range r.results {
 		fmt.Fprintf(&b, "| %s | %.0f |\n", res.mode, res.stormPerSec)
 	}
-	b.WriteString("\n## Room fan-out (ginws): server CPU per delivery to K members among N sessions\n\n(Median of five runs of a million deliveries, the two servers measured in turn; events of 100 bytes in bursts of up to 10,000 deliveries. The CPU the idle sessions use meanwhile, measured over 3 s before, is taken out: ")
+	b.WriteString("\n## Room fan-out (ginws): server CPU per delivery to K members among N sessions\n\n(Median of five runs of three million deliveries, the two servers measured in turn; events of 100 bytes in bursts of up to 10,000 deliveries. The CPU the idle sessions use meanwhile, measured over 3 s before, is taken out: ")
 	for i, c := range r.idle {
 		if i > 0 {
 			b.WriteString(", ")
 		}
 		fmt.Fprintf(&b, "%.1f ms per second with %d sessions", c.nsPerSec/1e6, c.n)
 	}
-	b.WriteString(".)\n\n| N | K | CPU per delivery |\n|---|---|---|\n")
+	b.WriteString(".)\n\n| N | K | CPU per delivery | of which garbage collection (Go's estimate) |\n|---|---|---|---|\n")
 	for _, f := range r.fans {
-		fmt.Fprintf(&b, "| %d | %d | %.0f ns |\n", f.n, f.k, f.cpuPerDel)
+		fmt.Fprintf(&b, "| %d | %d | %.0f ns | %.0f ns |\n", f.n, f.k, f.cpuPerDel, f.gcPerDel)
 	}
 	if len(r.fanRatios) > 0 {
 		fmt.Fprintf(&b, "\nCost with %d sessions over the cost with 1,000, median of the paired runs:", *conns)

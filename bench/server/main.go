@@ -24,6 +24,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -217,13 +218,14 @@ type statsReply struct {
 	Sys        uint64 `json:"sys"`
 	Goroutines int    `json:"goroutines"`
 	CPUNanos   int64  `json:"cpu_nanos"`
+	GCNanos    int64  `json:"gc_nanos"`
 }
 
 func stats(s server) statsReply {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return statsReply{Conns: s.conns(), RSS: rss(), HeapInuse: m.HeapInuse, StackInuse: m.StackInuse, Sys: m.Sys,
-		Goroutines: runtime.NumGoroutine(), CPUNanos: cpuNanos()}
+		Goroutines: runtime.NumGoroutine(), CPUNanos: cpuNanos(), GCNanos: gcNanos()}
 }
 
 // rss reads VmRSS from /proc/self/status, in bytes.
@@ -239,6 +241,14 @@ func rss() int64 {
 		}
 	}
 	return 0
+}
+
+// gcNanos is the CPU time the Go runtime estimates it spent collecting
+// garbage.
+func gcNanos() int64 {
+	sm := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(sm)
+	return int64(sm[0].Value.Float64() * 1e9)
 }
 
 // cpuNanos is the process's user+system CPU time, to the microsecond.
