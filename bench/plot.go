@@ -52,7 +52,7 @@ func writePlot(path string, groups []group) error {
 			height := int(scale(b.value, g.log) / top * float64(base-50))
 			r := image.Rect(x0+pad+i*slot+6, base-height, x0+pad+(i+1)*slot-6, base)
 			draw.Draw(img, r, image.NewUniform(palette[i%len(palette)]), image.Point{}, draw.Src)
-			text(img, r.Min.X, r.Min.Y-4, fmt.Sprintf("%.4g", b.value))
+			text(img, r.Min.X, r.Min.Y-4, label(b.value))
 			text(img, r.Min.X, base+14+(i%2)*14, b.label)
 		}
 		draw.Draw(img, image.Rect(x0+pad, base, x0+w-pad, base+1), image.NewUniform(color.Black), image.Point{}, draw.Src)
@@ -75,4 +75,13 @@ func scale(v float64, log bool) float64 {
 func text(img draw.Image, x, y int, s string) {
 	d := &font.Drawer{Dst: img, Src: image.NewUniform(color.Black), Face: basicfont.Face7x13, Dot: fixed.P(x, y)}
 	d.DrawString(s)
+}
+
+// label prints a bar's value: whole numbers from 100 up, else three
+// significant digits.
+func label(v float64) string {
+	if v >= 100 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.3g", v)
 }

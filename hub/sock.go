@@ -111,6 +111,9 @@ func (k *sock) flush() {
 	for {
 		k.mu.Lock()
 		if len(k.backlog) == 0 || k.err != nil {
+			// A backlog can be as large as a send queue: an idle
+			// connection keeps none.
+			k.backlog, k.spare = nil, nil
 			k.flushing = false
 			parked, owner := k.parked, k.owner
 			k.parked = false

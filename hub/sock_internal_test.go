@@ -116,6 +116,7 @@ func TestSockNeverWaitsAndKeepsOrder(t *testing.T) {
 			}
 			wg.Wait() // the flusher stops once the backlog is written
 			assert.False(t, k.pending())
+			assert.Zero(t, cap(k.backlog)+cap(k.spare), "a drained socket keeps no buffer")
 		})
 	}
 }
