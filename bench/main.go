@@ -206,6 +206,7 @@ type result struct {
 	burstBytes, burstHeap       float64
 	deliveriesPerSec, cpuPerDel float64 // ns
 	rttAlone, rttLoaded         [3]float64
+	eventsLoaded                [3]float64 // how long events took to arrive meanwhile
 	stormPerSec                 float64
 }
 
@@ -300,7 +301,7 @@ func (r *report) scenario(dir, mode string) {
 	// from another source address.
 	probe := loadgen(dir, "-probe", "-url", url, "-conns", "16", "-first", "60", "-sources", "1", welcome)
 	defer probe.stop()
-	res.rttAlone = rtt(probe, "rtt 200 3")
+	res.rttAlone, _ = rtt(probe, "rtt 200 3")
 	// The same while broadcasting at about half the measured maximum.
 	perSec := res.deliveriesPerSec / 2 / n
 	interval := time.Duration(float64(time.Second) / perSec)
@@ -310,7 +311,7 @@ func (r *report) scenario(dir, mode string) {
 		s.broadcast(fmt.Sprintf("count=%d&size=%d&interval=%s", count, *size, interval))
 		close(done)
 	}()
-	res.rttLoaded = rtt(probe, "rtt 200 3")
+	res.rttLoaded, res.eventsLoaded = rtt(probe, "rtt 200 3")
 	<-done
 
 	// Connect storm: new connections per second while broadcasting.
@@ -328,11 +329,12 @@ func (r *report) scenario(dir, mode string) {
 	r.results = append(r.results, res)
 }
 
-func rtt(lg *proc, cmd string) [3]float64 {
-	var p [3]float64
-	var n int
-	_, _ = fmt.Sscan(lg.ask(cmd, time.Minute), &p[0], &p[1], &p[2], &n)
-	return p
+// rtt asks the probe to time round trips and returns their p50, p99 and
+// p99.9, and those of the delays of the events that arrived meanwhile (µs).
+func rtt(lg *proc, cmd string) (p, events [3]float64) {
+	var n, en int
+	_, _ = fmt.Sscan(lg.ask(cmd, time.Minute), &p[0], &p[1], &p[2], &n, &events[0], &events[1], &events[2], &en)
+	return p, events
 }
 
 // floor measures a raw TCP write per delivery, the physical floor.
@@ -515,6 +517,10 @@ func (r *report) markdown() string {
 			res.rttAlone[0], res.rttAlone[1], res.rttAlone[2], res.rttLoaded[0], res.rttLoaded[1], res.rttLoaded[2])
 	}
 	b.WriteString("\n(melody's round trip is an echo of the request frame, what a hand-written hub does at best.)\n")
+	b.WriteString("\nMeanwhile, how long the broadcast events took from the server's clock to the probe:\n\n| server | p50 | p99 | p99.9 |\n|---|---|---|---|\n")
+	for _, res := range r.results {
+		fmt.Fprintf(&b, "| %s | %.0f µs | %.0f µs | %.0f µs |\n", res.mode, res.eventsLoaded[0], res.eventsLoaded[1], res.eventsLoaded[2])
+	}
 	fmt.Fprintf(&b, "\n## Connect storm: %d new connections while broadcasting at half the maximum\n\n| server | connections accepted per second |\n|---|---|\n", *storm)
 	for _, res := range r.results {
 		fmt.Fprintf(&b, "| %s | %.0f |\n", res.mode, res.stormPerSec)

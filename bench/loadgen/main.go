@@ -9,7 +9,10 @@
 //	count                 print the number of tick events received so far
 //	rtt RATE SECONDS      (with -probe) send requests open-loop at RATE/s
 //	                      with jittered start, print p50 p99 p999 of their
-//	                      round trips (µs) and how many were answered
+//	                      round trips (µs) and how many were answered, then
+//	                      p50 p99 p999 of how long the events that arrived
+//	                      meanwhile took (µs, from the time in their data)
+//	                      and how many
 //	storm N               open N more connections, 64 at a time, and print
 //	                      the connections per second
 //	quit                  close everything and exit
@@ -137,8 +140,8 @@ func main() {
 		case len(f) == 3 && f[0] == "rtt" && *probe:
 			rate, _ := strconv.Atoi(f[1])
 			secs, _ := strconv.ParseFloat(f[2], 64)
-			p := measureRTT(probes, wmu, rtts, rate, time.Duration(secs*float64(time.Second)))
-			fmt.Printf("%.0f %.0f %.0f %d\n", p[0], p[1], p[2], int(p[3]))
+			p, e := measureRTT(probes, wmu, rtts, rate, time.Duration(secs*float64(time.Second)))
+			fmt.Printf("%.0f %.0f %.0f %d %.0f %.0f %.0f %d\n", p[0], p[1], p[2], int(p[3]), e[0], e[1], e[2], int(e[3]))
 		case len(f) == 2 && f[0] == "storm":
 			n, _ := strconv.Atoi(f[1])
 			start := time.Now()
@@ -185,16 +188,22 @@ func main() {
 	}
 }
 
-// rtts matches acks (or melody's echoes) to their send times by id.
+// rtts matches acks (or melody's echoes) to their send times by id, and
+// keeps how long events took while it times round trips.
 type rtts struct {
-	mu   sync.Mutex
-	sent map[string]time.Time
-	got  []time.Duration
+	mu        sync.Mutex
+	sent      map[string]time.Time
+	got       []time.Duration
+	recording bool
+	events    []time.Duration
 }
 
 func newRTTs() *rtts { return &rtts{sent: make(map[string]time.Time)} }
 
-var idMark = []byte(`"id":"b`)
+var (
+	idMark    = []byte(`"id":"b`)
+	eventMark = []byte(`"type":"tick","data":"`)
+)
 
 // read times the answers arriving on a probe connection.
 func read(c *websocket.Conn, r *rtts) {
@@ -204,6 +213,25 @@ func read(c *websocket.Conn, r *rtts) {
 			return
 		}
 		now := time.Now()
+		r.mu.Lock()
+		recording := r.recording
+		r.mu.Unlock()
+		for rest := data; recording; {
+			i := bytes.Index(rest, eventMark)
+			if i < 0 {
+				break
+			}
+			rest = rest[i+len(eventMark):]
+			j := bytes.IndexByte(rest, ' ')
+			if j < 0 {
+				break
+			}
+			if made, err := strconv.ParseInt(string(rest[:j]), 10, 64); err == nil {
+				r.mu.Lock()
+				r.events = append(r.events, now.Sub(time.Unix(0, made)))
+				r.mu.Unlock()
+			}
+		}
 		for rest := data; ; {
 			i := bytes.Index(rest, idMark)
 			if i < 0 {
@@ -229,10 +257,10 @@ var nextID atomic.Int64
 
 // measureRTT sends requests open-loop at rate per second for d, each on a
 // random connection at a jittered time, and returns p50, p99, p99.9 in µs
-// and the number of answers.
-func measureRTT(conns []*websocket.Conn, wmu []sync.Mutex, r *rtts, rate int, d time.Duration) [4]float64 {
+// and the number of answers, and the same of the events' delays meanwhile.
+func measureRTT(conns []*websocket.Conn, wmu []sync.Mutex, r *rtts, rate int, d time.Duration) (rtt, events [4]float64) {
 	r.mu.Lock()
-	r.got = r.got[:0]
+	r.got, r.events, r.recording = r.got[:0], r.events[:0], true
 	r.mu.Unlock()
 	interval := time.Second / time.Duration(rate)
 	end := time.Now().Add(d)
@@ -250,12 +278,18 @@ func measureRTT(conns []*websocket.Conn, wmu []sync.Mutex, r *rtts, rate int, d 
 	time.Sleep(500 * time.Millisecond)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	got := append([]time.Duration(nil), r.got...)
+	r.recording = false
 	clear(r.sent)
-	if len(got) == 0 {
+	return percentiles(r.got), percentiles(r.events)
+}
+
+// percentiles returns p50, p99 and p99.9 in µs, and the count.
+func percentiles(d []time.Duration) [4]float64 {
+	if len(d) == 0 {
 		return [4]float64{}
 	}
-	sort.Slice(got, func(i, j int) bool { return got[i] < got[j] })
-	q := func(p float64) float64 { return float64(got[min(len(got)-1, int(p*float64(len(got))))].Microseconds()) }
-	return [4]float64{q(0.5), q(0.99), q(0.999), float64(len(got))}
+	d = append([]time.Duration(nil), d...)
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	q := func(p float64) float64 { return float64(d[min(len(d)-1, int(p*float64(len(d))))].Microseconds()) }
+	return [4]float64{q(0.5), q(0.99), q(0.999), float64(len(d))}
 }

@@ -89,11 +89,10 @@ func main() {
 		size, _ := strconv.Atoi(r.URL.Query().Get("size"))
 		interval, _ := time.ParseDuration(r.URL.Query().Get("interval"))
 		room := r.URL.Query().Get("room")
-		frame := eventFrame(size)
 		start := time.Now()
 		cpu0 := cpuNanos()
 		for i := 0; i < count; i++ {
-			if err := srv.broadcast(room, frame); err != nil {
+			if err := srv.broadcast(room, eventFrame(size, time.Now())); err != nil {
 				http.Error(w, err.Error(), 500)
 				return
 			}
@@ -107,14 +106,18 @@ func main() {
 	log.Fatal(http.Serve(cl, nil))
 }
 
-// eventFrame is the JSON event every mode sends, padded to size bytes.
-func eventFrame(size int) []byte {
-	head := `{"type":"tick","data":"`
-	pad := size - len(head) - 2
-	if pad < 0 {
-		pad = 0
+// eventFrame is the JSON event every mode sends, padded to size bytes. Its
+// data begins with the time it was made (Unix nanoseconds): the probe times
+// how long events take to arrive.
+func eventFrame(size int, made time.Time) []byte {
+	b := make([]byte, 0, size)
+	b = append(b, `{"type":"tick","data":"`...)
+	b = strconv.AppendInt(b, made.UnixNano(), 10)
+	b = append(b, ' ')
+	for len(b) < size-2 {
+		b = append(b, 'x')
 	}
-	return []byte(head + strings.Repeat("x", pad) + `"}`)
+	return append(b, `"}`...)
 }
 
 type ginwsServer struct{ h *hub.Hub }
