@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -219,8 +220,8 @@ type fan struct {
 // fanRatio is the median ratio of the cost per delivery to K members
 // among -conns sessions to that among 1,000.
 type fanRatio struct {
-	k     int
-	ratio float64
+	k                int
+	ratio, low, high float64
 }
 
 // idleCost is the server's CPU time per second with n idle sessions.
@@ -308,7 +309,7 @@ func (r *report) scenario(dir, mode string) {
 	count := int(4 * perSec)
 	done := make(chan struct{})
 	go func() {
-		s.broadcast(fmt.Sprintf("count=%d&size=%d&interval=%s", count, *size, interval))
+		s.broadcast(fmt.Sprintf("count=%d&size=%d&interval=%s&stamp=1", count, *size, interval))
 		close(done)
 	}()
 	res.rttLoaded, res.eventsLoaded = rtt(probe, "rtt 200 3")
@@ -317,7 +318,7 @@ func (r *report) scenario(dir, mode string) {
 	// Connect storm: new connections per second while broadcasting.
 	done = make(chan struct{})
 	go func() {
-		s.broadcast(fmt.Sprintf("count=%d&size=%d&interval=%s", count, *size, interval))
+		s.broadcast(fmt.Sprintf("count=%d&size=%d&interval=%s&stamp=1", count, *size, interval))
 		close(done)
 	}()
 	var failed int
@@ -449,7 +450,7 @@ func (r *report) fanout(dir string) {
 	}
 	for _, k := range fanoutSizes {
 		if v := ratios[k]; len(v) > 0 {
-			r.fanRatios = append(r.fanRatios, fanRatio{k: k, ratio: median(v)})
+			r.fanRatios = append(r.fanRatios, fanRatio{k: k, ratio: median(v), low: slices.Min(v), high: slices.Max(v)})
 		}
 	}
 }
@@ -543,7 +544,7 @@ func (r *report) markdown() string {
 			if i == len(r.fanRatios)-1 {
 				sep = "."
 			}
-			fmt.Fprintf(&b, " K = %d: %.2f%s", f.k, f.ratio, sep)
+			fmt.Fprintf(&b, " K = %d: %.2f (runs %.2f to %.2f)%s", f.k, f.ratio, f.low, f.high, sep)
 		}
 		b.WriteString("\n")
 	}

@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"net"
 	"sync"
@@ -12,6 +11,8 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/olahol/melody"
 	"golang.org/x/time/rate"
+
+	"github.com/ginws/ginws/internal/wsframe"
 )
 
 // Session is one WebSocket connection. Its methods are safe for concurrent
@@ -421,15 +422,7 @@ func appendFrame(b []byte, frames []outFrame) []byte {
 			n += len(f.data) + 1
 		}
 	}
-	b = append(b, 0x80|op) // FIN
-	switch {
-	case n < 126:
-		b = append(b, byte(n))
-	case n <= 0xFFFF:
-		b = binary.BigEndian.AppendUint16(append(b, 126), uint16(n))
-	default:
-		b = binary.BigEndian.AppendUint64(append(b, 127), uint64(n))
-	}
+	b = wsframe.AppendHeader(b, op, n)
 	if len(frames) == 1 {
 		return append(b, frames[0].data...)
 	}

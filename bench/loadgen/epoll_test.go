@@ -3,22 +3,14 @@
 package main
 
 import (
-	"encoding/binary"
 	"strings"
 	"testing"
+
+	"github.com/ginws/ginws/internal/wsframe"
 )
 
 func frame(op byte, payload string) []byte {
-	b := []byte{0x80 | op}
-	switch n := len(payload); {
-	case n < 126:
-		b = append(b, byte(n))
-	case n <= 0xffff:
-		b = binary.BigEndian.AppendUint16(append(b, 126), uint16(n))
-	default:
-		b = binary.BigEndian.AppendUint64(append(b, 127), uint64(n))
-	}
-	return append(b, payload...)
+	return append(wsframe.AppendHeader(nil, op, len(payload)), payload...)
 }
 
 // The count must not depend on where the reads split the stream.

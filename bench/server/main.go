@@ -8,11 +8,11 @@
 //	        system call per message: the physical floor of a delivery
 //
 // Control API: GET /stats (memory, CPU, connections), POST /gc,
-// POST /broadcast?count=N&size=B&room=R (room: ginws only).
+// POST /broadcast?count=N&size=B&room=R&interval=D&stamp=1 (room: ginws
+// only).
 package main
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -36,6 +36,7 @@ import (
 	"github.com/olahol/melody"
 
 	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/internal/wsframe"
 	"github.com/ginws/ginws/middleware"
 )
 
@@ -89,10 +90,18 @@ func main() {
 		size, _ := strconv.Atoi(r.URL.Query().Get("size"))
 		interval, _ := time.ParseDuration(r.URL.Query().Get("interval"))
 		room := r.URL.Query().Get("room")
+		// With stamp=1 each event carries the time it was made, for the
+		// probe; else one frame serves the whole call, so that the bench
+		// allocates nothing per event beside the server under test.
+		stamp := r.URL.Query().Get("stamp") == "1"
+		frame := eventFrame(size, time.Time{})
 		start := time.Now()
 		cpu0 := cpuNanos()
 		for i := 0; i < count; i++ {
-			if err := srv.broadcast(room, eventFrame(size, time.Now())); err != nil {
+			if stamp {
+				frame = eventFrame(size, time.Now())
+			}
+			if err := srv.broadcast(room, frame); err != nil {
 				http.Error(w, err.Error(), 500)
 				return
 			}
@@ -188,18 +197,7 @@ func serveTCP(ln net.Listener) server {
 }
 
 func (s *tcpServer) broadcast(_ string, frame []byte) error {
-	hdr := []byte{0x81}
-	switch n := len(frame); {
-	case n < 126:
-		hdr = append(hdr, byte(n))
-	case n < 1<<16:
-		hdr = append(hdr, 126, 0, 0)
-		binary.BigEndian.PutUint16(hdr[2:], uint16(n))
-	default:
-		hdr = append(hdr, 127, 0, 0, 0, 0, 0, 0, 0, 0)
-		binary.BigEndian.PutUint64(hdr[2:], uint64(n))
-	}
-	wire := append(hdr, frame...)
+	wire := append(wsframe.AppendHeader(nil, 1, len(frame)), frame...)
 	s.mu.Lock()
 	conns := s.list
 	s.mu.Unlock()
