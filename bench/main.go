@@ -362,7 +362,7 @@ func (r *report) floor(dir string) {
 var fanoutSizes = []int{1, 10, 100, 1000}
 
 // fanRep is how many times each room size is measured.
-const fanRep = 5
+const fanRep = 7
 
 // fanout measures rooms of K members among N = 1,000 and N = -conns
 // sessions: a server for each N, side by side, whose first K connections
@@ -526,7 +526,7 @@ func (r *report) markdown() string {
 	for _, res := range r.results {
 		fmt.Fprintf(&b, "| %s | %.0f |\n", res.mode, res.stormPerSec)
 	}
-	b.WriteString("\n## Room fan-out (ginws): server CPU per delivery to K members among N sessions\n\n(Median of five runs of three million deliveries, the two servers measured in turn; events of 100 bytes in bursts of up to 10,000 deliveries. The CPU the idle sessions use meanwhile, measured over 3 s before, is taken out: ")
+	b.WriteString("\n## Room fan-out (ginws): server CPU per delivery to K members among N sessions\n\n(Median of seven runs of three million deliveries, the two servers measured in turn; events of 100 bytes in bursts of up to 10,000 deliveries. The CPU the idle sessions use meanwhile, measured over 3 s before, is taken out: ")
 	for i, c := range r.idle {
 		if i > 0 {
 			b.WriteString(", ")
