@@ -95,13 +95,36 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestSlowConsumerClosed1013WhileOthersReceive(t *testing.T) {
-	var h *hub.Hub
-	reported := make(chan struct{}, 1)
-	h, url := chatHub(t, hub.Options{OnError: func(s *hub.Session, err error) {
-		if errors.Is(err, hub.ErrSlowConsumer) {
+	t.Run("the hook uses the hub", func(t *testing.T) {
+		slowConsumer(t, func(h *hub.Hub, s *hub.Session, _ <-chan struct{}) {
 			// Hooks run outside the hub's locks: they may use the hub.
 			s.Close(4403, "kicked")
 			_ = h.ToUser("nobody").Emit("note", nil)
+		})
+	})
+	t.Run("the hook blocks until the others have everything", func(t *testing.T) {
+		// With a single writer, a hook run by it would stop every write.
+		slowConsumer(t, func(_ *hub.Hub, _ *hub.Session, othersDone <-chan struct{}) {
+			select {
+			case <-othersDone:
+			case <-time.After(10 * time.Second):
+				t.Error("the hook held up the other member's events")
+			}
+		})
+	})
+}
+
+// slowConsumer has a member stop reading while 1,000 events of 16 KiB flow
+// to a room (one writer for the hub), and checks that the other member gets
+// every event, the slow one 1013, and the error hook, which runs hook, the
+// slow consumer.
+func slowConsumer(t *testing.T, hook func(h *hub.Hub, s *hub.Session, othersDone <-chan struct{})) {
+	var h *hub.Hub
+	reported := make(chan struct{}, 1)
+	done := make(chan struct{})
+	h, url := chatHub(t, hub.Options{Writers: 1, OnError: func(s *hub.Session, err error) {
+		if errors.Is(err, hub.ErrSlowConsumer) {
+			hook(h, s, done)
 			select {
 			case reported <- struct{}{}:
 			default:
@@ -117,7 +140,6 @@ func TestSlowConsumerClosed1013WhileOthersReceive(t *testing.T) {
 	big := strings.Repeat("x", 16<<10)
 	const total = 1000
 	var received atomic.Int32
-	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for received.Load() < total {

@@ -183,8 +183,6 @@ func (s *Session) put(f outFrame, first bool) error {
 	}
 	o := &s.hub.opts
 	if s.outCount+1 > o.SendQueueFrames || s.outBytes+len(f.data) > o.SendQueueBytes {
-		// Reported by the writer when it sends the close frame: hooks must
-		// not run under the session's (and here the hub's) lock.
 		s.startCloseLocked(CloseSlowConsumer, "slow_consumer", true)
 		return ErrSessionClosed
 	}
@@ -261,15 +259,26 @@ func (s *Session) startCloseLocked(code int, reason string, now bool) {
 	if s.closing {
 		if now && !s.discard && !s.closeSent {
 			s.discard = true
-			s.closeErr = &CloseError{Code: code, Reason: reason}
+			s.setCloseLocked(code, reason)
 		}
 		return
 	}
 	s.closing = true
 	s.discard = now
-	s.closeErr = &CloseError{Code: code, Reason: reason}
+	s.setCloseLocked(code, reason)
 	if !s.gone {
 		s.kickLocked(true)
+	}
+}
+
+// setCloseLocked records why the session closes. A slow consumer is
+// reported at once, though its close frame may wait for a peer that reads
+// nothing: the hooks run on a goroutine of their own (see reportLater), not
+// under the session's (and maybe the hub's) lock.
+func (s *Session) setCloseLocked(code int, reason string) {
+	s.closeErr = &CloseError{Code: code, Reason: reason}
+	if code == CloseSlowConsumer {
+		s.reportLater(ErrSlowConsumer)
 	}
 }
 
@@ -352,9 +361,24 @@ func (s *Session) requeue() {
 // fails too, and cleans up. writing stays true: nothing more is written.
 func (s *Session) writeFailed(err error) {
 	if !errors.Is(err, net.ErrClosed) {
-		s.hub.reportError(s, err)
+		s.reportLater(err)
 	}
 	s.conn.Close()
+}
+
+// reportLater runs the error hook (and the observer, for a slow consumer)
+// on a goroutine of its own: write failures are found by the hub's writers,
+// slow consumers under locks, and a slow hook must hold up neither. Shutdown
+// waits for it.
+func (s *Session) reportLater(err error) {
+	s.hub.writers.wg.Add(1)
+	go func() {
+		defer s.hub.writers.wg.Done()
+		if errors.Is(err, ErrSlowConsumer) {
+			s.hub.obs.SlowConsumer()
+		}
+		s.hub.reportError(s, err)
+	}()
 }
 
 // dropQueueLocked forgets the frames not yet taken by the writer.
@@ -441,10 +465,6 @@ func appendFrame(b []byte, frames []outFrame) []byte {
 // answer; the reader keeps reading and discarding meanwhile, so the TCP
 // connection is not reset under the peer's unread close frame.
 func (s *Session) writeClose(ce CloseError) {
-	if ce.Code == CloseSlowConsumer {
-		s.hub.obs.SlowConsumer()
-		s.hub.reportError(s, ErrSlowConsumer)
-	}
 	o := &s.hub.opts
 	deadline := time.Now().Add(o.WriteTimeout + o.CloseTimeout)
 	s.closeDeadline.Store(deadline.UnixNano())

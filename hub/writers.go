@@ -29,8 +29,8 @@ type writers struct {
 	normal  fifo
 	running int
 	max     int
-	// wg counts the writers and the sockets' flushers: Shutdown waits
-	// for them.
+	// wg counts the writers, the sockets' flushers and the error
+	// reports they make: Shutdown waits for them.
 	wg sync.WaitGroup
 }
 
