@@ -238,6 +238,12 @@ func (h *Hub) onConnect(ms *melody.Session) {
 	}
 	ms.Set(keySession, s)
 	s.sock.own(s)
+	welcome, _ := eventFrame("welcome", "", struct {
+		Session   string `json:"session"`
+		User      string `json:"user"`
+		Heartbeat int64  `json:"heartbeat"`
+	}{s.id, p.UserID, h.opts.PingInterval.Milliseconds()})
+	_ = s.enqueue(outFrame{data: welcome, urgent: true})
 
 	h.mu.Lock()
 	h.sessions[s] = struct{}{}
@@ -259,12 +265,7 @@ func (h *Hub) onConnect(ms *melody.Session) {
 			return
 		}
 	}
-	welcome, _ := eventFrame("welcome", "", struct {
-		Session   string `json:"session"`
-		User      string `json:"user"`
-		Heartbeat int64  `json:"heartbeat"`
-	}{s.id, p.UserID, h.opts.PingInterval.Milliseconds()})
-	s.open(welcome)
+	s.open()
 	s.pingTimer = time.AfterFunc(h.opts.PingInterval, s.ping)
 	if !p.Expires.IsZero() {
 		s.expiry = time.AfterFunc(time.Until(p.Expires), func() {

@@ -149,17 +149,11 @@ func (s *Session) Err() error {
 	return s.closeErr
 }
 
-// enqueue adds a frame to the send queue, starting the writer if needed.
-func (s *Session) enqueue(f outFrame) error { return s.put(f, false) }
-
-// open ends the hold a session starts in (writing is set, so that nothing
-// is written before the welcome: PROTOCOL.md has the server send it first)
-// and writes the welcome, ahead of any event queued since the session was
-// registered, from the calling goroutine: it answers the connection.
-func (s *Session) open(welcome []byte) {
-	if welcome != nil {
-		_ = s.put(outFrame{data: welcome, urgent: true}, true)
-	}
+// open ends the hold a session starts in (writing is set, so that the
+// welcome, queued before the session was registered, goes out first as
+// PROTOCOL.md says) and writes what is queued from the calling goroutine:
+// the welcome answers the connection.
+func (s *Session) open() {
 	s.mu.Lock()
 	s.queued = true
 	s.mu.Unlock()
@@ -172,10 +166,11 @@ func (s *Session) refuse(code int, reason string) {
 	s.mu.Lock()
 	s.startCloseLocked(code, reason, true)
 	s.mu.Unlock()
-	s.open(nil)
+	s.open()
 }
 
-func (s *Session) put(f outFrame, first bool) error {
+// enqueue adds a frame to the send queue, starting the writer if needed.
+func (s *Session) enqueue(f outFrame) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closeSent || s.discard || s.gone {
@@ -187,10 +182,6 @@ func (s *Session) put(f outFrame, first bool) error {
 		return ErrSessionClosed
 	}
 	s.out = append(s.out, f)
-	if first {
-		copy(s.out[1:], s.out)
-		s.out[0] = f
-	}
 	s.outBytes += len(f.data)
 	s.outCount++
 	s.answers = s.answers || f.urgent
