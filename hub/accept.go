@@ -43,7 +43,7 @@ func (h *Hub) Accept(w http.ResponseWriter, r *http.Request, p Principal, done f
 		end()
 		return fmt.Errorf("hub: take over the connection: %w", err)
 	}
-	hw := &hijacked{conn: conn, ws: newSock(conn, h.opts.WriteTimeout, &h.writers.wg), brw: brw, header: http.Header{}}
+	hw := &hijacked{conn: conn, ws: newSock(conn, h.opts.WriteTimeout, &h.writers.active), brw: brw, header: http.Header{}}
 	slim := handshake(r)
 	go func() {
 		// melody upgrades and then reads until the connection ends.

@@ -483,7 +483,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		return err
 	}
 	// The connections are closed: writers and flushers stop at once.
-	h.writers.wg.Wait()
+	if err := h.writers.active.wait(ctx); err != nil {
+		return err
+	}
 	if err := h.running.wait(ctx); err != nil {
 		return err
 	}

@@ -362,9 +362,9 @@ func (s *Session) writeFailed(err error) {
 // slow consumers under locks, and a slow hook must hold up neither. Shutdown
 // waits for it.
 func (s *Session) reportLater(err error) {
-	s.hub.writers.wg.Add(1)
+	s.hub.writers.active.add(1)
 	go func() {
-		defer s.hub.writers.wg.Done()
+		defer s.hub.writers.active.add(-1)
 		if errors.Is(err, ErrSlowConsumer) {
 			s.hub.obs.SlowConsumer()
 		}

@@ -18,7 +18,7 @@ type sock struct {
 	net.Conn
 	raw     syscall.RawConn // nil when the connection has no descriptor (TLS): every write then waits in the backlog
 	timeout time.Duration   // the peer must take some of the backlog within this
-	wg      *sync.WaitGroup // counts the flusher, for Hub.Shutdown
+	active  *counter        // counts the flusher, for Hub.Shutdown
 
 	mu       sync.Mutex
 	owner    *Session // set once the session exists; nil during the handshake
@@ -29,8 +29,8 @@ type sock struct {
 	err      error // the first write error: every later write fails with it
 }
 
-func newSock(c net.Conn, timeout time.Duration, wg *sync.WaitGroup) *sock {
-	k := &sock{Conn: c, timeout: timeout, wg: wg}
+func newSock(c net.Conn, timeout time.Duration, active *counter) *sock {
+	k := &sock{Conn: c, timeout: timeout, active: active}
 	if sc, ok := c.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			k.raw = raw
@@ -63,7 +63,7 @@ func (k *sock) Write(p []byte) (int, error) {
 		k.backlog = append(k.backlog, rest...)
 		if !k.flushing {
 			k.flushing = true
-			k.wg.Add(1)
+			k.active.add(1)
 			go k.flush()
 		}
 	}
@@ -107,7 +107,7 @@ func (k *sock) pending() bool {
 // for the time-out fails the connection; one that reads slowly but steadily
 // does not.
 func (k *sock) flush() {
-	defer k.wg.Done()
+	defer k.active.add(-1)
 	for {
 		k.mu.Lock()
 		if len(k.backlog) == 0 || k.err != nil {

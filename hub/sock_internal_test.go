@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -96,8 +97,8 @@ func TestSockNeverWaitsAndKeepsOrder(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			server, client := tc.pair(t)
-			var wg sync.WaitGroup
-			k := newSock(server, 5*time.Second, &wg)
+			var active counter
+			k := newSock(server, 5*time.Second, &active)
 			// 4 MiB, far more than the socket buffers hold, while the
 			// client reads nothing.
 			const records = 512
@@ -114,7 +115,7 @@ func TestSockNeverWaitsAndKeepsOrder(t *testing.T) {
 				require.NoError(t, err)
 				require.Equal(t, i, n, "records arrive whole and in order")
 			}
-			wg.Wait() // the flusher stops once the backlog is written
+			require.NoError(t, active.wait(context.Background())) // the flusher stops once the backlog is written
 			assert.False(t, k.pending())
 			assert.Zero(t, cap(k.backlog)+cap(k.spare), "a drained socket keeps no buffer")
 		})
@@ -123,8 +124,8 @@ func TestSockNeverWaitsAndKeepsOrder(t *testing.T) {
 
 func TestSockWritersDoNotInterleave(t *testing.T) {
 	server, client := tcpPair(t)
-	var wg sync.WaitGroup
-	k := newSock(server, 5*time.Second, &wg)
+	var active counter
+	k := newSock(server, 5*time.Second, &active)
 	// Data frames from a writer and control frames from other goroutines
 	// share the connection; each Write is whole records.
 	const each = 200
@@ -151,13 +152,13 @@ func TestSockWritersDoNotInterleave(t *testing.T) {
 	}
 	assert.Len(t, seen, 4*each)
 	writers.Wait()
-	wg.Wait()
+	require.NoError(t, active.wait(context.Background()))
 }
 
 func TestSockFailsAPeerThatTakesNothing(t *testing.T) {
 	server, client := tcpPair(t)
-	var wg sync.WaitGroup
-	k := newSock(server, 200*time.Millisecond, &wg)
+	var active counter
+	k := newSock(server, 200*time.Millisecond, &active)
 	writeWithin(t, 10*time.Second, func() {
 		for i := range 512 {
 			_, err := k.Write(chunk(i, 8<<10))
@@ -166,7 +167,7 @@ func TestSockFailsAPeerThatTakesNothing(t *testing.T) {
 	})
 	// The flusher gives up after the time-out without progress and, with
 	// no session yet, closes the connection.
-	wg.Wait()
+	require.NoError(t, active.wait(context.Background()))
 	_, err := k.Write([]byte("x"))
 	assert.ErrorIs(t, err, net.ErrClosed, "later writes fail")
 	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))

@@ -29,9 +29,11 @@ type writers struct {
 	normal  fifo
 	running int
 	max     int
-	// wg counts the writers, the sockets' flushers and the error
-	// reports they make: Shutdown waits for them.
-	wg sync.WaitGroup
+	// active counts the writers, the sockets' flushers and the error
+	// reports they make: Shutdown waits for them. Not a sync.WaitGroup:
+	// a flusher may requeue its session, starting a writer, while
+	// Shutdown waits.
+	active counter
 }
 
 func newWriters(n int) *writers {
@@ -53,7 +55,7 @@ func (w *writers) push(s *Session, urgent bool) {
 	start := w.running < w.max
 	if start {
 		w.running++
-		w.wg.Add(1)
+		w.active.add(1)
 	}
 	w.mu.Unlock()
 	if start {
@@ -63,7 +65,7 @@ func (w *writers) push(s *Session, urgent bool) {
 
 // run gives sessions their turns until none is queued.
 func (w *writers) run() {
-	defer w.wg.Done()
+	defer w.active.add(-1)
 	start := time.Now()
 	var turns, frames int
 	for {
