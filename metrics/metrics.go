@@ -10,8 +10,9 @@
 //
 // Metric names start with Options.Namespace (by default "ginws"). Labels
 // carry event types that have handlers (others count as "unknown"), error
-// codes and close codes, never user ids or room names, so their number stays
-// bounded.
+// codes and the close codes of the wire protocol (a code a peer sends that
+// the protocol does not name counts as "other"), never user ids or room
+// names, so their number stays bounded.
 package metrics
 
 import (
@@ -114,11 +115,28 @@ func (m *Metrics) SessionOpened() {
 	m.connsTotal.Inc()
 }
 
-// SessionClosed implements hub.Observer.
+// SessionClosed implements hub.Observer. Codes outside the protocol's close
+// table are counted as "other".
 func (m *Metrics) SessionClosed(code int) {
 	m.connsOpen.Dec()
-	m.closes.WithLabelValues(strconv.Itoa(code)).Inc()
+	label, ok := closeLabels[code]
+	if !ok {
+		label = "other"
+	}
+	m.closes.WithLabelValues(label).Inc()
 }
+
+// closeLabels holds the codes of docs/PROTOCOL.md section 4, with 1005 (a
+// peer's close frame without a code, as a browser's close() sends) and 1006
+// (the connection lost). The hub passes on whatever code a peer closes with,
+// and a label value per code would let clients create series at will.
+var closeLabels = func() map[int]string {
+	m := map[int]string{}
+	for _, c := range []int{1000, 1001, 1002, 1005, 1006, 1007, 1008, 1009, 1011, 1013, 4401, 4403, 4429} {
+		m[c] = strconv.Itoa(c)
+	}
+	return m
+}()
 
 // Handled implements hub.Observer.
 func (m *Metrics) Handled(typ, code string, d time.Duration) {

@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -118,4 +119,25 @@ ginws_rooms 1
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	require.NoError(t, h.Shutdown(ctx))
+}
+
+func TestCloseCodesOutsideTheProtocolFold(t *testing.T) {
+	m := metrics.New(metrics.Options{})
+	known := []int{1000, 1001, 1002, 1005, 1006, 1007, 1008, 1009, 1011, 1013, 4401, 4403, 4429}
+	for _, code := range known {
+		m.SessionOpened()
+		m.SessionClosed(code)
+	}
+	// What a peer may put in its close frame, and what it may not.
+	for _, code := range []int{1003, 1010, 1012, 1014, 1015, 2999, 3000, 4000, 4402, 4999, 5000, 65535, 0, -1} {
+		m.SessionOpened()
+		m.SessionClosed(code)
+	}
+	var want strings.Builder
+	want.WriteString("# HELP ginws_closes_total Sessions closed, by close code.\n# TYPE ginws_closes_total counter\n")
+	for _, code := range known {
+		fmt.Fprintf(&want, "ginws_closes_total{code=\"%d\"} 1\n", code)
+	}
+	want.WriteString("ginws_closes_total{code=\"other\"} 14\n")
+	require.NoError(t, testutil.GatherAndCompare(m.Registry(), strings.NewReader(want.String()), "ginws_closes_total"))
 }

@@ -1,0 +1,95 @@
+package reliability_test
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/metrics"
+	"github.com/ginws/ginws/middleware"
+)
+
+func TestClientChosenCloseCodes(t *testing.T) {
+	m := metrics.New(metrics.Options{})
+	a := newApp(t, hub.Options{Observer: m, MaxSessionsPerUser: -1}, middleware.Options{})
+	hdr := user(t, "closer")
+	// Every code a peer may send in a close frame beyond the registered
+	// ones: 3000-4999, 2,000 of them.
+	const first, last = 3000, 4999
+	var next atomic.Int64
+	next.Store(first)
+	errs := make(chan error, 4)
+	var wg sync.WaitGroup
+	for range cap(errs) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+			for code := int(next.Add(1) - 1); code <= last; code = int(next.Add(1) - 1) {
+				conn, _, err := d.Dial(a.url, hdr)
+				if err != nil {
+					errs <- err
+					return
+				}
+				err = conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""))
+				// The echo of the code says the hub has seen it.
+				_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+				for err == nil {
+					_, _, err = conn.ReadMessage()
+				}
+				conn.Close()
+				if ce := (*websocket.CloseError)(nil); !errors.As(err, &ce) || ce.Code != code {
+					errs <- fmt.Errorf("close %d: %w", code, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	var series map[string]float64
+	require.Eventually(t, func() bool {
+		series = closeSeries(t, m)
+		var n float64
+		for _, v := range series {
+			n += v
+		}
+		return n == last-first+1
+	}, 10*time.Second, 10*time.Millisecond, "every session closed is counted")
+	// 4401, 4403 and 4429 are the protocol's own codes in that range.
+	require.LessOrEqual(t, len(series), 3+1, "series of ginws_closes_total")
+	assert.Equal(t, map[string]float64{"4401": 1, "4403": 1, "4429": 1, "other": last - first + 1 - 3}, series)
+	observe("abuse", "2,000 distinct close codes (3000-4999) sent by clients", fmt.Sprintf("`ginws_closes_total` has %d series: 4401, 4403 and 4429 (the protocol's own) and `other` for the other 1,997", len(series)))
+}
+
+// closeSeries returns ginws_closes_total by its code label.
+func closeSeries(t *testing.T, m *metrics.Metrics) map[string]float64 {
+	t.Helper()
+	families, err := m.Registry().Gather()
+	require.NoError(t, err)
+	out := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "ginws_closes_total" {
+			continue
+		}
+		for _, s := range f.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == "code" {
+					out[l.GetValue()] = s.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return out
+}
