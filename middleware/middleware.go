@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/internal/logtext"
 )
 
 // Options configures the middleware. Auth is required; every other field
@@ -35,7 +36,8 @@ type Options struct {
 	// default 0: no limit, since users behind one NAT share an address. The
 	// per-user limit is the hub's Options.MaxSessionsPerUser.
 	MaxConnsPerAddr int
-	// Logger receives refusals (never tokens). By default slog.Default().
+	// Logger receives refusals (never tokens; what the client chose, such
+	// as the Origin, cut to 128 bytes). By default slog.Default().
 	Logger *slog.Logger
 	// Observer is told of every refusal, for metrics (package metrics
 	// implements it). By default none.
@@ -88,7 +90,7 @@ func New(h *hub.Hub, o Options) gin.HandlerFunc {
 			return
 		}
 		if origin := r.Header.Get("Origin"); !origins.allow(origin, r.Host) {
-			log.Info("ginws: origin refused", "origin", origin, "addr", c.ClientIP())
+			log.Info("ginws: origin refused", "origin", logtext.Clip(origin), "addr", c.ClientIP())
 			refuse(c, http.StatusForbidden, "forbidden_origin", "origin not allowed")
 			return
 		}
@@ -100,8 +102,9 @@ func New(h *hub.Hub, o Options) gin.HandlerFunc {
 		}
 		p, err := o.Auth.Authenticate(c, token)
 		if err != nil {
-			// The error may quote claims but never the token itself.
-			log.Info("ginws: authentication failed", "addr", c.ClientIP(), "err", err)
+			// The error may quote claims (or, from an Authenticator of the
+			// application's, a key id) but never the token itself.
+			log.Info("ginws: authentication failed", "addr", c.ClientIP(), "err", logtext.Clip(err.Error()))
 			refuse(c, http.StatusUnauthorized, "unauthorized", "authentication failed")
 			return
 		}

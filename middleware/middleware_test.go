@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
@@ -441,5 +443,36 @@ func TestTokensStayOutOfLogs(t *testing.T) {
 	for _, tok := range []string{good, expired} {
 		assert.NotContains(t, logs, tok)
 		assert.NotContains(t, logs, strings.Split(tok, ".")[2], "not even the signature")
+	}
+}
+
+func TestAttackerStringsClippedInLogs(t *testing.T) {
+	var logs syncBuffer
+	long := strings.Repeat("é", 30<<10) // 60 KB, two bytes a rune
+	url, _ := server(t, hub.Options{}, middleware.Options{
+		Auth: middleware.AuthFunc(func(_ *gin.Context, tok string) (hub.Principal, error) {
+			// An application's error that quotes what the client sent.
+			return hub.Principal{}, fmt.Errorf("no such key id %q", long+tok)
+		}),
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+	})
+	_, ref := connect(t, url, http.Header{"Origin": {"http://" + long}})
+	assert.Equal(t, refusal{403, "forbidden_origin"}, ref)
+	_, ref = connect(t, url, bearer("abc"))
+	assert.Equal(t, refusal{401, "unauthorized"}, ref)
+
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	require.Len(t, lines, 2)
+	for _, line := range lines {
+		var rec map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &rec))
+		assert.Less(t, len(line), 512, "%.200s", line)
+		for _, k := range []string{"origin", "err"} {
+			if v, ok := rec[k].(string); ok {
+				assert.True(t, utf8.ValidString(v), "a rune is never cut in half")
+				assert.NotContains(t, v, "\uFFFD", "a rune is never cut in half")
+				assert.Contains(t, v, "more bytes", "the cut is marked")
+			}
+		}
 	}
 }

@@ -1,13 +1,21 @@
 package reliability_test
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"github.com/gin-gonic/gin"
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -92,4 +100,63 @@ func closeSeries(t *testing.T, m *metrics.Metrics) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// logBuffer is a bytes.Buffer safe for the logger's and the test's goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestLongOriginsDoNotFloodTheLog(t *testing.T) {
+	// newApp discards the middleware's log, so this server is its own, with
+	// the example's header limit (64 KiB), which a 60 KB Origin fits.
+	var logs logBuffer
+	h := hub.New(hub.Options{Logger: slog.New(slog.DiscardHandler)})
+	r := gin.New()
+	r.GET("/ws", middleware.New(h, middleware.Options{
+		Auth:   middleware.JWT(middleware.JWTOptions{Secret: secret}),
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	}))
+	srv := httptest.NewUnstartedServer(r)
+	srv.Config.ReadHeaderTimeout = 5 * time.Second
+	srv.Config.MaxHeaderBytes = 64 << 10
+	srv.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, h.Shutdown(ctx))
+		srv.Close()
+	})
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+	hdr := user(t, "alice")
+	hdr.Set("Origin", "https://"+strings.Repeat("a", 60<<10-8))
+
+	const n = 500
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	for range n {
+		_, resp, err := d.Dial(url, hdr)
+		require.Error(t, err)
+		require.NotNil(t, resp)
+		resp.Body.Close()
+		require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	}
+	// The middleware logs before it answers: every line is written.
+	out := logs.String()
+	require.Equal(t, n, strings.Count(out, "origin refused"))
+	require.Less(t, len(out), 200<<10, "log bytes for %d refusals of a 60 KB origin", n)
+	assert.True(t, utf8.ValidString(out))
+	observe("abuse", "500 refused upgrades with a 60 KB Origin header", fmt.Sprintf("%d KB of log in all (%d bytes a refusal): the Origin is cut to 128 bytes, the cut marked", len(out)>>10, len(out)/n))
 }
