@@ -54,8 +54,8 @@ type Observer interface {
 // its origin and limits, and hands the connection to the hub. Mount it on a
 // GET route; it returns once the connection is handed over (the session
 // runs on its own goroutine), so Gin and net/http free the request. Refusals happen before the upgrade, as JSON
-// {"error":{"code":"...","message":"..."}} with status 400 (not a WebSocket
-// upgrade), 401 unauthorized, 403 forbidden_origin, 429
+// {"error":{"code":"...","message":"..."}} with status 400 bad_request (not a
+// WebSocket upgrade, or over HTTP/1.0), 401 unauthorized, 403 forbidden_origin, 429
 // too_many_connections or 503 unavailable (the hub shuts down).
 //
 // It panics if h or o.Auth is nil or an allowed origin is malformed.
@@ -83,6 +83,12 @@ func New(h *hub.Hub, o Options) gin.HandlerFunc {
 		r := c.Request
 		if !websocket.IsWebSocketUpgrade(r) {
 			refuse(c, http.StatusBadRequest, "bad_request", "this endpoint only accepts WebSocket upgrades")
+			return
+		}
+		// RFC 6455 section 4.1; an HTTP/1.0 peer has no Upgrade semantics,
+		// and gorilla/websocket does not check the version.
+		if !r.ProtoAtLeast(1, 1) {
+			refuse(c, http.StatusBadRequest, "bad_request", "WebSocket upgrades need HTTP/1.1 or later")
 			return
 		}
 		if !h.Accepting() {

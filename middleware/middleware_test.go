@@ -446,6 +446,38 @@ func TestTokensStayOutOfLogs(t *testing.T) {
 	}
 }
 
+func TestHTTP10UpgradeRefusedFirst(t *testing.T) {
+	var authCalls int
+	var refused []string
+	h := hub.New(hub.Options{Logger: slog.New(slog.DiscardHandler)})
+	r := gin.New()
+	r.GET("/ws", middleware.New(h, middleware.Options{
+		Auth: middleware.AuthFunc(func(*gin.Context, string) (hub.Principal, error) {
+			authCalls++
+			return hub.Principal{UserID: "alice"}, nil
+		}),
+		Observer: observerFunc(func(code string) { refused = append(refused, code) }),
+		Logger:   slog.New(slog.DiscardHandler),
+	}))
+	req := httptest.NewRequest(http.MethodGet, "/ws", nil)
+	req.Proto, req.ProtoMinor = "HTTP/1.0", 0
+	req.Header = http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}, "Sec-Websocket-Version": {"13"},
+		"Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}, "Authorization": {"Bearer x"}}
+	w := httptest.NewRecorder()
+	r.ServeHTTP(w, req)
+	assert.Equal(t, http.StatusBadRequest, w.Code)
+	assert.JSONEq(t, `{"error":{"code":"bad_request","message":"WebSocket upgrades need HTTP/1.1 or later"}}`, w.Body.String())
+	assert.Zero(t, authCalls, "refused before authentication")
+	assert.Equal(t, []string{"bad_request"}, refused)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, h.Shutdown(ctx))
+}
+
+type observerFunc func(code string)
+
+func (f observerFunc) Refused(code string) { f(code) }
+
 func TestAttackerStringsClippedInLogs(t *testing.T) {
 	var logs syncBuffer
 	long := strings.Repeat("é", 30<<10) // 60 KB, two bytes a rune

@@ -1,11 +1,14 @@
 package reliability_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -159,4 +162,24 @@ func TestLongOriginsDoNotFloodTheLog(t *testing.T) {
 	require.Less(t, len(out), 200<<10, "log bytes for %d refusals of a 60 KB origin", n)
 	assert.True(t, utf8.ValidString(out))
 	observe("abuse", "500 refused upgrades with a 60 KB Origin header", fmt.Sprintf("%d KB of log in all (%d bytes a refusal): the Origin is cut to 128 bytes, the cut marked", len(out)>>10, len(out)/n))
+}
+
+func TestHTTP10UpgradeRefused(t *testing.T) {
+	a := newApp(t, hub.Options{}, middleware.Options{})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(strings.TrimSuffix(a.url, "/ws"), "ws://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	_, err = fmt.Fprintf(conn, "GET /ws HTTP/1.0\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: %s\r\n\r\n", user(t, "alice").Get("Authorization"))
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	var body struct{ Error struct{ Code string } }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	assert.Equal(t, "bad_request", body.Error.Code)
+	assert.Equal(t, 0, a.h.Len())
+	observe("abuse", "WebSocket upgrade over HTTP/1.0 (RFC 6455 needs 1.1)", "400 `bad_request`, no upgrade")
 }
