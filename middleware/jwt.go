@@ -45,8 +45,9 @@ type JWTOptions struct {
 // JWT returns an Authenticator for JSON Web Tokens (github.com/golang-jwt/jwt/v5):
 // sub becomes the user id, exp the Principal's expiry (the hub closes the
 // session with 4401 when it passes), RolesClaim the roles, and every claim
-// is kept in Principal.Claims. It panics on a configuration that cannot
-// verify anything.
+// is kept in Principal.Claims. A token whose header has "crit" is refused,
+// since no extension is understood (RFC 7515 section 4.1.11). It panics on a
+// configuration that cannot verify anything.
 func JWT(o JWTOptions) Authenticator {
 	keyfunc := o.Keyfunc
 	algs := o.Algorithms
@@ -113,8 +114,15 @@ func (a *jwtAuth) Authenticate(_ *gin.Context, token string) (hub.Principal, err
 		return hub.Principal{}, ErrNoToken
 	}
 	claims := jwt.MapClaims{}
-	if _, err := a.parser.ParseWithClaims(token, claims, a.keyfunc); err != nil {
+	tok, err := a.parser.ParseWithClaims(token, claims, a.keyfunc)
+	if err != nil {
 		return hub.Principal{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	// RFC 7515 section 4.1.11: the issuer requires every extension crit
+	// names to be understood, and golang-jwt understands none; a crit that
+	// is empty or not a list of names is malformed.
+	if _, ok := tok.Header["crit"]; ok {
+		return hub.Principal{}, fmt.Errorf("%w: crit header names extensions that are not understood", ErrInvalidToken)
 	}
 	sub, err := claims.GetSubject()
 	if err != nil || sub == "" {

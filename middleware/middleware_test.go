@@ -478,6 +478,32 @@ type observerFunc func(code string)
 
 func (f observerFunc) Refused(code string) { f(code) }
 
+func TestJWTCritRefused(t *testing.T) {
+	auth := middleware.JWT(middleware.JWTOptions{Secret: secret})
+	sign := func(crit any) string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, valid("alice"))
+		if crit != nil {
+			tok.Header["crit"] = crit
+			tok.Header["exp-check"] = true
+		}
+		s, err := tok.SignedString(secret)
+		require.NoError(t, err)
+		return s
+	}
+	_, err := auth.Authenticate(nil, sign(nil))
+	require.NoError(t, err, "no crit")
+	for name, crit := range map[string]any{
+		"unknown extension": []string{"exp-check"},
+		"empty list":        []string{},
+		"a string":          "exp-check",
+		"not strings":       []any{1},
+		"an object":         map[string]any{"exp-check": true},
+	} {
+		_, err := auth.Authenticate(nil, sign(crit))
+		assert.ErrorIs(t, err, middleware.ErrInvalidToken, name)
+	}
+}
+
 func TestAttackerStringsClippedInLogs(t *testing.T) {
 	var logs syncBuffer
 	long := strings.Repeat("é", 30<<10) // 60 KB, two bytes a rune

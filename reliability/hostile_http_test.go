@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -182,4 +183,27 @@ func TestHTTP10UpgradeRefused(t *testing.T) {
 	assert.Equal(t, "bad_request", body.Error.Code)
 	assert.Equal(t, 0, a.h.Len())
 	observe("abuse", "WebSocket upgrade over HTTP/1.0 (RFC 6455 needs 1.1)", "400 `bad_request`, no upgrade")
+}
+
+func TestCritHeaderRefused(t *testing.T) {
+	a := newApp(t, hub.Options{}, middleware.Options{})
+	claims := jwt.MapClaims{"sub": "mallory", "exp": time.Now().Add(time.Hour).Unix()}
+	for name, crit := range map[string]any{
+		"an unknown extension": []string{"urn:example:must-check"},
+		"an empty list":        []string{},
+		"not a list":           "urn:example:must-check",
+		"not strings":          []int{1},
+	} {
+		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+		tok.Header["crit"] = crit
+		tok.Header["urn:example:must-check"] = true
+		s, err := tok.SignedString(secret)
+		require.NoError(t, err)
+		_, resp, err := websocket.DefaultDialer.Dial(a.url, bearer(s))
+		require.Error(t, err, name)
+		require.NotNil(t, resp, name)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, name)
+	}
+	observe("abuse", "validly signed JWT whose `crit` header names an extension (or is malformed)", "401 `unauthorized`, no upgrade (RFC 7515 §4.1.11: no extension is understood)")
 }
