@@ -21,8 +21,9 @@ import (
 // done, if not nil, runs exactly once: when the session has ended and was
 // cleaned up, or when Accept or the upgrade failed.
 //
-// Accept returns ErrHubClosed while the hub shuts down and
-// ErrTooManySessions when the user is at MaxSessionsPerUser, before
+// Accept returns ErrHubClosed while the hub shuts down, ErrHubFull when the
+// hub is at MaxSessions and ErrTooManySessions when the user is at
+// MaxSessionsPerUser, before
 // anything was written; after that the connection is the hub's, and a
 // failed handshake is answered and logged by it.
 //
@@ -43,6 +44,7 @@ func (h *Hub) Accept(w http.ResponseWriter, r *http.Request, p Principal, done f
 		end()
 		return fmt.Errorf("hub: take over the connection: %w", err)
 	}
+	setSendBuffer(conn, h.opts.SocketSendBuffer)
 	hw := &hijacked{conn: conn, ws: newSock(conn, h.opts.WriteTimeout, &h.writers.active), brw: brw, header: http.Header{}}
 	slim := handshake(r)
 	go func() {
@@ -53,6 +55,21 @@ func (h *Hub) Accept(w http.ResponseWriter, r *http.Request, p Principal, done f
 		}
 	}()
 	return nil
+}
+
+// setSendBuffer bounds the kernel's send buffer of the connection (see
+// Options.SocketSendBuffer); TLS connections are set on the connection under
+// them.
+func setSendBuffer(c net.Conn, n int) {
+	if n <= 0 {
+		return
+	}
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = tc.NetConn()
+	}
+	if tc, ok := c.(interface{ SetWriteBuffer(int) error }); ok {
+		_ = tc.SetWriteBuffer(n)
+	}
 }
 
 // handshake copies what the upgrade reads from r. melody keeps the request

@@ -135,6 +135,9 @@ func (m *memoryBroker) Subscribe(_ context.Context, room string) error {
 func (m *memoryBroker) Unsubscribe(_ context.Context, room string) error {
 	m.mu.Lock()
 	delete(m.rooms, room)
+	if len(m.rooms) == 0 {
+		m.rooms = make(map[string]struct{}) // a map keeps its peak size
+	}
 	m.mu.Unlock()
 	return nil
 }

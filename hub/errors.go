@@ -13,6 +13,8 @@ var (
 	ErrHubClosed = errors.New("hub: closed")
 	// ErrTooManySessions: the user already has MaxSessionsPerUser sessions.
 	ErrTooManySessions = errors.New("hub: too many sessions for this user")
+	// ErrHubFull: the hub has MaxSessions sessions.
+	ErrHubFull = errors.New("hub: at its session limit")
 	// ErrSessionClosed: the session is closing or closed.
 	ErrSessionClosed = errors.New("hub: session closed")
 	// ErrBadName: an event type or room name breaks the protocol's rules.
@@ -32,6 +34,7 @@ const (
 	CodeTooLarge         = "too_large"
 	CodeUnsupported      = "unsupported"
 	CodeInternal         = "internal"
+	CodeTooManyRooms     = "too_many_rooms"
 )
 
 // Error is an error a client receives as an error frame. Handlers return
@@ -56,6 +59,8 @@ func (e *Error) Is(target error) bool {
 var (
 	ErrForbidden = &Error{Code: CodeForbidden, Message: "not allowed"}
 	ErrNotMember = &Error{Code: CodeNotMember, Message: "join the room first"}
+	// ErrTooManyRooms answers a join beyond Options.MaxRooms.
+	ErrTooManyRooms = &Error{Code: CodeTooManyRooms, Message: "this session is in too many rooms"}
 )
 
 // NewError returns an *Error with the given code and message.

@@ -287,6 +287,7 @@ func (h *Hub) answer(c *Context, result any, err error) string {
 			h.reply(s, replyError(c.id, &Error{Code: CodeInternal, Message: "internal error"}))
 			return CodeInternal
 		}
+		s.charge(len(frame))
 		h.reply(s, frame)
 		return ""
 	}

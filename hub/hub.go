@@ -55,9 +55,11 @@ type Hub struct {
 	sessions map[*Session]struct{}
 	users    map[string]map[*Session]struct{}
 	slots    map[string]int // sessions per user, counting those upgrading
+	reserved int            // sessions, counting those upgrading
 	rooms    map[string]*room
 
-	writers *writers
+	writers   *writers
+	presences *presence
 
 	live    counter // sessions not yet cleaned up
 	running counter // handler goroutines
@@ -79,6 +81,7 @@ func New(opts Options) *Hub {
 		rooms:    make(map[string]*room),
 		writers:  newWriters(opts.Writers),
 	}
+	h.presences = newPresence(h)
 	h.broker = opts.Broker
 	if h.broker == nil {
 		h.broker = NewMemoryBus().Broker()
@@ -90,7 +93,7 @@ func New(opts Options) *Hub {
 	if hist, ok := h.broker.(History); ok {
 		h.history = hist
 	} else {
-		h.history = newMemoryHistory(h.deliver)
+		h.history = newMemoryHistory(h.deliver, h.opts.HistoryBytes)
 	}
 	if err := h.broker.Start(h.deliver, func(err error) { h.reportError(nil, err) }); err != nil {
 		h.reportError(nil, fmt.Errorf("hub: start broker: %w", err))
@@ -122,6 +125,9 @@ func New(opts Options) *Hub {
 	m.HandlePong(func(ms *melody.Session) {
 		if s := sessionOf(ms); s != nil {
 			s.touch()
+			// Unsolicited Pongs are frames like any other: a flood of
+			// them is cut off.
+			h.allow(s, "", false)
 		}
 	})
 	m.HandleClose(func(ms *melody.Session, code int, _ string) error {
@@ -158,14 +164,23 @@ func (h *Hub) reserve(ctx context.Context, user string) (release func(), err err
 		h.mu.Unlock()
 		return nil, ErrTooManySessions
 	}
+	if h.opts.MaxSessions > 0 && h.reserved >= h.opts.MaxSessions {
+		h.mu.Unlock()
+		return nil, ErrHubFull
+	}
 	h.slots[user]++
+	h.reserved++
 	h.live.add(1)
 	h.mu.Unlock()
 	local := func() {
 		h.mu.Lock()
 		if h.slots[user]--; h.slots[user] <= 0 {
 			delete(h.slots, user)
+			if len(h.slots) == 0 {
+				h.slots = make(map[string]int)
+			}
 		}
+		h.reserved--
 		h.mu.Unlock()
 		h.live.add(-1)
 	}
@@ -238,6 +253,7 @@ func (h *Hub) onConnect(ms *melody.Session) {
 	}
 	ms.Set(keySession, s)
 	s.sock.own(s)
+	s.conn.SetPingHandler(s.onPing)
 	welcome, _ := eventFrame("welcome", "", struct {
 		Session   string `json:"session"`
 		User      string `json:"user"`
@@ -309,6 +325,11 @@ func (h *Hub) onDisconnect(ms *melody.Session) {
 			delete(h.users, s.principal.UserID)
 		}
 	}
+	if len(h.sessions) == 0 {
+		// Maps keep their peak size: once everyone has gone, new ones.
+		h.sessions = make(map[*Session]struct{})
+		h.users = make(map[string]map[*Session]struct{})
+	}
 	rooms := make([]string, 0, len(s.rooms))
 	for r := range s.rooms {
 		rooms = append(rooms, r)
@@ -342,13 +363,13 @@ func (h *Hub) onText(ms *melody.Session, data []byte) {
 		return
 	}
 	if len(data) == 4 && string(data) == "ping" {
-		if h.allow(s, "") {
+		if h.allow(s, "", true) {
 			_ = s.enqueue(outFrame{data: []byte("pong"), raw: true, urgent: true})
 		}
 		return
 	}
 	if h.opts.MaxDepth > 0 && validate.TooDeep(data, h.opts.MaxDepth) {
-		if h.allow(s, "") {
+		if h.allow(s, "", true) {
 			h.obs.Handled("invalid", CodeBadRequest, 0)
 			h.fail(s, "", &Error{Code: CodeBadRequest, Message: fmt.Sprintf("frame nests deeper than %d levels", h.opts.MaxDepth)})
 		}
@@ -357,7 +378,7 @@ func (h *Hub) onText(ms *melody.Session, data []byte) {
 	// The envelope is read before the rate limit so that a rate_limited
 	// reply carries the request's id and the client can fail that request.
 	env, e := decodeEnvelope(data)
-	if !h.allow(s, env.ID) {
+	if !h.allow(s, env.ID, true) {
 		return
 	}
 	if e != nil {
@@ -365,7 +386,7 @@ func (h *Hub) onText(ms *melody.Session, data []byte) {
 		h.fail(s, env.ID, e)
 		return
 	}
-	if !s.dispatch(inFrame{env: env}) {
+	if !s.dispatch(inFrame{env: env, size: len(data)}) {
 		h.fail(s, env.ID, &Error{Code: CodeRateLimited, Message: "too many requests waiting"})
 	}
 }
@@ -376,7 +397,7 @@ func (h *Hub) onBinary(ms *melody.Session, data []byte) {
 		return
 	}
 	s.touch()
-	if s.isClosing() || !h.allow(s, "") {
+	if s.isClosing() || !h.allow(s, "", true) {
 		return
 	}
 	h.hmu.RLock()
@@ -386,7 +407,7 @@ func (h *Hub) onBinary(ms *melody.Session, data []byte) {
 		h.fail(s, "", &Error{Code: CodeUnsupported, Message: "binary frames are not supported here"})
 		return
 	}
-	if !s.dispatch(inFrame{binary: data}) {
+	if !s.dispatch(inFrame{binary: data, size: len(data)}) {
 		h.fail(s, "", &Error{Code: CodeRateLimited, Message: "too many requests waiting"})
 	}
 }
@@ -397,10 +418,12 @@ func (s *Session) isClosing() bool {
 	return s.closing
 }
 
-// allow applies the rate limit: a frame over it gets rate_limited, and
-// RateLimitStrikes of those within a second close the session with 4429. A
-// client a little over the rate is slowed down, a flood is cut off.
-func (h *Hub) allow(s *Session, id string) bool {
+// allow applies the rate limit: a frame over it gets rate_limited (reply is
+// false for control frames, which get no answer), and RateLimitStrikes of
+// those within a second close the session with 4429. A client a little over
+// the rate is slowed down, a flood is cut off. It runs on the reader
+// goroutine.
+func (h *Hub) allow(s *Session, id string, reply bool) bool {
 	if h.opts.RateLimit <= 0 {
 		return true
 	}
@@ -419,8 +442,25 @@ func (h *Hub) allow(s *Session, id string) bool {
 		s.Close(CloseRateLimited, "rate_limited")
 		return false
 	}
-	h.reply(s, replyError(id, &Error{Code: CodeRateLimited, Message: "slow down"}))
+	if reply {
+		h.reply(s, replyError(id, &Error{Code: CodeRateLimited, Message: "slow down"}))
+	}
 	return false
+}
+
+// answerCost is the size of an answer that costs one more token of the rate
+// limit (Options.RateLimit).
+const answerCost = 4 << 10
+
+// charge takes from the session's rate limit what an answer of n bytes costs
+// beyond the request that asked for it, going into debt if need be: the
+// client's next frames wait for it.
+func (s *Session) charge(n int) {
+	tokens := n / answerCost
+	if tokens == 0 || s.limiter == nil {
+		return
+	}
+	s.limiter.ReserveN(time.Now(), min(tokens, s.limiter.Burst()))
 }
 
 // fail answers an invalid frame and closes the session with 1008 after
@@ -472,6 +512,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		h.mu.Lock()
 		h.closed = true
 		h.mu.Unlock()
+		// Every member is about to go: changes still gathered would
+		// reach sessions that are closing.
+		h.presences.stop()
 	})
 	h.mu.RLock()
 	for s := range h.sessions {

@@ -12,7 +12,7 @@ const (
 	DefaultMaxFrameBytes      = 64 << 10
 	DefaultMaxDepth           = 32
 	DefaultSendQueueBytes     = 1 << 20
-	DefaultSendQueueFrames    = 256
+	DefaultSendQueueFrames    = 4096
 	DefaultPingInterval       = 25 * time.Second
 	DefaultHeartbeatTimeout   = 60 * time.Second
 	DefaultWriteTimeout       = 10 * time.Second
@@ -23,6 +23,14 @@ const (
 	DefaultMaxInvalidFrames   = 20
 	DefaultMaxSessionsPerUser = 64
 	DefaultMaxPending         = 256
+	DefaultMaxPendingBytes    = 256 << 10
+	DefaultSocketSendBuffer   = 64 << 10
+	DefaultMaxSessions        = 100_000
+	DefaultMaxRooms           = 128
+	DefaultJoinRate           = 10
+	DefaultHistoryBytes       = 64 << 20
+	DefaultPresenceInterval   = 100 * time.Millisecond
+	DefaultPresenceBatch      = 16
 )
 
 // Options configures a Hub. The zero value gives the defaults of the design
@@ -34,12 +42,20 @@ type Options struct {
 	// MaxDepth limits the JSON nesting of a frame. By default 32.
 	MaxDepth int
 	// SendQueueBytes and SendQueueFrames bound what may wait to be written
-	// to one session. A session that overflows either is closed with 1013
+	// to one session: queued events, answers, Pongs, a join's replay, and
+	// what was written but still waits for the peer in the hub's socket
+	// backlog. A session that overflows either is closed with 1013
 	// (slow_consumer): nothing is dropped silently. By default 1 MiB and
-	// 256 frames. Queued events are written as one array frame when the
+	// 4096 frames. Queued events are written as one array frame when the
 	// peer falls behind.
 	SendQueueBytes  int
 	SendQueueFrames int
+	// SocketSendBuffer is the kernel's send buffer of each connection
+	// (SO_SNDBUF; Linux reserves twice the value), so that a peer that
+	// reads nothing parks a bounded amount in the kernel, outside the Go
+	// heap. By default 64 KiB; negative leaves the kernel's default, which
+	// grows to several MiB per connection.
+	SocketSendBuffer int
 	// PingInterval is how often the server sends a Ping control frame; the
 	// welcome frame tells clients this interval. By default 25 s.
 	PingInterval time.Duration
@@ -61,9 +77,12 @@ type Options struct {
 	// CloseTimeout is how long the server waits for the peer's close frame
 	// after sending its own, reading and discarding meanwhile. By default 2 s.
 	CloseTimeout time.Duration
-	// RateLimit is the sustained number of data frames per second a session
-	// may send, RateBurst the bucket size. Control frames do not count. By
-	// default 50/s with a burst of 100; a negative RateLimit disables it.
+	// RateLimit is the sustained number of frames per second a session may
+	// send, RateBurst the bucket size. Every frame counts, Ping and Pong
+	// control frames included, and an answer costs one more for each 4 KiB
+	// it holds (a join's replay, a history or presence list), so a small
+	// request cannot ask for an unbounded stream of output. By default 50/s
+	// with a burst of 100; a negative RateLimit disables it.
 	RateLimit float64
 	RateBurst int
 	// RateLimitStrikes is the number of rate_limited replies within one
@@ -75,10 +94,40 @@ type Options struct {
 	// MaxSessionsPerUser limits concurrent sessions of one user id; Accept
 	// returns ErrTooManySessions beyond it. By default 64; negative: no limit.
 	MaxSessionsPerUser int
-	// MaxPending bounds the frames of one session waiting for its handlers
-	// (handlers run one at a time per session, in order). A frame beyond it
-	// gets rate_limited. By default 256.
-	MaxPending int
+	// MaxSessions limits the sessions of this hub; Accept returns ErrHubFull
+	// beyond it (the middleware answers 503). By default 100,000; negative:
+	// no limit. Size it to the node's memory (README, "Memory bounds").
+	MaxSessions int
+	// MaxPending and MaxPendingBytes bound the frames of one session
+	// waiting for its handlers (handlers run one at a time per session, in
+	// order), in number and in bytes. A frame beyond either gets
+	// rate_limited; one frame is always taken. By default 256 frames and
+	// 256 KiB.
+	MaxPending      int
+	MaxPendingBytes int
+	// MaxRooms limits the rooms one session is in; a join beyond it gets
+	// too_many_rooms. By default 128; negative: no limit.
+	MaxRooms int
+	// JoinRate is the sustained number of joins and leaves per second of
+	// one session; beyond it they get rate_limited. The burst is twice
+	// MaxRooms, so that a client can leave and join all its rooms at once.
+	// By default 10/s; negative: no limit.
+	JoinRate float64
+	// HistoryBytes bounds the memory of all rooms' history on this hub
+	// when the hub keeps it (without a broker that keeps history, such as
+	// the Redis broker): beyond it the history of the least recently used
+	// rooms is forgotten, and a client resuming there gets
+	// "recovered":false. By default 64 MiB; negative: no limit.
+	HistoryBytes int64
+	// PresenceInterval and PresenceBatch coalesce presence events of a
+	// room: the first change is sent at once, later ones within the
+	// interval are gathered (a join and a leave of one session cancel
+	// out) and sent at its end, one event each when there are at most
+	// PresenceBatch of them, else as one presence.changed summary
+	// (PROTOCOL.md section 3). So neither churn nor a crowd joining at once
+	// floods the members. By default 100 ms and 16.
+	PresenceInterval time.Duration
+	PresenceBatch    int
 
 	// Rooms returns the options of a room (MatchRooms builds one from
 	// patterns). It is called when a room is created and when an event is
@@ -140,6 +189,14 @@ func (o Options) withDefaults() Options {
 	setDefault(&o.MaxInvalidFrames, DefaultMaxInvalidFrames)
 	setDefault(&o.MaxSessionsPerUser, DefaultMaxSessionsPerUser)
 	setDefault(&o.MaxPending, DefaultMaxPending)
+	setDefault(&o.MaxPendingBytes, DefaultMaxPendingBytes)
+	setDefault(&o.SocketSendBuffer, DefaultSocketSendBuffer)
+	setDefault(&o.MaxSessions, DefaultMaxSessions)
+	setDefault(&o.MaxRooms, DefaultMaxRooms)
+	setDefault(&o.JoinRate, DefaultJoinRate)
+	setDefault(&o.HistoryBytes, DefaultHistoryBytes)
+	setDefault(&o.PresenceInterval, DefaultPresenceInterval)
+	setDefault(&o.PresenceBatch, DefaultPresenceBatch)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/ginws/ginws/validate"
 )
 
@@ -54,12 +56,32 @@ func needRoom(c *Context) error {
 	return nil
 }
 
+// allowJoin applies Options.JoinRate to a join or leave: each costs the
+// room's subscription, presence and maybe a history read, on every node.
+// It runs on the session's handler goroutine.
+func (h *Hub) allowJoin(s *Session) error {
+	if h.opts.JoinRate <= 0 {
+		return nil
+	}
+	if s.joins == nil {
+		// A reconnecting client leaves and joins all its rooms at once.
+		s.joins = rate.NewLimiter(rate.Limit(h.opts.JoinRate), 2*max(h.opts.MaxRooms, DefaultMaxRooms))
+	}
+	if !s.joins.Allow() {
+		return &Error{Code: CodeRateLimited, Message: "too many joins and leaves; slow down"}
+	}
+	return nil
+}
+
 // join adds the session to a room and answers it itself: in a room with
 // history the ack must be queued after the replayed events and before the
 // live ones, under the hub's lock. The returned function, run after the
 // ack, tells the others: the joiner's view is complete first.
 func (h *Hub) join(c *Context, data json.RawMessage) (func(), error) {
 	if err := needRoom(c); err != nil {
+		return nil, err
+	}
+	if err := h.allowJoin(c.session); err != nil {
 		return nil, err
 	}
 	var req joinRequest
@@ -83,6 +105,10 @@ func (h *Hub) join(c *Context, data json.RawMessage) (func(), error) {
 		return nil, ErrSessionClosed
 	}
 	r := h.rooms[c.room]
+	if h.opts.MaxRooms > 0 && len(s.rooms) >= h.opts.MaxRooms && (r == nil || r.members[s] == nil) {
+		h.mu.Unlock()
+		return nil, ErrTooManyRooms
+	}
 	first := r == nil
 	if first {
 		r = &room{opts: opts, members: make(map[*Session]*member)}
@@ -143,7 +169,7 @@ func (h *Hub) join(c *Context, data json.RawMessage) (func(), error) {
 	}
 	return func() {
 		if r.opts.Presence {
-			h.emitPresence("presence.join", c.room, s)
+			h.presences.change("presence.join", c.room, s)
 		}
 		if h.opts.OnJoin != nil {
 			h.opts.OnJoin(s, c.room)
@@ -157,6 +183,11 @@ func (h *Hub) join(c *Context, data json.RawMessage) (func(), error) {
 // step runs under the hub's lock, so that no live event slips in between.
 func (h *Hub) finishJoin(c *Context, r *room, replay [][]byte, ack *joinAck) error {
 	s := c.session
+	n := 0
+	for _, f := range replay {
+		n += len(f)
+	}
+	s.charge(n)
 	for _, f := range replay {
 		if err := s.enqueueWait(c, outFrame{data: f}); err != nil {
 			return err
@@ -214,6 +245,9 @@ func (h *Hub) leaveRequest(c *Context) (any, error) {
 	if err := needRoom(c); err != nil {
 		return nil, err
 	}
+	if err := h.allowJoin(c.session); err != nil {
+		return nil, err
+	}
 	if !h.leave(c.session, c.room) {
 		return nil, ErrNotMember
 	}
@@ -238,6 +272,11 @@ func (h *Hub) leave(s *Session, name string) bool {
 	empty := len(r.members) == 0
 	if empty {
 		delete(h.rooms, name)
+		if len(h.rooms) == 0 {
+			// A map keeps its peak size: after a crowd of rooms has
+			// gone, start a new one.
+			h.rooms = make(map[string]*room)
+		}
 	}
 	h.mu.Unlock()
 
@@ -252,7 +291,7 @@ func (h *Hub) leave(s *Session, name string) bool {
 		}
 	}
 	if r.opts.Presence {
-		h.emitPresence("presence.leave", name, s)
+		h.presences.change("presence.leave", name, s)
 	}
 	if h.opts.OnLeave != nil {
 		h.opts.OnLeave(s, name)

@@ -26,7 +26,8 @@ type Session struct {
 	principal Principal
 	ctx       context.Context // made by Context; guarded by mu
 	cancel    context.CancelFunc
-	limiter   *rate.Limiter // made on the first frame; reader goroutine only
+	limiter   *rate.Limiter // made on the first frame by the reader; safe for concurrent use
+	joins     *rate.Limiter // made on the first join; handler goroutine only
 	pingTimer *time.Timer
 	expiry    *time.Timer
 	release   func() // frees the user's session slot
@@ -42,8 +43,10 @@ type Session struct {
 	mu        sync.Mutex
 	out       []outFrame // queued, not yet taken by the writer
 	spare     []outFrame // the writer's previous batch, reused
-	outBytes  int        // queued plus being written
+	outBytes  int        // queued, being written and in the socket's backlog
 	outCount  int
+	backlog   int  // bytes of the last batch, charged until the socket's backlog drains
+	pongAt    int  // 1 + the index in out of the Pong not yet taken, or 0
 	writing   bool // the session has a turn coming, is in one or waits for its socket
 	queued    bool // a turn is coming (see writers)
 	urgent    bool // ... ahead of the sessions with only events
@@ -53,6 +56,7 @@ type Session struct {
 	discard   bool // drop what is queued and close now
 	closeErr  *CloseError
 	in        []inFrame
+	inBytes   int
 	handling  bool
 	// space is signalled when the writer has written a batch, for
 	// enqueueWait, which makes it: most sessions never need it.
@@ -69,6 +73,8 @@ type outFrame struct {
 	binary bool
 	// raw frames (plain-text pong) are never merged into an array frame.
 	raw bool
+	// control is the opcode of a control frame (a Pong), else 0.
+	control byte
 	// urgent frames (answers) move the session's turn ahead of events.
 	urgent bool
 }
@@ -76,6 +82,7 @@ type outFrame struct {
 type inFrame struct {
 	env    envelope
 	binary []byte
+	size   int // bytes charged to MaxPendingBytes
 }
 
 // ID returns the session's id, unique within the application.
@@ -176,10 +183,21 @@ func (s *Session) enqueue(f outFrame) error {
 	if s.closeSent || s.discard || s.gone {
 		return ErrSessionClosed
 	}
+	if f.control == websocket.PongMessage && s.pongAt > 0 {
+		// Only the newest Ping needs an answer (RFC 6455 section 5.5.3):
+		// a Ping flood costs one queued Pong.
+		p := &s.out[s.pongAt-1]
+		s.outBytes += len(f.data) - len(p.data)
+		p.data = f.data
+		return nil
+	}
 	o := &s.hub.opts
 	if s.outCount+1 > o.SendQueueFrames || s.outBytes+len(f.data) > o.SendQueueBytes {
 		s.startCloseLocked(CloseSlowConsumer, "slow_consumer", true)
 		return ErrSessionClosed
+	}
+	if f.control == websocket.PongMessage {
+		s.pongAt = len(s.out) + 1
 	}
 	s.out = append(s.out, f)
 	s.outBytes += len(f.data)
@@ -304,6 +322,7 @@ func (s *Session) turn() (events int) {
 	batch := s.out
 	s.out = s.spare[:0]
 	s.answers = false
+	s.pongAt = 0
 	s.mu.Unlock()
 
 	err := s.writeBatch(batch)
@@ -314,12 +333,19 @@ func (s *Session) turn() (events int) {
 	}
 	clear(batch)
 	s.mu.Lock()
-	s.outBytes -= n
 	s.outCount -= len(batch)
 	s.spare = batch[:0]
+	// What waits in the socket's backlog stays charged to the session
+	// until the peer has taken it; requeue releases it.
+	parked := err == nil && s.sock.park()
+	if parked {
+		s.backlog = n
+	} else {
+		s.outBytes -= n
+	}
 	space := s.space
 	s.mu.Unlock()
-	if space != nil {
+	if space != nil && !parked {
 		select {
 		case space <- struct{}{}:
 		default:
@@ -329,7 +355,7 @@ func (s *Session) turn() (events int) {
 		s.writeFailed(err)
 		return len(batch)
 	}
-	if !s.sock.park() { // else the socket's flusher calls requeue once the peer has caught up
+	if !parked { // else the socket's flusher calls requeue once the peer has caught up
 		s.requeue()
 	}
 	return len(batch)
@@ -340,6 +366,16 @@ func (s *Session) turn() (events int) {
 func (s *Session) requeue() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.backlog > 0 {
+		s.outBytes -= s.backlog
+		s.backlog = 0
+		if s.space != nil {
+			select {
+			case s.space <- struct{}{}:
+			default:
+			}
+		}
+	}
 	if len(s.out) == 0 && !s.closing {
 		s.writing = false
 		return
@@ -381,6 +417,7 @@ func (s *Session) dropQueueLocked() {
 	clear(s.out)
 	s.out = s.out[:0]
 	s.answers = false
+	s.pongAt = 0
 }
 
 // maxBatch bounds how many queued events go into one array frame.
@@ -402,8 +439,8 @@ func (s *Session) writeBatch(batch []outFrame) error {
 	var err error
 	for i := 0; i < len(batch) && err == nil; {
 		n := 1
-		if !batch[i].binary && !batch[i].raw {
-			for n < maxBatch && i+n < len(batch) && !batch[i+n].binary && !batch[i+n].raw {
+		if batch[i].mergeable() {
+			for n < maxBatch && i+n < len(batch) && batch[i+n].mergeable() {
 				n++
 			}
 		}
@@ -421,13 +458,20 @@ func (s *Session) writeBatch(batch []outFrame) error {
 	return err
 }
 
+// mergeable reports whether the frame is an event or answer that may go
+// into a JSON array frame with its neighbours.
+func (f *outFrame) mergeable() bool { return !f.binary && !f.raw && f.control == 0 }
+
 // appendFrame appends one unmasked server frame (RFC 6455 section 5.2)
 // holding frames[0], or the frames as one JSON array. The hub frames data
 // itself: gorilla would write through a buffer of its own and set a
 // deadline per frame.
 func appendFrame(b []byte, frames []outFrame) []byte {
 	op := byte(websocket.TextMessage)
-	if frames[0].binary {
+	switch {
+	case frames[0].control != 0:
+		op = frames[0].control
+	case frames[0].binary:
 		op = websocket.BinaryMessage
 	}
 	n := len(frames[0].data)
@@ -500,6 +544,17 @@ func (s *Session) ping() {
 	s.pingTimer.Reset(s.hub.opts.PingInterval)
 }
 
+// onPing answers a Ping from the peer through the send queue, where it is
+// charged to the session and coalesced with an unanswered one. It runs on
+// the reader goroutine and counts toward the rate limit.
+func (s *Session) onPing(data string) error {
+	s.touch()
+	if s.hub.allow(s, "", false) {
+		_ = s.enqueue(outFrame{data: []byte(data), control: websocket.PongMessage, urgent: true})
+	}
+	return nil
+}
+
 // onPeerClose answers a close frame the peer sent first with the same
 // code, and never a second close frame.
 func (s *Session) onPeerClose(code int) {
@@ -528,10 +583,12 @@ func (s *Session) dispatch(f inFrame) bool {
 	if s.closing {
 		return true
 	}
-	if len(s.in) >= s.hub.opts.MaxPending {
+	o := &s.hub.opts
+	if len(s.in) > 0 && (len(s.in) >= o.MaxPending || s.inBytes+f.size > o.MaxPendingBytes) {
 		return false
 	}
 	s.in = append(s.in, f)
+	s.inBytes += f.size
 	if !s.handling {
 		s.handling = true
 		s.hub.running.add(1)
@@ -557,6 +614,7 @@ func (s *Session) handleLoop() {
 		f := s.in[0]
 		s.in[0] = inFrame{}
 		s.in = s.in[1:]
+		s.inBytes -= f.size
 		s.mu.Unlock()
 		s.hub.handle(s, f)
 		s.writeAnswers()

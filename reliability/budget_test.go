@@ -1,0 +1,353 @@
+package reliability_test
+
+import (
+	"fmt"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/internal/wstest"
+	"github.com/ginws/ginws/middleware"
+)
+
+// The attacks of issue 15: a client with a valid token tries to make the
+// server hold memory that is not charged to it, or to hurt other members.
+// The server runs in this process, so its heap is the test's heap: each
+// test measures the growth while the attack holds, against the bound the
+// options promise.
+
+const mib = 1 << 20
+
+// heapInUse returns the heap after a collection.
+func heapInUse() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
+}
+
+// rawDial connects without reading anything: the welcome and everything
+// after it stay in the client's socket. The client's receive buffer is
+// small, so the server's writes soon find the connection full.
+func rawDial(t *testing.T, a *app, id string) *websocket.Conn {
+	t.Helper()
+	d := websocket.Dialer{
+		Subprotocols:     []string{wstest.Subprotocol},
+		HandshakeTimeout: wstest.Wait,
+		NetDial: func(network, addr string) (net.Conn, error) {
+			c, err := net.Dial(network, addr)
+			if err == nil {
+				_ = c.(*net.TCPConn).SetReadBuffer(4 << 10)
+			}
+			return c, err
+		},
+	}
+	conn, _, err := d.Dial(a.url, user(t, id))
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// closeCode reads until the close frame and returns its code, or 0 when the
+// connection ended without one.
+func closeCode(conn *websocket.Conn) int {
+	_ = conn.SetReadDeadline(time.Now().Add(2 * wstest.Wait))
+	for {
+		if _, _, err := conn.ReadMessage(); err != nil {
+			var ce *websocket.CloseError
+			if ok := asCloseError(err, &ce); ok {
+				return ce.Code
+			}
+			return 0
+		}
+	}
+}
+
+func asCloseError(err error, ce **websocket.CloseError) bool {
+	c, ok := err.(*websocket.CloseError)
+	*ce = c
+	return ok
+}
+
+func TestControlFrameFloods(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		op   int
+	}{
+		{"Ping flood from a client that does not read", websocket.PingMessage},
+		{"unsolicited Pong flood", websocket.PongMessage},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newApp(t, hub.Options{}, middleware.Options{})
+			conn := rawDial(t, a, "flooder")
+			before := heapInUse()
+			// 100,000 control frames of the largest payload: answered one
+			// for one, the Pongs alone would be 12 MiB.
+			payload := []byte(strings.Repeat("p", 125))
+			sent := 0
+			for ; sent < 100_000; sent++ {
+				if conn.WriteControl(tc.op, payload, time.Now().Add(wstest.Wait)) != nil {
+					break
+				}
+			}
+			grown := heapInUse() - before
+			assert.Less(t, grown, int64(2*mib), "server heap grew by %d bytes for %d control frames", grown, sent)
+			assert.Equal(t, hub.CloseRateLimited, closeCode(conn), "the flood is cut off with 4429")
+			observe("abuse", tc.name+" (100,000 frames of 125 bytes)",
+				fmt.Sprintf("counted by the rate limit and closed with 4429; Pongs coalesced in the send queue; heap grew %.1f MiB", float64(grown)/mib))
+		})
+	}
+}
+
+func TestPendingFramesAreBoundedInBytes(t *testing.T) {
+	a := newApp(t, hub.Options{}, middleware.Options{})
+	const sessions, frames = 4, 95
+	big := strings.Repeat("x", 60<<10)
+	before := heapInUse()
+	refused := 0
+	for i := range sessions {
+		c := wstest.Dial(t, a.url, user(t, fmt.Sprint("hoarder", i)))
+		// The first frame blocks the session's handler; the others wait
+		// behind it, each 60 KiB.
+		c.Send(map[string]any{"type": "block", "id": "b0", "data": map[string]any{"ms": 60_000}})
+		for n := 1; n < frames; n++ {
+			c.Send(map[string]any{"type": "block", "id": fmt.Sprint("b", n), "data": map[string]any{"ms": 60_000, "pad": big}})
+		}
+		// The reader answers a plain ping itself: once it has, every
+		// frame before it was read and queued or refused.
+		c.Send("ping")
+		for {
+			_ = c.Conn.SetReadDeadline(time.Now().Add(wstest.Wait))
+			_, data, err := c.Conn.ReadMessage()
+			require.NoError(t, err)
+			if string(data) == "pong" {
+				break
+			}
+			refused += strings.Count(string(data), `"rate_limited"`)
+		}
+	}
+	grown := heapInUse() - before
+	bound := int64(sessions*hub.DefaultMaxPendingBytes + 2*mib)
+	assert.Less(t, grown, bound, "frames waiting for handlers are bounded by MaxPendingBytes per session")
+	assert.Greater(t, refused, sessions*(frames-10), "the frames beyond the bound were refused with rate_limited")
+	observe("abuse", fmt.Sprintf("%d sessions each queueing %d frames of 60 KiB behind a blocked handler", sessions, frames),
+		fmt.Sprintf("frames beyond 256 KiB per session refused with `rate_limited`; heap grew %.1f MiB (%.0f MiB without the byte bound)",
+			float64(grown)/mib, float64(sessions*frames*60<<10)/mib))
+}
+
+// historyRooms gives every room history, as the example does.
+var historyRooms = func(string) hub.RoomOptions {
+	return hub.RoomOptions{Presence: true, History: hub.HistoryOptions{Size: 500, TTL: time.Hour}}
+}
+
+func TestHistoryOfRoomsNobodyIsInIsBounded(t *testing.T) {
+	const budget = 4 * mib
+	a := newApp(t, hub.Options{Rooms: historyRooms, HistoryBytes: budget}, middleware.Options{})
+	c := wstest.Dial(t, a.url, user(t, "alice"))
+	first := c.Join("fresh-0", nil)
+	require.NoError(t, a.h.To("fresh-0").Emit("chat.message", "hello"))
+	c.ReadUntil("chat.message")
+	require.Equal(t, "ack", c.Request("leave", "l", "fresh-0", nil).Type)
+
+	before := heapInUse()
+	// 32 MiB of events into 1,000 rooms nobody is in: each room's Size
+	// and TTL allow all of it.
+	text := strings.Repeat("m", 1000)
+	for r := 1; r <= 1000; r++ {
+		for range 32 {
+			require.NoError(t, a.h.To(fmt.Sprint("fresh-", r)).Emit("chat.message", text))
+		}
+	}
+	grown := heapInUse() - before
+	assert.Less(t, grown, int64(budget+2*mib), "history stays within HistoryBytes")
+	assert.Zero(t, a.h.Rooms(), "no room has members")
+
+	// The least recently used room was forgotten: resuming there is
+	// refused, never a silent gap.
+	ack := c.Join("fresh-0", &hub.Position{Epoch: first.Epoch, Offset: 0})
+	assert.False(t, ack.Recovered, "a room evicted for the budget does not claim recovery")
+	assert.NotEqual(t, first.Epoch, ack.Epoch, "its history starts a new epoch")
+	observe("abuse", "32 MiB of history published into 1,000 rooms nobody is in (HistoryBytes 4 MiB)",
+		fmt.Sprintf("heap grew %.1f MiB; least recently used rooms forgotten; resuming in one gets `recovered:false` with a new epoch", float64(grown)/mib))
+}
+
+func TestHistoryOfAnEmptyRoomExpires(t *testing.T) {
+	const ttl = 300 * time.Millisecond
+	rooms := func(string) hub.RoomOptions { return hub.RoomOptions{History: hub.HistoryOptions{Size: 10, TTL: ttl}} }
+	a := newApp(t, hub.Options{Rooms: rooms}, middleware.Options{})
+	c := wstest.Dial(t, a.url, user(t, "alice"))
+	first := c.Join("quiet", nil)
+	made := time.Now()
+	require.Equal(t, "ack", c.Request("leave", "l", "quiet", nil).Type)
+	// The wait is the TTL itself, the property under test.
+	time.Sleep(time.Until(made.Add(2 * ttl)))
+	ack := c.Join("quiet", &hub.Position{Epoch: first.Epoch, Offset: 0})
+	assert.NotEqual(t, first.Epoch, ack.Epoch, "a room that never had an event forgets its epoch after the TTL")
+	assert.False(t, ack.Recovered)
+	observe("abuse", "history of a room that never had an event", "forgotten after the TTL like any other (new epoch, `recovered:false`)")
+}
+
+func TestRoomsPerSessionAreLimited(t *testing.T) {
+	const budget = 2 * mib
+	a := newApp(t, hub.Options{Rooms: historyRooms, HistoryBytes: budget, RateLimit: 10_000, RateBurst: 10_000}, middleware.Options{})
+	before := heapInUse()
+	const sessions, tries = 40, 138
+	refused := make([]int, sessions)
+	var wg sync.WaitGroup
+	for i := range sessions {
+		c := wstest.Dial(t, a.url, user(t, fmt.Sprint("roomer", i)))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range tries {
+				c.Send(map[string]any{"type": "join", "id": fmt.Sprint("j", r), "room": fmt.Sprintf("s%d-r%d", i, r)})
+			}
+			for {
+				f := c.Read()
+				if f.Type == "error" && f.Error.Code == hub.CodeTooManyRooms {
+					refused[i]++
+				}
+				if f.ID == fmt.Sprint("j", tries-1) {
+					break
+				}
+			}
+			c.Reset()
+		}()
+	}
+	wg.Wait()
+	for i := range sessions {
+		assert.Equal(t, tries-hub.DefaultMaxRooms, refused[i], "joins beyond 128 rooms get too_many_rooms")
+	}
+	require.Eventually(t, func() bool { return a.h.Len() == 0 && a.h.Rooms() == 0 }, time.Minute, 10*time.Millisecond)
+	grown := heapInUse() - before
+	assert.Less(t, grown, int64(budget+2*mib), "after everyone left, what the rooms kept is within HistoryBytes")
+	observe("abuse", fmt.Sprintf("%d sessions each joining %d rooms with history, then disconnecting", sessions, tries),
+		fmt.Sprintf("joins beyond 128 rooms refused with `too_many_rooms`; %d rooms left, heap %.1f MiB above the start (HistoryBytes 2 MiB)", a.h.Rooms(), float64(grown)/mib))
+}
+
+// reader reads a client's frames on a goroutine of its own, counting them
+// by type, until the connection ends.
+type reader struct {
+	types sync.Map // type -> *atomic.Int64
+	code  atomic.Int32
+	done  chan struct{}
+}
+
+func startReader(t *testing.T, c *wstest.Client) *reader {
+	t.Helper()
+	r := &reader{done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		for {
+			_ = c.Conn.SetReadDeadline(time.Now().Add(time.Minute))
+			_, data, err := c.Conn.ReadMessage()
+			if err != nil {
+				var ce *websocket.CloseError
+				if asCloseError(err, &ce) {
+					r.code.Store(int32(ce.Code))
+				}
+				return
+			}
+			fs, err := wstest.SplitFrames(data)
+			if err != nil {
+				continue
+			}
+			for _, f := range fs {
+				v, _ := r.types.LoadOrStore(f.Type, new(atomic.Int64))
+				v.(*atomic.Int64).Add(1)
+			}
+		}
+	}()
+	t.Cleanup(func() { c.Conn.Close(); <-r.done })
+	return r
+}
+
+func (r *reader) count(typ string) int64 {
+	v, ok := r.types.Load(typ)
+	if !ok {
+		return 0
+	}
+	return v.(*atomic.Int64).Load()
+}
+
+// members dials n sessions into room and starts their readers.
+func members(t *testing.T, a *app, prefix, room string, n int) []*reader {
+	t.Helper()
+	out := make([]*reader, n)
+	for i := range out {
+		c := wstest.Dial(t, a.url, user(t, fmt.Sprint(prefix, i)))
+		c.Join(room, nil)
+		out[i] = startReader(t, c)
+	}
+	return out
+}
+
+// closed returns the close codes the readers saw, by code.
+func closed(rs []*reader) map[int]int {
+	codes := map[int]int{}
+	for _, r := range rs {
+		if c := r.code.Load(); c != 0 {
+			codes[int(c)]++
+		}
+	}
+	return codes
+}
+
+func TestPresenceChurnDoesNotFloodARoom(t *testing.T) {
+	rooms := func(string) hub.RoomOptions { return hub.RoomOptions{Presence: true} }
+	a := newApp(t, hub.Options{Rooms: rooms, RateLimit: 10_000, RateBurst: 10_000}, middleware.Options{})
+	hall := members(t, a, "member", "hall", 100)
+	const churners, rounds = 16, 60
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range churners {
+		c := wstest.Dial(t, a.url, user(t, fmt.Sprint("churner", i)))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				c.Join("hall", nil)
+				require.Equal(t, "ack", c.Request("leave", fmt.Sprint("l", r), "hall", nil).Type)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	// A marker after the churn: once every member has it, what the churn
+	// sent them has arrived (events of a window still open may follow,
+	// which only lowers the count the bound is checked against).
+	require.NoError(t, a.h.To("hall").Emit("marker", nil))
+	waitAll(t, hall, "marker", 1)
+	windows := int64(elapsed/hub.DefaultPresenceInterval) + 2
+	bound := windows * hub.DefaultPresenceBatch
+	most := int64(0)
+	for _, r := range hall {
+		most = max(most, r.count("presence.join")+r.count("presence.leave")+r.count("presence.changed"))
+	}
+	assert.Empty(t, closed(hall), "no member is closed by the churn")
+	assert.LessOrEqual(t, most, bound, "at most %d presence events per window of %v", hub.DefaultPresenceBatch, hub.DefaultPresenceInterval)
+	observe("abuse", fmt.Sprintf("%d sessions joining and leaving a %d-member room %d times each", churners, len(hall), rounds),
+		fmt.Sprintf("no member closed; a member got at most %d presence events (%d changes) in %v", most, churners*rounds*2, elapsed.Round(time.Millisecond)))
+}
+
+// waitAll waits until every reader has n frames of type typ, or one closed.
+func waitAll(t *testing.T, rs []*reader, typ string, n int64) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		for _, r := range rs {
+			if r.count(typ) < n && r.code.Load() == 0 {
+				return false
+			}
+		}
+		return true
+	}, time.Minute, 5*time.Millisecond, "every member receives %d %s", n, typ)
+}
