@@ -3,12 +3,15 @@ package main
 import (
 	"crypto/rand"
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/gin-gonic/gin/binding"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -106,10 +109,19 @@ func newHub(log *slog.Logger, broker hub.Broker, m *metrics.Metrics) *hub.Hub {
 	return h
 }
 
+// maxLoginBody bounds the body of /api/login, whose JSON needs less than
+// 100 bytes.
+const maxLoginBody = 4 << 10
+
 // newRouter serves the page, the client, the login, the health check,
-// the metrics and the WebSocket.
-func newRouter(h *hub.Hub, m *metrics.Metrics, secret []byte, log *slog.Logger, static fs.FS) *gin.Engine {
+// the metrics and the WebSocket. c.ClientIP() (the address the logs show)
+// believes X-Forwarded-For only from the trusted proxies; with none, a client
+// could name any address.
+func newRouter(h *hub.Hub, m *metrics.Metrics, secret []byte, log *slog.Logger, static fs.FS, trustedProxies []string) (*gin.Engine, error) {
 	r := gin.New()
+	if err := r.SetTrustedProxies(trustedProxies); err != nil {
+		return nil, fmt.Errorf("-trusted-proxies: %w", err)
+	}
 	r.Use(gin.Recovery())
 	r.GET("/healthz", func(c *gin.Context) {
 		if !h.Accepting() {
@@ -120,7 +132,17 @@ func newRouter(h *hub.Hub, m *metrics.Metrics, secret []byte, log *slog.Logger, 
 	})
 	r.POST("/api/login", func(c *gin.Context) {
 		var req loginRequest
-		if err := c.ShouldBindJSON(&req); err != nil {
+		// Read at most the bound: net/http closes the connection rather
+		// than read what is left of a larger body.
+		body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxLoginBody))
+		if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+			c.JSON(http.StatusRequestEntityTooLarge, gin.H{"error": gin.H{"code": "too_large", "message": fmt.Sprintf("the body is larger than %d bytes", maxLoginBody)}})
+			return
+		}
+		if err == nil {
+			err = binding.JSON.BindBody(body, &req)
+		}
+		if err != nil {
 			c.JSON(http.StatusBadRequest, gin.H{"error": gin.H{"code": "bad_request", "message": "user must be 1-32 letters or digits and role member or admin"}})
 			return
 		}
@@ -154,7 +176,7 @@ func newRouter(h *hub.Hub, m *metrics.Metrics, secret []byte, log *slog.Logger, 
 	r.StaticFS("/js", http.FS(js.FS))
 	r.GET("/", func(c *gin.Context) { c.FileFromFS("/", http.FS(static)) })
 	r.StaticFS("/static", http.FS(static))
-	return r
+	return r, nil
 }
 
 func randomSecret() ([]byte, error) {

@@ -6,8 +6,10 @@
 //	go run ./example                      # http://127.0.0.1:8080
 //	go run ./example -addr 127.0.0.1:9000 -jwt-secret s3cret
 //	go run ./example -tls-cert cert.pem -tls-key key.pem
+//	go run ./example -trusted-proxies 10.0.0.0/8   # behind a load balancer
 //
-// Flags may also come from the environment: ADDR, JWT_SECRET, REDIS_URL.
+// Flags may also come from the environment: ADDR, JWT_SECRET, REDIS_URL,
+// TRUSTED_PROXIES.
 package main
 
 import (
@@ -23,6 +25,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -47,10 +50,13 @@ func main() {
 
 type config struct {
 	addr, secret, redis, cert, key string
+	trustedProxies                 []string
+	// What no flag sets; tests shorten them.
+	readTimeout, idleTimeout, shutdownTimeout time.Duration
 }
 
 func parseFlags(args []string, getenv func(string) string, out io.Writer) (config, error) {
-	var c config
+	c := config{readTimeout: 15 * time.Second, idleTimeout: 30 * time.Second, shutdownTimeout: 10 * time.Second}
 	fl := flag.NewFlagSet("example", flag.ContinueOnError)
 	fl.SetOutput(out)
 	fl.StringVar(&c.addr, "addr", envOr(getenv, "ADDR", "127.0.0.1:8080"), "listen address (env ADDR)")
@@ -58,11 +64,22 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	fl.StringVar(&c.redis, "redis", getenv("REDIS_URL"), "Redis URL for the multi-node broker (env REDIS_URL)")
 	fl.StringVar(&c.cert, "tls-cert", "", "TLS certificate file: serve HTTPS and wss://")
 	fl.StringVar(&c.key, "tls-key", "", "TLS key file")
+	proxies := fl.String("trusted-proxies", getenv("TRUSTED_PROXIES"),
+		"addresses or CIDRs, comma-separated, of the proxies whose X-Forwarded-For names the client (env TRUSTED_PROXIES); none by default")
 	if err := fl.Parse(args); err != nil {
 		return c, err
 	}
 	if (c.cert == "") != (c.key == "") {
 		return c, errors.New("-tls-cert and -tls-key go together")
+	}
+	for _, p := range strings.Split(*proxies, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			return c, fmt.Errorf("-trusted-proxies: %q is neither an address nor a CIDR", p)
+		}
+		c.trustedProxies = append(c.trustedProxies, p)
 	}
 	return c, nil
 }
@@ -83,8 +100,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	if err != nil {
 		return err
 	}
+	return serve(ctx, cfg, out, ready)
+}
+
+// serve is run once the flags are parsed; tests call it to set what no
+// flag sets.
+func serve(ctx context.Context, cfg config, out io.Writer, ready chan<- string) error {
 	secret := []byte(cfg.secret)
 	if len(secret) == 0 {
+		var err error
 		if secret, err = randomSecret(); err != nil {
 			return err
 		}
@@ -105,9 +129,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	}
 	m := metrics.New(metrics.Options{})
 	h := newHub(log, broker, m)
+	router, err := newRouter(h, m, secret, log, static, cfg.trustedProxies)
+	if err != nil {
+		return err
+	}
+	// ReadTimeout bounds a slow body and IdleTimeout a silent keep-alive
+	// connection; neither cuts a WebSocket, since net/http clears a
+	// connection's deadlines when the hub takes it over.
 	srv := &http.Server{
-		Handler:           newRouter(h, m, secret, log, static),
+		Handler:           router,
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       cfg.readTimeout,
+		IdleTimeout:       cfg.idleTimeout,
 		MaxHeaderBytes:    64 << 10,
 	}
 	ln, err := net.Listen("tcp", cfg.addr)
@@ -136,19 +169,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
 	// The hub first: /healthz and new upgrades answer 503 while every
 	// session is closed with 1001. net/http's Shutdown does not wait for
-	// hijacked WebSocket connections, so the order matters.
+	// hijacked WebSocket connections, so the order matters. The server is
+	// shut down even when the hub ran out of time, or its listener and
+	// connections would outlive run.
+	var errs []error
 	if err := h.Shutdown(sctx); err != nil {
-		return err
+		errs = append(errs, fmt.Errorf("hub shutdown: %w", err))
 	}
 	if err := srv.Shutdown(sctx); err != nil {
-		return err
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err), srv.Close())
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
+		errs = append(errs, err)
 	}
-	return nil
+	return errors.Join(errs...)
 }

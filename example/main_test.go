@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -11,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -19,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,13 +41,36 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // run's error.
 func startApp(t *testing.T, args []string, env map[string]string) (string, func() error) {
 	t.Helper()
+	return startAppWith(t, args, env, appOptions{})
+}
+
+// appOptions are what startAppWith adds to flags and environment.
+type appOptions struct {
+	out  io.Writer     // receives the log; discarded when nil
+	tune func(*config) // changes what no flag sets (time-outs)
+}
+
+func startAppWith(t *testing.T, args []string, env map[string]string, o appOptions) (string, func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	if !containsFlag(args, "-addr") && env["ADDR"] == "" {
 		args = append([]string{"-addr", "127.0.0.1:0"}, args...)
 	}
-	go func() { done <- run(ctx, args, func(k string) string { return env[k] }, io.Discard, ready) }()
+	if o.out == nil {
+		o.out = io.Discard
+	}
+	go func() {
+		cfg, err := parseFlags(args, func(k string) string { return env[k] }, o.out)
+		if err == nil {
+			if o.tune != nil {
+				o.tune(&cfg)
+			}
+			err = serve(ctx, cfg, o.out, ready)
+		}
+		done <- err
+	}()
 	var addr string
 	select {
 	case addr = <-ready:
@@ -402,3 +428,168 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// syncBuffer is a bytes.Buffer safe for the logger's and the test's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestLoginBodyIsBounded(t *testing.T) {
+	addr, _ := startApp(t, nil, nil)
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", 256<<20)
+	require.NoError(t, err)
+	// More than the socket buffers of both ends hold, so that all of it
+	// is sent only if the server reads it.
+	const most = 48 << 20
+	sent := make(chan int, 1)
+	go func() {
+		_ = conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		n, err := conn.Write([]byte(`{"user":"`))
+		chunk := bytes.Repeat([]byte("a"), 64<<10)
+		for err == nil && n < most {
+			var k int
+			k, err = conn.Write(chunk)
+			n += k
+		}
+		sent <- n
+	}()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err, "a response before the body is read")
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	assert.JSONEq(t, `{"error":{"code":"too_large","message":"the body is larger than 4096 bytes"}}`, string(body))
+	assert.True(t, resp.Close, "the connection is closed rather than the rest read")
+	select {
+	case n := <-sent:
+		assert.Less(t, n, most, "the server stopped taking the body")
+	case <-time.After(15 * time.Second):
+		t.Fatal("the server kept taking the body")
+	}
+}
+
+func TestHTTPTimeoutsSpareWebSockets(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	addr, _ := startAppWith(t, nil, nil, appOptions{tune: func(c *config) { c.readTimeout, c.idleTimeout = timeout, timeout }})
+	base := "http://" + addr
+	tok := loginToken(t, base, "alice", "member", nil)
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws", http.Header{"Authorization": {"Bearer " + tok}})
+	require.NoError(t, err)
+	defer ws.Close()
+	upgraded := time.Now()
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, _, err = ws.ReadMessage() // welcome
+	require.NoError(t, err)
+
+	// A keep-alive connection that asks once and then says nothing.
+	idle, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer idle.Close()
+	_, err = idle.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
+	require.NoError(t, err)
+	_ = idle.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(idle)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	// A body that never arrives in full.
+	slow, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer slow.Close()
+	_, err = slow.Write([]byte("POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"user\":"))
+	require.NoError(t, err)
+
+	_, err = br.ReadByte()
+	assert.ErrorIs(t, err, io.EOF, "the server closed the idle connection (not our deadline)")
+	_ = slow.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err = http.ReadResponse(bufio.NewReader(slow), nil)
+	if err == nil { // answered 400 and closed, or closed at once
+		resp.Body.Close()
+		assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+		assert.True(t, resp.Close)
+	} else {
+		assert.ErrorIs(t, err, io.ErrUnexpectedEOF, "the server closed the slow connection (not our deadline)")
+	}
+
+	// The WebSocket, silent for longer than both time-outs, still works.
+	require.Greater(t, time.Since(upgraded), timeout)
+	require.NoError(t, ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping","id":"p"}`)))
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, msg, err := ws.ReadMessage()
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"type":"pong","id":"p"}`, string(msg))
+}
+
+func TestForwardedForIsNotBelieved(t *testing.T) {
+	refusedFrom := func(args []string, env map[string]string) string {
+		t.Helper()
+		var logs syncBuffer
+		addr, stop := startAppWith(t, args, env, appOptions{out: &logs})
+		_, resp, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws", http.Header{
+			"Origin": {"https://evil.example"}, "X-Forwarded-For": {"203.0.113.7"}, "X-Real-Ip": {"203.0.113.8"},
+		})
+		require.Error(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusForbidden, resp.StatusCode)
+		require.NoError(t, stop())
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(line, "origin refused") {
+				_, addr, _ := strings.Cut(line, " addr=")
+				return addr
+			}
+		}
+		t.Fatalf("no refusal logged:\n%s", logs.String())
+		return ""
+	}
+	assert.Equal(t, "127.0.0.1", refusedFrom(nil, nil), "the peer's address, whatever the headers say")
+	assert.Equal(t, "203.0.113.7", refusedFrom([]string{"-trusted-proxies", "10.0.0.0/8, 127.0.0.1"}, nil), "the proxy's word")
+	assert.Equal(t, "203.0.113.7", refusedFrom(nil, map[string]string{"TRUSTED_PROXIES": "127.0.0.0/8"}), "the proxy's word")
+
+	_, err := parseFlags([]string{"-trusted-proxies", "127.0.0.1/33"}, func(string) string { return "" }, io.Discard)
+	assert.ErrorContains(t, err, "-trusted-proxies")
+}
+
+func TestShutdownClosesHTTPAfterTheHubTimesOut(t *testing.T) {
+	addr, stop := startAppWith(t, nil, nil, appOptions{tune: func(c *config) { c.shutdownTimeout = 100 * time.Millisecond }})
+	tok := loginToken(t, "http://"+addr, "slow", "member", nil)
+	// A session that never reads: its closing handshake waits for a close
+	// frame (CloseTimeout, 2 s) beyond the shutdown's time-out.
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws", http.Header{"Authorization": {"Bearer " + tok}})
+	require.NoError(t, err)
+	defer ws.Close()
+	idle, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer idle.Close()
+	_, err = idle.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
+	require.NoError(t, err)
+	_ = idle.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(idle)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+
+	assert.ErrorIs(t, stop(), context.DeadlineExceeded, "the hub's time-out is reported")
+	_, err = net.DialTimeout("tcp", addr, 5*time.Second)
+	assert.Error(t, err, "the listener is closed")
+	_, err = br.ReadByte()
+	assert.ErrorIs(t, err, io.EOF, "the idle connection is closed")
+}

@@ -32,7 +32,9 @@ type Options struct {
 	// cross-site WebSocket hijacking. Off by default.
 	InsecureSkipOriginCheck bool
 	// MaxConnsPerAddr limits concurrent connections per client address, as
-	// Gin's c.ClientIP() sees it (so trusted proxies are respected). By
+	// Gin's c.ClientIP() sees it (so trusted proxies are respected; Gin
+	// trusts every peer's X-Forwarded-For until Engine.SetTrustedProxies
+	// says otherwise). By
 	// default 0: no limit, since users behind one NAT share an address. The
 	// per-user limit is the hub's Options.MaxSessionsPerUser.
 	MaxConnsPerAddr int
