@@ -197,6 +197,12 @@ func (h *Hub) handle(s *Session, f inFrame) {
 		after  func()
 		err    error
 	)
+	if s.inDebt() {
+		// The client asked for more output than its rate allows; the
+		// frames were admitted before the answers were known.
+		code = h.answer(c, nil, &Error{Code: CodeRateLimited, Message: "slow down: earlier answers were large"})
+		return
+	}
 	switch f.env.Type {
 	case "ping":
 		s.invalid.Store(0)

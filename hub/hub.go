@@ -463,6 +463,12 @@ func (s *Session) charge(n int) {
 	s.limiter.ReserveN(time.Now(), min(tokens, s.limiter.Burst()))
 }
 
+// inDebt reports whether large answers took more from the rate limit than
+// it holds: requests read meanwhile wait for their turn to be refused.
+func (s *Session) inDebt() bool {
+	return s.limiter != nil && s.limiter.Tokens() < 0
+}
+
 // fail answers an invalid frame and closes the session with 1008 after
 // MaxInvalidFrames of them in a row.
 func (h *Hub) fail(s *Session, id string, e *Error) {

@@ -159,18 +159,35 @@ func TestSockFailsAPeerThatTakesNothing(t *testing.T) {
 	server, client := tcpPair(t)
 	var active counter
 	k := newSock(server, 200*time.Millisecond, &active)
+	// Write until the socket is full and the rest waits in a backlog: a
+	// flusher then runs, and fails the peer 200 ms after it took nothing.
+	// No write can fail before that (the backlog starts the clock); any
+	// write after it may, on a machine busy enough that 200 ms pass
+	// between two writes, so the writing stops there.
+	flusherStarted := func() bool {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		return k.flushing || k.err != nil // running, or already done failing
+	}
+	writes := 0
 	writeWithin(t, 10*time.Second, func() {
-		for i := range 512 {
-			_, err := k.Write(chunk(i, 8<<10))
-			require.NoError(t, err)
+		for writes < 512 && !flusherStarted() {
+			_, err := k.Write(chunk(writes, 8<<10))
+			if !assert.NoError(t, err, "write %d, before any backlog", writes) {
+				return
+			}
+			writes++
 		}
 	})
+	require.True(t, flusherStarted(), "%d records of 8 KiB fit in the socket buffers", writes)
 	// The flusher gives up after the time-out without progress and, with
 	// no session yet, closes the connection.
-	require.NoError(t, active.wait(context.Background()))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, active.wait(ctx), "the flusher gives up")
 	_, err := k.Write([]byte("x"))
 	assert.ErrorIs(t, err, net.ErrClosed, "later writes fail")
-	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = client.SetReadDeadline(time.Now().Add(30 * time.Second))
 	_, err = io.Copy(io.Discard, client)
 	var ne net.Error
 	assert.False(t, errors.As(err, &ne) && ne.Timeout(), "the peer sees the connection end")

@@ -1,9 +1,13 @@
 package reliability_test
 
 import (
+	"bufio"
+	"context"
 	"fmt"
 	"net"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -350,4 +354,166 @@ func waitAll(t *testing.T, rs []*reader, typ string, n int64) {
 		}
 		return true
 	}, time.Minute, 5*time.Millisecond, "every member receives %d %s", n, typ)
+}
+
+func TestACrowdJoiningAtOnceClosesNobody(t *testing.T) {
+	rooms := func(string) hub.RoomOptions { return hub.RoomOptions{Presence: true} }
+	a := newApp(t, hub.Options{Rooms: rooms}, middleware.Options{})
+	const crowd = 400
+	clients := make([]*wstest.Client, crowd)
+	for i := range clients {
+		clients[i] = wstest.Dial(t, a.url, user(t, fmt.Sprint("viewer", i)))
+	}
+	// Everyone joins the webinar at once, then reads.
+	for _, c := range clients {
+		c.Send(map[string]any{"type": "join", "id": "j", "room": "webinar"})
+	}
+	rs := make([]*reader, crowd)
+	for i, c := range clients {
+		rs[i] = startReader(t, c)
+	}
+	waitAll(t, rs, "ack", 1)
+	require.NoError(t, a.h.To("webinar").Emit("start", nil))
+	waitAll(t, rs, "start", 1)
+	assert.Empty(t, closed(rs), "no member of the crowd is closed")
+	presenceOf := func(r *reader) int64 { return r.count("presence.join") + r.count("presence.changed") }
+	// Presence arrives at the end of a window: wait until all but one
+	// member (maybe the last to join, alone in its window) have some.
+	require.Eventually(t, func() bool {
+		none := 0
+		for _, r := range rs {
+			if presenceOf(r) == 0 {
+				none++
+			}
+		}
+		return none <= 1
+	}, time.Minute, 5*time.Millisecond)
+	most := int64(0)
+	for _, r := range rs {
+		most = max(most, presenceOf(r))
+	}
+	// One event per join would be n² in all, and close members whose
+	// writers fall behind (half of a 1,000-member crowd in one run).
+	assert.Less(t, most, int64(crowd/4), "presence of a crowd is coalesced")
+
+	// One member then sends a burst of 320 messages: the rate limit lets
+	// some through, and every other member gets each of those.
+	sender := wstest.Dial(t, a.url, user(t, "speaker"))
+	sender.Join("webinar", nil)
+	for i := range 320 {
+		sender.Send(map[string]any{"type": "chat.send", "data": map[string]any{"room": "webinar", "text": fmt.Sprint("m", i)}})
+	}
+	assert.Equal(t, hub.CloseRateLimited, sender.ExpectClose(), "the burst's sender is cut off")
+	require.NoError(t, a.h.To("webinar").Emit("end", nil))
+	waitAll(t, rs, "end", 1)
+	assert.Empty(t, closed(rs), "no member is closed by the burst")
+	got := rs[0].count("chat.message")
+	assert.Positive(t, got)
+	for _, r := range rs {
+		assert.Equal(t, got, r.count("chat.message"), "every member got every message that was sent")
+	}
+	observe("abuse", fmt.Sprintf("a crowd of %d sessions joining one room with presence at once, then a burst of 320 messages into it", crowd),
+		fmt.Sprintf("no member closed; a member got at most %d presence events for %d joins; every member got all %d messages the rate limit let through", most, crowd, got))
+}
+
+// sendQueues returns the bytes waiting in the kernel's send queue of each
+// TCP socket on this machine whose local port is port (Linux).
+func sendQueues(t *testing.T, port int) []int {
+	t.Helper()
+	var out []int
+	for _, path := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		f, err := os.Open(path)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		sc.Scan() // header
+		for sc.Scan() {
+			// sl local_address rem_address st tx_queue:rx_queue ...
+			fields := strings.Fields(sc.Text())
+			if len(fields) < 5 {
+				continue
+			}
+			local := fields[1]
+			p, err := strconv.ParseInt(local[strings.LastIndexByte(local, ':')+1:], 16, 32)
+			if err != nil || int(p) != port || fields[3] != "01" { // established
+				continue
+			}
+			q := fields[4][:strings.IndexByte(fields[4], ':')]
+			n, err := strconv.ParseInt(q, 16, 64)
+			if err == nil {
+				out = append(out, int(n))
+			}
+		}
+		f.Close()
+	}
+	return out
+}
+
+func TestNonReadersNeitherHurtReadersNorParkMemoryInTheKernel(t *testing.T) {
+	if _, err := os.Stat("/proc/net/tcp"); err != nil {
+		t.Skip("needs Linux's /proc/net/tcp")
+	}
+	a := newApp(t, hub.Options{}, middleware.Options{})
+	port := a.srv.Listener.Addr().(*net.TCPAddr).Port
+	readers := members(t, a, "reader", "feed", 10)
+	const idle = 8
+	for i := range idle {
+		conn, _, err := (&websocket.Dialer{Subprotocols: []string{wstest.Subprotocol}, HandshakeTimeout: wstest.Wait}).Dial(a.url, user(t, fmt.Sprint("idle", i)))
+		require.NoError(t, err)
+		t.Cleanup(func() { conn.Close() })
+		require.NoError(t, conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"join","room":"feed"}`)))
+	}
+	require.Eventually(t, func() bool {
+		ms, err := a.h.Members(context.Background(), "feed")
+		return err == nil && len(ms) == 10+idle
+	}, wstest.Wait, 5*time.Millisecond)
+
+	// 16 MiB for each member, more than a client's kernel takes unread.
+	const events = 4000
+	text := strings.Repeat("d", 4<<10)
+	most := 0
+	for i := range events {
+		require.NoError(t, a.h.To("feed").Emit("tick", text))
+		if i%100 == 99 {
+			// The feed goes at the pace of the readers: they are
+			// never behind by more than 100 events (400 KiB).
+			waitAll(t, readers, "tick", int64(i+1))
+			for _, q := range sendQueues(t, port) {
+				most = max(most, q)
+			}
+		}
+	}
+	assert.Empty(t, closed(readers), "no reading member is closed")
+	for _, q := range sendQueues(t, port) {
+		most = max(most, q)
+	}
+	assert.LessOrEqual(t, most, 4*hub.DefaultSocketSendBuffer, "the kernel holds at most about twice SocketSendBuffer per connection")
+	observe("abuse", fmt.Sprintf("%d members that read nothing beside 10 that read, 16 MiB sent to each", idle),
+		fmt.Sprintf("every reader got all %d events, none closed; the largest kernel send queue of a connection was %d KiB (SocketSendBuffer 64 KiB)", events, most>>10))
+}
+
+func TestLargeAnswersCostInProportion(t *testing.T) {
+	a := newApp(t, hub.Options{}, middleware.Options{})
+	big := strings.Repeat("h", 256<<10)
+	hub.Handle(a.h, "history.big", func(*hub.Context, struct{}) (any, error) { return big, nil })
+	c := wstest.Dial(t, a.url, user(t, "reader"))
+	const asks = 15
+	for i := range asks {
+		c.Send(map[string]any{"type": "history.big", "id": fmt.Sprint("h", i)})
+	}
+	acks, limited := 0, 0
+	for range asks {
+		f := c.Read()
+		switch {
+		case f.Type == "ack":
+			acks++
+		case f.Error != nil && f.Error.Code == hub.CodeRateLimited:
+			limited++
+		}
+	}
+	assert.LessOrEqual(t, acks, 5, "a 256 KiB answer costs 64 frames of the rate limit")
+	assert.Equal(t, asks, acks+limited)
+	observe("abuse", fmt.Sprintf("%d small requests in a row, each answered with 256 KiB", asks),
+		fmt.Sprintf("%d answered, %d refused with `rate_limited`: an answer costs one frame of the rate limit per 4 KiB", acks, limited))
 }
