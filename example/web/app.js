@@ -55,6 +55,8 @@ function connect() {
   });
   c.on('presence.join', (p, ev) => { room(ev.room).members.set(p.session, p.user); renderPresence(); });
   c.on('presence.leave', (p, ev) => { room(ev.room).members.delete(p.session); renderPresence(); });
+  // Under churn or a crowd joining the server sums changes up: ask again.
+  c.on('presence.changed', (_, ev) => { if (ev.room === state.active) refreshPresence(); });
 }
 
 let countdown = 0;
