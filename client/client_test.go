@@ -387,5 +387,6 @@ func TestJSONAccessors(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(`{"code":"forbidden","message":"no"}`), &e))
 	assert.EqualError(t, &e, "client: forbidden: no")
 	assert.True(t, client.Terminal(4403))
+	assert.True(t, client.Terminal(1002), "a protocol error is final")
 	assert.False(t, client.Terminal(4401))
 }

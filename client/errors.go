@@ -47,7 +47,7 @@ func (e *CloseError) Error() string {
 // code (PROTOCOL.md section 4).
 func Terminal(code int) bool {
 	switch code {
-	case 1000, 1007, 1008, 1009, 4403:
+	case 1000, 1002, 1007, 1008, 1009, 4403:
 		return true
 	}
 	return false

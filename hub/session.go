@@ -345,11 +345,8 @@ func (s *Session) turn() (events int) {
 	}
 	space := s.space
 	s.mu.Unlock()
-	if space != nil && !parked {
-		select {
-		case space <- struct{}{}:
-		default:
-		}
+	if !parked {
+		signal(space)
 	}
 	if err != nil {
 		s.writeFailed(err)
@@ -369,12 +366,7 @@ func (s *Session) requeue() {
 	if s.backlog > 0 {
 		s.outBytes -= s.backlog
 		s.backlog = 0
-		if s.space != nil {
-			select {
-			case s.space <- struct{}{}:
-			default:
-			}
-		}
+		signal(s.space)
 	}
 	if len(s.out) == 0 && !s.closing {
 		s.writing = false
@@ -382,6 +374,17 @@ func (s *Session) requeue() {
 	}
 	s.queued, s.urgent = true, s.answers
 	s.hub.writers.push(s, s.answers)
+}
+
+// signal tells enqueueWait, if it waits, that the queue has room.
+func signal(space chan struct{}) {
+	if space == nil {
+		return
+	}
+	select {
+	case space <- struct{}{}:
+	default:
+	}
 }
 
 // writeFailed closes a connection that could not be written: the reader

@@ -5,7 +5,7 @@
 export const SUBPROTOCOL = 'ginws.v1';
 
 /** Close codes after which the client never reconnects (PROTOCOL.md section 4). */
-export const TERMINAL_CODES = Object.freeze([1000, 1007, 1008, 1009, 4403]);
+export const TERMINAL_CODES = Object.freeze([1000, 1002, 1007, 1008, 1009, 4403]);
 
 /**
  * An error the server answered a request with, or a client-side failure
