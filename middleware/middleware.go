@@ -58,7 +58,8 @@ type Observer interface {
 // runs on its own goroutine), so Gin and net/http free the request. Refusals happen before the upgrade, as JSON
 // {"error":{"code":"...","message":"..."}} with status 400 bad_request (not a
 // WebSocket upgrade, or over HTTP/1.0), 401 unauthorized, 403 forbidden_origin, 429
-// too_many_connections or 503 unavailable (the hub shuts down).
+// too_many_connections or 503 unavailable (the hub shuts down, or is at
+// hub.Options.MaxSessions).
 //
 // It panics if h or o.Auth is nil or an allowed origin is malformed.
 func New(h *hub.Hub, o Options) gin.HandlerFunc {
@@ -127,6 +128,10 @@ func New(h *hub.Hub, o Options) gin.HandlerFunc {
 			refuse(c, http.StatusTooManyRequests, "too_many_connections", "too many connections for this user")
 		case errors.Is(err, hub.ErrHubClosed):
 			refuse(c, http.StatusServiceUnavailable, "unavailable", "the server is shutting down")
+		case errors.Is(err, hub.ErrHubFull):
+			// Another node may have room: come back later, not at once.
+			c.Header("Retry-After", "5")
+			refuse(c, http.StatusServiceUnavailable, "unavailable", "the server is at its session limit")
 		default:
 			// The connection is the hub's now; nothing else may write.
 			c.Abort()

@@ -103,5 +103,13 @@ func TestTooManyConnections(t *testing.T) {
 	wstest.Dial(t, a.url, user(t, "bob"))
 	assert.Equal(t, 429, status(user(t, "carol")), "fourth connection from one address")
 	observe("abuse", "too many connections per user (limit 2)", "429 `too_many_connections` before the upgrade")
+	full := newApp(t, hub.Options{MaxSessions: 2}, middleware.Options{})
+	wstest.Dial(t, full.url, user(t, "u1"))
+	wstest.Dial(t, full.url, user(t, "u2"))
+	_, resp, err := websocket.DefaultDialer.Dial(full.url, user(t, "u3"))
+	require.Error(t, err)
+	assert.Equal(t, 503, resp.StatusCode, "a hub at MaxSessions refuses the upgrade")
+	assert.Equal(t, "5", resp.Header.Get("Retry-After"))
+	observe("abuse", "more sessions than the hub's MaxSessions (limit 2)", "503 `unavailable` with `Retry-After` before the upgrade")
 	observe("abuse", "too many connections per address (limit 3)", "429 `too_many_connections` before the upgrade")
 }
