@@ -21,7 +21,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +31,7 @@ import (
 
 	"github.com/ginws/ginws/client"
 	"github.com/ginws/ginws/internal/redistest"
+	"github.com/ginws/ginws/internal/wstest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -429,24 +429,6 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 
 func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// syncBuffer is a bytes.Buffer safe for the logger's and the test's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestLoginBodyIsBounded(t *testing.T) {
 	addr, _ := startApp(t, nil, nil)
 	conn, err := net.Dial("tcp", addr)
@@ -485,6 +467,24 @@ func TestLoginBodyIsBounded(t *testing.T) {
 	}
 }
 
+// keepAlive opens a connection that asks for /healthz once and then says
+// nothing; the reader tells when the server has closed it.
+func keepAlive(t *testing.T, addr string) *bufio.Reader {
+	t.Helper()
+	idle, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { idle.Close() })
+	_, err = idle.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
+	require.NoError(t, err)
+	_ = idle.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(idle)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return br
+}
+
 func TestHTTPTimeoutsSpareWebSockets(t *testing.T) {
 	const timeout = 500 * time.Millisecond
 	addr, _ := startAppWith(t, nil, nil, appOptions{tune: func(c *config) { c.readTimeout, c.idleTimeout = timeout, timeout }})
@@ -499,17 +499,7 @@ func TestHTTPTimeoutsSpareWebSockets(t *testing.T) {
 	require.NoError(t, err)
 
 	// A keep-alive connection that asks once and then says nothing.
-	idle, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
-	defer idle.Close()
-	_, err = idle.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
-	require.NoError(t, err)
-	_ = idle.SetReadDeadline(time.Now().Add(10 * time.Second))
-	br := bufio.NewReader(idle)
-	resp, err := http.ReadResponse(br, nil)
-	require.NoError(t, err)
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	br := keepAlive(t, addr)
 	// A body that never arrives in full.
 	slow, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
@@ -520,7 +510,7 @@ func TestHTTPTimeoutsSpareWebSockets(t *testing.T) {
 	_, err = br.ReadByte()
 	assert.ErrorIs(t, err, io.EOF, "the server closed the idle connection (not our deadline)")
 	_ = slow.SetReadDeadline(time.Now().Add(10 * time.Second))
-	resp, err = http.ReadResponse(bufio.NewReader(slow), nil)
+	resp, err := http.ReadResponse(bufio.NewReader(slow), nil)
 	if err == nil { // answered 400 and closed, or closed at once
 		resp.Body.Close()
 		assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
@@ -541,7 +531,7 @@ func TestHTTPTimeoutsSpareWebSockets(t *testing.T) {
 func TestForwardedForIsNotBelieved(t *testing.T) {
 	refusedFrom := func(args []string, env map[string]string) string {
 		t.Helper()
-		var logs syncBuffer
+		var logs wstest.LogBuffer
 		addr, stop := startAppWith(t, args, env, appOptions{out: &logs})
 		_, resp, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws", http.Header{
 			"Origin": {"https://evil.example"}, "X-Forwarded-For": {"203.0.113.7"}, "X-Real-Ip": {"203.0.113.8"},
@@ -575,17 +565,7 @@ func TestShutdownClosesHTTPAfterTheHubTimesOut(t *testing.T) {
 	ws, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws", http.Header{"Authorization": {"Bearer " + tok}})
 	require.NoError(t, err)
 	defer ws.Close()
-	idle, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
-	defer idle.Close()
-	_, err = idle.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
-	require.NoError(t, err)
-	_ = idle.SetReadDeadline(time.Now().Add(10 * time.Second))
-	br := bufio.NewReader(idle)
-	resp, err := http.ReadResponse(br, nil)
-	require.NoError(t, err)
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	br := keepAlive(t, addr)
 
 	assert.ErrorIs(t, stop(), context.DeadlineExceeded, "the hub's time-out is reported")
 	_, err = net.DialTimeout("tcp", addr, 5*time.Second)

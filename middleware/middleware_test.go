@@ -1,7 +1,6 @@
 package middleware_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -15,7 +14,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -28,6 +26,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/internal/wstest"
 	"github.com/ginws/ginws/middleware"
 )
 
@@ -384,26 +383,8 @@ func TestFromGinContextInRouterGroup(t *testing.T) {
 	assert.Equal(t, "service-1", user)
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger's and the test's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestTokensStayOutOfLogs(t *testing.T) {
-	var ginLog, appLog syncBuffer
+	var ginLog, appLog wstest.LogBuffer
 	old := gin.DefaultWriter
 	gin.DefaultWriter = &ginLog
 	defer func() { gin.DefaultWriter = old }()
@@ -505,7 +486,7 @@ func TestJWTCritRefused(t *testing.T) {
 }
 
 func TestAttackerStringsClippedInLogs(t *testing.T) {
-	var logs syncBuffer
+	var logs wstest.LogBuffer
 	long := strings.Repeat("é", 30<<10) // 60 KB, two bytes a rune
 	url, _ := server(t, hub.Options{}, middleware.Options{
 		Auth: middleware.AuthFunc(func(_ *gin.Context, tok string) (hub.Principal, error) {

@@ -2,7 +2,6 @@ package reliability_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/internal/wstest"
 	"github.com/ginws/ginws/metrics"
 	"github.com/ginws/ginws/middleware"
 )
@@ -106,28 +106,10 @@ func closeSeries(t *testing.T, m *metrics.Metrics) map[string]float64 {
 	return out
 }
 
-// logBuffer is a bytes.Buffer safe for the logger's and the test's goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestLongOriginsDoNotFloodTheLog(t *testing.T) {
 	// newApp discards the middleware's log, so this server is its own, with
 	// the example's header limit (64 KiB), which a 60 KB Origin fits.
-	var logs logBuffer
+	var logs wstest.LogBuffer
 	h := hub.New(hub.Options{Logger: slog.New(slog.DiscardHandler)})
 	r := gin.New()
 	r.GET("/ws", middleware.New(h, middleware.Options{
