@@ -36,7 +36,21 @@
 // goroutine of its own until it catches up, and one whose queue overflows
 // meanwhile is closed with 1013 rather than losing messages silently.
 // Answers to requests, and the welcome, are written by the goroutine that
-// made them, not queued behind a broadcast.
+// made them, not queued behind a broadcast; a large answer or a join's
+// replay waits for the peer to read instead (it runs on the session's own
+// handler goroutine).
+//
+// # Memory
+//
+// Everything kept for a client is bounded and charged to its session or to
+// a budget of the hub: the send queue holds events, answers, Pongs (one,
+// however many Pings) and what waits in the socket's backlog
+// (SendQueueBytes); the kernel's send buffer is SocketSendBuffer; frames
+// waiting for handlers are bounded in bytes (MaxPendingBytes); memberships
+// by MaxRooms; the history the hub keeps by HistoryBytes; sessions by
+// MaxSessions. Every frame counts toward the rate limit, control frames
+// included, and answers are charged by their size. The README states the
+// worst case of a node as a formula of these options.
 //
 // # Closing
 //

@@ -197,9 +197,11 @@ func (h *Hub) handle(s *Session, f inFrame) {
 		after  func()
 		err    error
 	)
-	if s.inDebt() {
+	if s.inDebt() && f.env.Type != "join" && f.env.Type != "leave" {
 		// The client asked for more output than its rate allows; the
-		// frames were admitted before the answers were known.
+		// frames were admitted before the answers were known. Joins
+		// and leaves have a rate of their own (JoinRate): refusing a
+		// client's rejoin after a reconnect would lose it the room.
 		code = h.answer(c, nil, &Error{Code: CodeRateLimited, Message: "slow down: earlier answers were large"})
 		return
 	}
@@ -294,7 +296,10 @@ func (h *Hub) answer(c *Context, result any, err error) string {
 			return CodeInternal
 		}
 		s.charge(len(frame))
-		h.reply(s, frame)
+		// The handler's goroutine is the session's own: a large answer
+		// waits for the peer to read, like a replay, instead of
+		// overflowing the queue.
+		_ = s.enqueueWait(c, outFrame{data: frame, urgent: true})
 		return ""
 	}
 	e := toClientError(h, c, err)

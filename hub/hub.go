@@ -449,24 +449,31 @@ func (h *Hub) allow(s *Session, id string, reply bool) bool {
 }
 
 // answerCost is the size of an answer that costs one more token of the rate
-// limit (Options.RateLimit).
-const answerCost = 4 << 10
+// limit (Options.RateLimit): at the default rate a session's answers
+// average at most 800 KiB/s, while rejoining a few rooms with a long
+// replay each stays within the burst.
+const answerCost = 16 << 10
 
-// charge takes from the session's rate limit what an answer of n bytes costs
-// beyond the request that asked for it, going into debt if need be: the
-// client's next frames wait for it.
+// charge takes what an answer of n bytes costs from the session's output
+// budget, a bucket of the rate limit's size of its own, going into debt if
+// need be: the client's next requests are refused until it is paid. It runs
+// on the session's handler goroutine.
 func (s *Session) charge(n int) {
+	o := &s.hub.opts
 	tokens := n / answerCost
-	if tokens == 0 || s.limiter == nil {
+	if tokens == 0 || o.RateLimit <= 0 {
 		return
 	}
-	s.limiter.ReserveN(time.Now(), min(tokens, s.limiter.Burst()))
+	if s.output == nil {
+		s.output = rate.NewLimiter(rate.Limit(o.RateLimit), o.RateBurst)
+	}
+	s.output.ReserveN(time.Now(), min(tokens, o.RateBurst))
 }
 
-// inDebt reports whether large answers took more from the rate limit than
-// it holds: requests read meanwhile wait for their turn to be refused.
+// inDebt reports whether large answers took more than the output budget
+// holds. It runs on the session's handler goroutine.
 func (s *Session) inDebt() bool {
-	return s.limiter != nil && s.limiter.Tokens() < 0
+	return s.output != nil && s.output.Tokens() < 0
 }
 
 // fail answers an invalid frame and closes the session with 1008 after

@@ -79,10 +79,12 @@ type Options struct {
 	CloseTimeout time.Duration
 	// RateLimit is the sustained number of frames per second a session may
 	// send, RateBurst the bucket size. Every frame counts, Ping and Pong
-	// control frames included, and an answer costs one more for each 4 KiB
-	// it holds (a join's replay, a history or presence list), so a small
-	// request cannot ask for an unbounded stream of output. By default 50/s
-	// with a burst of 100; a negative RateLimit disables it.
+	// control frames included. Answers have a bucket of the same size of
+	// their own, from which one costs a token for each 16 KiB it holds (a
+	// join's replay, a history or presence list): while it is empty, requests
+	// other than join and leave get rate_limited, so a small request cannot
+	// ask for an unbounded stream of output. By default 50/s with a burst of
+	// 100; a negative RateLimit disables both.
 	RateLimit float64
 	RateBurst int
 	// RateLimitStrikes is the number of rate_limited replies within one

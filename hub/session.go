@@ -26,7 +26,8 @@ type Session struct {
 	principal Principal
 	ctx       context.Context // made by Context; guarded by mu
 	cancel    context.CancelFunc
-	limiter   *rate.Limiter // made on the first frame by the reader; safe for concurrent use
+	limiter   *rate.Limiter // made on the first frame; reader goroutine only
+	output    *rate.Limiter // made on the first large answer; handler goroutine only
 	joins     *rate.Limiter // made on the first join; handler goroutine only
 	pingTimer *time.Timer
 	expiry    *time.Timer
@@ -209,7 +210,7 @@ func (s *Session) enqueue(f outFrame) error {
 
 // enqueueWait queues a frame like enqueue but, instead of overflowing,
 // waits while the queue is more than half full: a long replay of missed
-// events is paced by what the peer reads. A peer that reads nothing for
+// events, or a large answer, is paced by what the peer reads. A peer that reads nothing for
 // WriteTimeout is closed with 1013.
 func (s *Session) enqueueWait(ctx context.Context, f outFrame) error {
 	o := &s.hub.opts
