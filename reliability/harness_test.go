@@ -74,7 +74,30 @@ func writeReport(path string) error {
 	for _, r := range rows {
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", r.area, r.attack, r.observed)
 	}
+	if peak := peakRSS(); peak != "" {
+		fmt.Fprintf(&b, "\nThe server runs in the test process, beside the clients that attack it: its peak RSS\n"+
+			"over the whole suite (every attack above, one after another) was %s; `make test` runs it under\n"+
+			"the race detector, which multiplies memory several times.\n", peak)
+	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// peakRSS returns the process's peak resident set (VmHWM) as Linux reports
+// it, or "" elsewhere.
+func peakRSS() string {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int
+			if _, err := fmt.Sscan(v, &kb); err == nil {
+				return fmt.Sprintf("%d MiB", kb>>10)
+			}
+		}
+	}
+	return ""
 }
 
 type sendChat struct {
