@@ -448,10 +448,10 @@ func (h *Hub) allow(s *Session, id string, reply bool) bool {
 	return false
 }
 
-// answerCost is the size of an answer that costs one more token of the rate
-// limit (Options.RateLimit): at the default rate a session's answers
-// average at most 800 KiB/s, while rejoining a few rooms with a long
-// replay each stays within the burst.
+// answerCost is the size of an answer that costs one token of the session's
+// output budget: at the default rate a session's answers average at most
+// 800 KiB/s, while rejoining a few rooms with a long replay each stays
+// within the burst.
 const answerCost = 16 << 10
 
 // charge takes what an answer of n bytes costs from the session's output
