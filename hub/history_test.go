@@ -92,29 +92,46 @@ func TestHistoryReplaysWhatWasMissed(t *testing.T) {
 	})
 }
 
+// TestHistoryTrimmedByCountAndAge has a hub for each bound, so that the
+// count is tested with a TTL no slow machine reaches (the default, 10
+// minutes): with a short one, events the test expects to be kept could age
+// out while it dials and joins.
 func TestHistoryTrimmedByCountAndAge(t *testing.T) {
-	h, url := historyHub(t, hub.HistoryOptions{Size: 5, TTL: 300 * time.Millisecond})
-	c := dial(t, url, "user=a")
-	a := c.Join("h/r", nil)
-	for i := 1; i <= 8; i++ {
-		require.NoError(t, h.To("h/r").Emit("n", i))
-	}
-	c2 := dial(t, url, "user=a")
-	got := c2.Join("h/r", &hub.Position{Epoch: a.Epoch, Offset: 2})
-	assert.False(t, got.Recovered, "offset 3 was trimmed (only 4-8 are kept)")
-	c3 := dial(t, url, "user=a")
-	got = c3.Join("h/r", &hub.Position{Epoch: a.Epoch, Offset: 3})
-	assert.True(t, got.Recovered, "4-8 are all there")
-	for i := 4; i <= 8; i++ {
-		assert.Equal(t, uint64(i), c3.ReadUntil("n").Offset)
-	}
-
-	time.Sleep(400 * time.Millisecond)
-	c4 := dial(t, url, "user=a")
-	got = c4.Join("h/r", &hub.Position{Epoch: a.Epoch, Offset: 8})
-	assert.False(t, got.Recovered, "the history aged out")
-	assert.NotEqual(t, a.Epoch, got.Epoch, "a lost history has a new epoch")
-	assert.Equal(t, uint64(0), got.Offset)
+	t.Run("count", func(t *testing.T) {
+		h, url := historyHub(t, hub.HistoryOptions{Size: 5})
+		c := dial(t, url, "user=a")
+		a := c.Join("h/r", nil)
+		for i := 1; i <= 8; i++ {
+			require.NoError(t, h.To("h/r").Emit("n", i))
+		}
+		c2 := dial(t, url, "user=a")
+		got := c2.Join("h/r", &hub.Position{Epoch: a.Epoch, Offset: 2})
+		assert.False(t, got.Recovered, "offset 3 was trimmed (only 4-8 are kept)")
+		c3 := dial(t, url, "user=a")
+		got = c3.Join("h/r", &hub.Position{Epoch: a.Epoch, Offset: 3})
+		assert.True(t, got.Recovered, "4-8 are all there")
+		for i := 4; i <= 8; i++ {
+			assert.Equal(t, uint64(i), c3.ReadUntil("n").Offset)
+		}
+	})
+	t.Run("age", func(t *testing.T) {
+		const ttl = 300 * time.Millisecond
+		h, url := historyHub(t, hub.HistoryOptions{Size: 5, TTL: ttl})
+		c := dial(t, url, "user=a")
+		a := c.Join("h/r", nil)
+		for i := 1; i <= 8; i++ {
+			require.NoError(t, h.To("h/r").Emit("n", i))
+		}
+		// What is tested is the clock: the newest event was kept before
+		// this sleep began, so after it the event is older than ttl on any
+		// machine, however slow.
+		time.Sleep(ttl + ttl/3)
+		c4 := dial(t, url, "user=a")
+		got := c4.Join("h/r", &hub.Position{Epoch: a.Epoch, Offset: 8})
+		assert.False(t, got.Recovered, "the history aged out")
+		assert.NotEqual(t, a.Epoch, got.Epoch, "a lost history has a new epoch")
+		assert.Equal(t, uint64(0), got.Offset)
+	})
 }
 
 // TestRejoinUnderConcurrentPublishing checks the race between reading the
