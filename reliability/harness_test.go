@@ -113,7 +113,16 @@ type app struct {
 	url string
 }
 
-func newApp(t *testing.T, opts hub.Options, mopts middleware.Options) *app {
+// headerTimeout is the servers' http.Server.ReadHeaderTimeout: generous,
+// so that no handshake meets it on a busy machine, where the goroutine that
+// reads a request can wait its turn for longer than a short time-out (the
+// server then closes the connection, unread request and all, and the
+// client's dial gets a reset). A test of slow handshakes sets a short one.
+const headerTimeout = 30 * time.Second
+
+// newApp starts an app; configure, if any, adjusts its http.Server before
+// it starts.
+func newApp(t *testing.T, opts hub.Options, mopts middleware.Options, configure ...func(*http.Server)) *app {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -145,8 +154,11 @@ func newApp(t *testing.T, opts hub.Options, mopts middleware.Options) *app {
 	r := gin.New()
 	r.GET("/ws", middleware.New(h, mopts))
 	srv := httptest.NewUnstartedServer(r)
-	srv.Config.ReadHeaderTimeout = 300 * time.Millisecond
+	srv.Config.ReadHeaderTimeout = headerTimeout
 	srv.Config.MaxHeaderBytes = 16 << 10
+	for _, f := range configure {
+		f(srv.Config)
+	}
 	srv.Start()
 	a := &app{h: h, srv: srv, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"}
 	t.Cleanup(func() {
