@@ -57,9 +57,10 @@ func TestTokenExpiringMidConnection(t *testing.T) {
 	exp := time.Now().Add(1500 * time.Millisecond).Truncate(time.Second).Add(time.Second)
 	hdr := bearer(token(t, jwt.MapClaims{"sub": "alice", "exp": exp.Unix()}))
 	c := wstest.Dial(t, a.url, hdr)
+	// ExpectClose bounds the wait (generously: a busy machine may be late).
 	assert.Equal(t, 4401, c.ExpectClose())
-	assert.WithinDuration(t, exp, time.Now(), time.Second)
-	observe("lifecycle", "token expiring mid-connection", "closed with 4401 within a second of `exp`")
+	assert.False(t, time.Now().Before(exp), "closed when the token expired, not before")
+	observe("lifecycle", "token expiring mid-connection", "closed with 4401 once `exp` passed, not before")
 }
 
 func TestTenThousandCycles(t *testing.T) {
