@@ -533,7 +533,7 @@ func TestLargeAnswersCostInProportion(t *testing.T) {
 	assert.LessOrEqual(t, float64(acks), tokens/16+1, "a 256 KiB answer costs 16 tokens of the output budget")
 	assert.Equal(t, asks, acks+limited)
 	observe("abuse", fmt.Sprintf("%d small requests in a row, each answered with 256 KiB", asks),
-		fmt.Sprintf("%d answered, %d refused with `rate_limited`: an answer costs one frame of the rate limit per 16 KiB", acks, limited))
+		fmt.Sprintf("%d answered, %d refused with `rate_limited`: an answer costs a token of the output budget per 16 KiB", acks, limited))
 }
 
 func TestRejoinWithLongReplaysIsNeverRefused(t *testing.T) {
@@ -558,5 +558,5 @@ func TestRejoinWithLongReplaysIsNeverRefused(t *testing.T) {
 		assert.EqualValues(t, 500, ack.Offset)
 	}
 	observe("abuse", "a client rejoining 5 rooms with 1 MiB of missed events each",
-		"every join answered and recovered: replays are charged to the rate limit, but joins are never refused for it (they have JoinRate)")
+		"every join answered and recovered: replays are charged to the output budget, but joins are never refused for it (they have JoinRate)")
 }
