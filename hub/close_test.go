@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -68,6 +69,16 @@ func TestInvalidFramesInARowClose1008(t *testing.T) {
 	}
 	c.Send("nope")
 	assert.Equal(t, websocket.ClosePolicyViolation, c.ExpectClose())
+}
+
+func TestRefusalsAreNotInvalidFrames(t *testing.T) {
+	_, url := chatHub(t, hub.Options{MaxInvalidFrames: 5})
+	c := dial(t, url, "user=a")
+	for i := range 10 {
+		f := c.Request("leave", fmt.Sprint("l", i), "nowhere", nil)
+		assert.Equal(t, "not_member", f.Error.Code)
+	}
+	assert.Equal(t, "pong", c.Request("ping", "p", "", nil).Type, "ten refusals in a row do not close the session")
 }
 
 func TestRateLimit(t *testing.T) {

@@ -183,6 +183,9 @@ func (h *memoryHistory) find(room string, opts HistoryOptions) *ring {
 		h.size.Add(ringOverhead)
 		h.rooms[room] = r
 		r.elem = h.lru.PushFront(r)
+		// Rooms that are joined and left without an event cost memory
+		// too.
+		h.evictLocked(r)
 	} else {
 		h.lru.MoveToFront(r.elem)
 	}
@@ -212,6 +215,13 @@ func (h *memoryHistory) evict(keep *ring) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.evictLocked(keep)
+}
+
+func (h *memoryHistory) evictLocked(keep *ring) {
+	if h.budget <= 0 {
+		return
+	}
 	for e := h.lru.Back(); e != nil && h.size.Load() > h.budget; {
 		r := e.Value.(*ring)
 		e = e.Prev()

@@ -127,7 +127,9 @@ func New(opts Options) *Hub {
 			s.touch()
 			// Unsolicited Pongs are frames like any other: a flood of
 			// them is cut off.
-			h.allow(s, "", false)
+			if !s.isClosing() {
+				h.allow(s, "", false)
+			}
 		}
 	})
 	m.HandleClose(func(ms *melody.Session, code int, _ string) error {
@@ -480,12 +482,22 @@ func (s *Session) inDebt() bool {
 // MaxInvalidFrames of them in a row.
 func (h *Hub) fail(s *Session, id string, e *Error) {
 	h.reply(s, replyError(id, e))
-	if e.Code == CodeRateLimited || e.Code == CodeInternal {
+	if !invalidFrame[e.Code] {
+		// A refusal (forbidden, not_member, too_many_rooms, an
+		// application's code) is an answer to a valid frame: a client
+		// that gets twenty in a row is not broken, and 1008 would tell
+		// it never to reconnect.
 		return
 	}
 	if int(s.invalid.Add(1)) >= h.opts.MaxInvalidFrames {
 		s.Close(ClosePolicy, "too_many_errors")
 	}
+}
+
+// invalidFrame holds the error codes of frames that break the protocol or
+// the handler's schema: MaxInvalidFrames of them in a row close the session.
+var invalidFrame = map[string]bool{
+	CodeBadRequest: true, CodeUnknownType: true, CodeValidationFailed: true, CodeTooLarge: true, CodeUnsupported: true,
 }
 
 func replyError(id string, e *Error) []byte {

@@ -91,7 +91,10 @@ type Options struct {
 	// second after which the session is closed with 4429. By default 20.
 	RateLimitStrikes int
 	// MaxInvalidFrames closes a session with 1008 after that many invalid
-	// frames in a row (each also gets an error reply). By default 20.
+	// frames in a row (each also gets an error reply): bad_request,
+	// unknown_type, validation_failed, too_large or unsupported. Refusals of
+	// valid frames (forbidden, not_member, too_many_rooms, an application's
+	// own codes) do not count. By default 20.
 	MaxInvalidFrames int
 	// MaxSessionsPerUser limits concurrent sessions of one user id; Accept
 	// returns ErrTooManySessions beyond it. By default 64; negative: no limit.

@@ -94,6 +94,9 @@ func (p *presence) flush(room string) {
 	}
 	if len(changes) == 0 {
 		delete(p.rooms, room)
+		if len(p.rooms) == 0 {
+			p.rooms = make(map[string]*roomPresence) // a map keeps its peak size
+		}
 		p.mu.Unlock()
 		return
 	}

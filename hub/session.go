@@ -553,7 +553,7 @@ func (s *Session) ping() {
 // the reader goroutine and counts toward the rate limit.
 func (s *Session) onPing(data string) error {
 	s.touch()
-	if s.hub.allow(s, "", false) {
+	if !s.isClosing() && s.hub.allow(s, "", false) {
 		_ = s.enqueue(outFrame{data: []byte(data), control: websocket.PongMessage, urgent: true})
 	}
 	return nil
