@@ -62,12 +62,13 @@ type HistoryRequest struct {
 var roomOptions = hub.RoomOptions{Presence: true, History: hub.HistoryOptions{Size: 500, TTL: 30 * time.Minute}}
 
 // newHub registers the chat's events on a hub.
-func newHub(log *slog.Logger, broker hub.Broker, m *metrics.Metrics) *hub.Hub {
+func newHub(log *slog.Logger, broker hub.Broker, m *metrics.Metrics, closeTimeout time.Duration) *hub.Hub {
 	h := hub.New(hub.Options{
-		Logger:   log,
-		Broker:   broker,
-		Observer: m,
-		Rooms:    func(string) hub.RoomOptions { return roomOptions },
+		Logger:       log,
+		Broker:       broker,
+		Observer:     m,
+		Rooms:        func(string) hub.RoomOptions { return roomOptions },
+		CloseTimeout: closeTimeout,
 	})
 	m.Watch(h)
 	chatters := hub.RequireRole("member", "admin")

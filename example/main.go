@@ -51,8 +51,9 @@ func main() {
 type config struct {
 	addr, secret, redis, cert, key string
 	trustedProxies                 []string
-	// What no flag sets; tests shorten them.
+	// What no flag sets; tests change them.
 	readTimeout, idleTimeout, shutdownTimeout time.Duration
+	closeTimeout                              time.Duration // hub.Options.CloseTimeout; 0: its default
 }
 
 func parseFlags(args []string, getenv func(string) string, out io.Writer) (config, error) {
@@ -128,7 +129,7 @@ func serve(ctx context.Context, cfg config, out io.Writer, ready chan<- string) 
 		broker = rb
 	}
 	m := metrics.New(metrics.Options{})
-	h := newHub(log, broker, m)
+	h := newHub(log, broker, m, cfg.closeTimeout)
 	router, err := newRouter(h, m, secret, log, static, cfg.trustedProxies)
 	if err != nil {
 		return err

@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -81,16 +82,11 @@ func startAppWith(t *testing.T, args []string, env map[string]string, o appOptio
 		cancel()
 		t.Fatal("example did not start")
 	}
-	var stopped bool
-	var result error
-	stop := func() error {
-		if !stopped {
-			stopped = true
-			cancel()
-			result = <-done
-		}
-		return result
-	}
+	// stop may run on a goroutine of the test's and again in Cleanup.
+	stop := sync.OnceValue(func() error {
+		cancel()
+		return <-done
+	})
 	t.Cleanup(func() { _ = stop() })
 	return addr, stop
 }
@@ -308,10 +304,11 @@ func TestHealthLoginAndShutdown(t *testing.T) {
 }
 
 func TestHealthzDuringShutdown(t *testing.T) {
-	addr, stop := startApp(t, nil, nil)
+	addr, stop := startAppWith(t, nil, nil, appOptions{tune: func(c *config) { c.closeTimeout = time.Minute }})
 	base := "http://" + addr
 	// A client that never reads keeps the closing handshake waiting for its
-	// close frame, so the shutdown takes a moment.
+	// close frame (up to the minute of CloseTimeout), so the shutdown lasts
+	// until the test closes it.
 	tok := loginToken(t, base, "slow", "member", nil)
 	conn, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws", http.Header{"Authorization": {"Bearer " + tok}})
 	require.NoError(t, err)
@@ -325,9 +322,10 @@ func TestHealthzDuringShutdown(t *testing.T) {
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusServiceUnavailable
-	}, 5*time.Second, 5*time.Millisecond, "/healthz answers 503 while the hub shuts down")
+	}, 30*time.Second, 5*time.Millisecond, "/healthz answers 503 while the hub shuts down")
 	_, _, err = websocket.DefaultDialer.Dial("ws://"+addr+"/ws", http.Header{"Authorization": {"Bearer " + tok}})
 	assert.Error(t, err, "no new sessions during shutdown")
+	conn.Close()
 	require.NoError(t, waitFor(t, stopped))
 }
 
