@@ -308,8 +308,7 @@ func (h *Hub) onDisconnect(ms *melody.Session) {
 		s.expiry.Stop()
 	}
 	s.mu.Lock()
-	s.gone = true
-	s.closing = true
+	s.state = gone
 	if s.cancel != nil {
 		s.cancel()
 	}
@@ -412,12 +411,6 @@ func (h *Hub) onBinary(ms *melody.Session, data []byte) {
 	if !s.dispatch(inFrame{binary: data, size: len(data)}) {
 		h.fail(s, "", &Error{Code: CodeRateLimited, Message: "too many requests waiting"})
 	}
-}
-
-func (s *Session) isClosing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closing
 }
 
 // allow applies the rate limit: a frame over it gets rate_limited (reply is

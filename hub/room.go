@@ -235,12 +235,6 @@ func (h *Hub) roomOptions(room string) RoomOptions {
 	return h.opts.Rooms(room)
 }
 
-func (s *Session) isGone() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.gone
-}
-
 func (h *Hub) leaveRequest(c *Context) (any, error) {
 	if err := needRoom(c); err != nil {
 		return nil, err

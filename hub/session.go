@@ -52,9 +52,7 @@ type Session struct {
 	queued    bool // a turn is coming (see writers)
 	urgent    bool // ... ahead of the sessions with only events
 	answers   bool // out holds an urgent frame
-	closing   bool // no more inbound frames are accepted
-	closeSent bool // the close frame is out: no more outbound frames
-	discard   bool // drop what is queued and close now
+	state     closeState
 	closeErr  *CloseError
 	in        []inFrame
 	inBytes   int
@@ -62,7 +60,6 @@ type Session struct {
 	// space is signalled when the writer has written a batch, for
 	// enqueueWait, which makes it: most sessions never need it.
 	space chan struct{}
-	gone  bool // removed from the hub
 
 	// rooms is guarded by hub.mu.
 	rooms map[string]struct{}
@@ -99,7 +96,7 @@ func (s *Session) Context() context.Context {
 	// Made on first use: an idle session needs none.
 	if s.ctx == nil {
 		s.ctx, s.cancel = context.WithCancel(context.Background())
-		if s.gone {
+		if s.state == gone {
 			s.cancel()
 		}
 	}
@@ -139,24 +136,6 @@ func (s *Session) InRoom(room string) bool {
 	return ok
 }
 
-// Close closes the session with code and reason after the frames already
-// queued to it are written. Use 4403 to kick a user.
-func (s *Session) Close(code int, reason string) {
-	s.mu.Lock()
-	s.startCloseLocked(code, reason, false)
-	s.mu.Unlock()
-}
-
-// Err returns why the session closed (a *CloseError), or nil while open.
-func (s *Session) Err() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closeErr == nil {
-		return nil
-	}
-	return s.closeErr
-}
-
 // open ends the hold a session starts in (writing is set, so that the
 // welcome, queued before the session was registered, goes out first as
 // PROTOCOL.md says) and writes what is queued from the calling goroutine:
@@ -168,20 +147,11 @@ func (s *Session) open() {
 	s.turn()
 }
 
-// refuse closes a session that is not welcomed: the close frame is all it
-// gets.
-func (s *Session) refuse(code int, reason string) {
-	s.mu.Lock()
-	s.startCloseLocked(code, reason, true)
-	s.mu.Unlock()
-	s.open()
-}
-
 // enqueue adds a frame to the send queue, starting the writer if needed.
 func (s *Session) enqueue(f outFrame) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closeSent || s.discard || s.gone {
+	if s.state >= discarding {
 		return ErrSessionClosed
 	}
 	if f.control == websocket.PongMessage && s.pongAt > 0 {
@@ -216,7 +186,7 @@ func (s *Session) enqueueWait(ctx context.Context, f outFrame) error {
 	o := &s.hub.opts
 	for {
 		s.mu.Lock()
-		if s.closeSent || s.discard || s.gone {
+		if s.state >= discarding {
 			s.mu.Unlock()
 			return ErrSessionClosed
 		}
@@ -260,38 +230,6 @@ func (s *Session) kickLocked(urgent bool) {
 	}
 }
 
-// startCloseLocked begins the closing handshake: no more inbound frames are
-// accepted; the writer sends the close frame once the frames already
-// received are handled and everything queued is written, or at once when
-// now is set (the queue is dropped: the client learns of the gap from the
-// code and resumes).
-func (s *Session) startCloseLocked(code int, reason string, now bool) {
-	if s.closing {
-		if now && !s.discard && !s.closeSent {
-			s.discard = true
-			s.setCloseLocked(code, reason)
-		}
-		return
-	}
-	s.closing = true
-	s.discard = now
-	s.setCloseLocked(code, reason)
-	if !s.gone {
-		s.kickLocked(true)
-	}
-}
-
-// setCloseLocked records why the session closes. A slow consumer is
-// reported at once, though its close frame may wait for a peer that reads
-// nothing: the hooks run on a goroutine of their own (see reportLater), not
-// under the session's (and maybe the hub's) lock.
-func (s *Session) setCloseLocked(code int, reason string) {
-	s.closeErr = &CloseError{Code: code, Reason: reason}
-	if code == CloseSlowConsumer {
-		s.reportLater(ErrSlowConsumer)
-	}
-}
-
 // turn writes everything queued to the session, or its close frame, with one
 // write that does not wait for the peer. The hub's writers call it; one turn
 // runs at a time per session.
@@ -304,13 +242,13 @@ func (s *Session) turn() (events int) {
 		return 0
 	}
 	s.queued, s.urgent = false, false
-	if s.discard {
+	if s.state >= discarding {
 		s.dropQueueLocked()
 	}
 	if len(s.out) == 0 {
-		if s.closing && !s.gone && !s.closeSent && (s.discard || !s.handling) {
+		if s.state == discarding || s.state == draining && !s.handling {
 			// writing stays true: no turn comes after the close frame.
-			s.closeSent = true
+			s.state = closeSent
 			ce := *s.closeErr
 			s.mu.Unlock()
 			s.writeClose(ce)
@@ -369,7 +307,7 @@ func (s *Session) requeue() {
 		s.backlog = 0
 		signal(s.space)
 	}
-	if len(s.out) == 0 && !s.closing {
+	if len(s.out) == 0 && s.state == open {
 		s.writing = false
 		return
 	}
@@ -500,29 +438,6 @@ func appendFrame(b []byte, frames []outFrame) []byte {
 	return append(b, ']')
 }
 
-// writeClose sends the close frame and gives the peer CloseTimeout to
-// answer; the reader keeps reading and discarding meanwhile, so the TCP
-// connection is not reset under the peer's unread close frame.
-func (s *Session) writeClose(ce CloseError) {
-	o := &s.hub.opts
-	deadline := time.Now().Add(o.WriteTimeout + o.CloseTimeout)
-	s.closeDeadline.Store(deadline.UnixNano())
-	_ = s.conn.SetReadDeadline(deadline)
-	msg := websocket.FormatCloseMessage(ce.Code, ce.Reason)
-	if err := s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(o.WriteTimeout)); err != nil {
-		s.conn.Close()
-		return
-	}
-	if s.sock.pending() {
-		// The close frame waits behind a backlog: the peer keeps the
-		// longer deadline to take it and answer.
-		return
-	}
-	deadline = time.Now().Add(o.CloseTimeout)
-	s.closeDeadline.Store(deadline.UnixNano())
-	_ = s.conn.SetReadDeadline(deadline)
-}
-
 // touch extends the heartbeat deadline after a frame or a Pong, unless the
 // closing handshake set a shorter one.
 func (s *Session) touch() {
@@ -539,7 +454,7 @@ func (s *Session) touch() {
 // ping sends a Ping control frame; WriteControl may run beside the writer.
 func (s *Session) ping() {
 	s.mu.Lock()
-	stop := s.closeSent || s.gone
+	stop := s.state >= closeSent
 	s.mu.Unlock()
 	if stop {
 		return
@@ -559,32 +474,13 @@ func (s *Session) onPing(data string) error {
 	return nil
 }
 
-// onPeerClose answers a close frame the peer sent first with the same
-// code, and never a second close frame.
-func (s *Session) onPeerClose(code int) {
-	s.mu.Lock()
-	first := !s.closeSent
-	s.closing, s.closeSent = true, true
-	if s.closeErr == nil {
-		s.closeErr = &CloseError{Code: code, Reason: "peer_closed"}
-	}
-	s.dropQueueLocked()
-	s.mu.Unlock()
-	if first {
-		if code == websocket.CloseNoStatusReceived {
-			code = CloseNormal
-		}
-		_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(s.hub.opts.WriteTimeout))
-	}
-}
-
 // dispatch queues an inbound frame for the session's handler goroutine, so a
 // slow handler never stalls reading (and thus heartbeats) while the
 // session's frames are still handled one at a time, in order.
 func (s *Session) dispatch(f inFrame) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing {
+	if s.state >= draining {
 		return true
 	}
 	o := &s.hub.opts
@@ -605,10 +501,10 @@ func (s *Session) handleLoop() {
 	defer s.hub.running.add(-1)
 	for {
 		s.mu.Lock()
-		if len(s.in) == 0 || s.gone {
+		if len(s.in) == 0 || s.state == gone {
 			s.in = nil
 			s.handling = false
-			if s.closing && !s.gone {
+			if s.state >= draining && s.state < gone {
 				// The close frame waited for these frames' answers.
 				s.kickLocked(true)
 			}

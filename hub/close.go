@@ -1,0 +1,145 @@
+package hub
+
+import (
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// closeState is where a session is in its closing handshake. It only moves
+// forward, so each question the hub asks of it is one comparison: whether
+// inbound frames are still taken (< draining), whether outbound ones are
+// (< discarding), whether the close frame is out (>= closeSent).
+type closeState uint8
+
+const (
+	// open: frames flow both ways.
+	open closeState = iota
+	// draining: no more inbound frames are taken; the close frame follows
+	// the answers to those already received and everything queued.
+	draining
+	// discarding: what is queued is dropped and the close frame goes out
+	// at once (a slow consumer, say: the client learns of the gap from
+	// the code and resumes).
+	discarding
+	// closeSent: the close frame is out, or the peer's came first;
+	// nothing more is written.
+	closeSent
+	// gone: the connection has ended and the session left the hub.
+	gone
+)
+
+// Close closes the session with code and reason after the frames already
+// queued to it are written. Use 4403 to kick a user.
+func (s *Session) Close(code int, reason string) {
+	s.mu.Lock()
+	s.startCloseLocked(code, reason, false)
+	s.mu.Unlock()
+}
+
+// Err returns why the session closed (a *CloseError), or nil while open.
+func (s *Session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closeErr == nil {
+		return nil
+	}
+	return s.closeErr
+}
+
+// refuse closes a session that is not welcomed: the close frame is all it
+// gets.
+func (s *Session) refuse(code int, reason string) {
+	s.mu.Lock()
+	s.startCloseLocked(code, reason, true)
+	s.mu.Unlock()
+	s.open()
+}
+
+// startCloseLocked begins the closing handshake: draining, or discarding
+// when now is set; a session already draining moves on to discarding if
+// now is set.
+func (s *Session) startCloseLocked(code int, reason string, now bool) {
+	if s.state != open {
+		if now && s.state == draining {
+			s.state = discarding
+			s.setCloseLocked(code, reason)
+		}
+		return
+	}
+	s.state = draining
+	if now {
+		s.state = discarding
+	}
+	s.setCloseLocked(code, reason)
+	s.kickLocked(true)
+}
+
+// setCloseLocked records why the session closes. A slow consumer is
+// reported at once, though its close frame may wait for a peer that reads
+// nothing: the hooks run on a goroutine of their own (see reportLater), not
+// under the session's (and maybe the hub's) lock.
+func (s *Session) setCloseLocked(code int, reason string) {
+	s.closeErr = &CloseError{Code: code, Reason: reason}
+	if code == CloseSlowConsumer {
+		s.reportLater(ErrSlowConsumer)
+	}
+}
+
+// isClosing reports whether inbound frames are no longer taken.
+func (s *Session) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state >= draining
+}
+
+// isGone reports whether the connection has ended.
+func (s *Session) isGone() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state == gone
+}
+
+// writeClose sends the close frame and gives the peer CloseTimeout to
+// answer; the reader keeps reading and discarding meanwhile, so the TCP
+// connection is not reset under the peer's unread close frame.
+func (s *Session) writeClose(ce CloseError) {
+	o := &s.hub.opts
+	deadline := time.Now().Add(o.WriteTimeout + o.CloseTimeout)
+	s.closeDeadline.Store(deadline.UnixNano())
+	_ = s.conn.SetReadDeadline(deadline)
+	msg := websocket.FormatCloseMessage(ce.Code, ce.Reason)
+	if err := s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(o.WriteTimeout)); err != nil {
+		s.conn.Close()
+		return
+	}
+	if s.sock.pending() {
+		// The close frame waits behind a backlog: the peer keeps the
+		// longer deadline to take it and answer.
+		return
+	}
+	deadline = time.Now().Add(o.CloseTimeout)
+	s.closeDeadline.Store(deadline.UnixNano())
+	_ = s.conn.SetReadDeadline(deadline)
+}
+
+// onPeerClose answers a close frame the peer sent first with the same
+// code, and never a second close frame.
+func (s *Session) onPeerClose(code int) {
+	s.mu.Lock()
+	first := s.state < closeSent
+	if first {
+		s.state = closeSent
+	}
+	if s.closeErr == nil {
+		s.closeErr = &CloseError{Code: code, Reason: "peer_closed"}
+	}
+	s.dropQueueLocked()
+	s.mu.Unlock()
+	if first {
+		if code == websocket.CloseNoStatusReceived {
+			code = CloseNormal
+		}
+		_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(s.hub.opts.WriteTimeout))
+	}
+}
