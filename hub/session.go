@@ -41,22 +41,22 @@ type Session struct {
 	// When set (unix nanoseconds), the read deadline of the closing handshake.
 	closeDeadline atomic.Int64
 
-	mu        sync.Mutex
-	out       []outFrame // queued, not yet taken by the writer
-	spare     []outFrame // the writer's previous batch, reused
-	outBytes  int        // queued, being written and in the socket's backlog
-	outCount  int
-	backlog   int  // bytes of the last batch, charged until the socket's backlog drains
-	pongAt    int  // 1 + the index in out of the Pong not yet taken, or 0
-	writing   bool // the session has a turn coming, is in one or waits for its socket
-	queued    bool // a turn is coming (see writers)
-	urgent    bool // ... ahead of the sessions with only events
-	answers   bool // out holds an urgent frame
-	state     closeState
-	closeErr  *CloseError
-	in        []inFrame
-	inBytes   int
-	handling  bool
+	mu       sync.Mutex
+	out      []outFrame // queued, not yet taken by the writer
+	spare    []outFrame // the writer's previous batch, reused
+	outBytes int        // queued, being written and in the socket's backlog
+	outCount int
+	backlog  int  // bytes of the last batch, charged until the socket's backlog drains
+	pongAt   int  // 1 + the index in out of the Pong not yet taken, or 0
+	writing  bool // the session has a turn coming, is in one or waits for its socket
+	queued   bool // a turn is coming (see writers)
+	urgent   bool // ... ahead of the sessions with only events
+	answers  bool // out holds an urgent frame
+	state    closeState
+	closeErr *CloseError
+	in       []inFrame
+	inBytes  int
+	handling bool
 	// space is signalled when the writer has written a batch, for
 	// enqueueWait, which makes it: most sessions never need it.
 	space chan struct{}
