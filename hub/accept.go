@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/ginws/ginws/internal/sock"
 )
 
 // Accept takes over the request's connection for a WebSocket session of
@@ -45,7 +47,7 @@ func (h *Hub) Accept(w http.ResponseWriter, r *http.Request, p Principal, done f
 		return fmt.Errorf("hub: take over the connection: %w", err)
 	}
 	setSendBuffer(conn, h.opts.SocketSendBuffer)
-	hw := &hijacked{conn: conn, ws: newSock(conn, h.opts.WriteTimeout, &h.writers.active), brw: brw, header: http.Header{}}
+	hw := &hijacked{conn: conn, ws: sock.New(conn, h.opts.WriteTimeout, h.writers.active.add), brw: brw, header: http.Header{}}
 	slim := handshake(r)
 	go func() {
 		// melody upgrades and then reads until the connection ends.
@@ -98,7 +100,7 @@ func handshake(r *http.Request) *http.Request {
 // handshake is written to it as a plain HTTP response.
 type hijacked struct {
 	conn   net.Conn
-	ws     *sock // what the upgrade takes over
+	ws     *sock.Conn // what the upgrade takes over
 	brw    *bufio.ReadWriter
 	header http.Header
 	status int

@@ -113,7 +113,7 @@ func (s *Session) writeClose(ce CloseError) {
 		s.conn.Close()
 		return
 	}
-	if s.sock.pending() {
+	if s.socket.Pending() {
 		// The close frame waits behind a backlog: the peer keeps the
 		// longer deadline to take it and answer.
 		return

@@ -13,10 +13,12 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/ginws/ginws/validate"
 	"github.com/gorilla/websocket"
 	"github.com/olahol/melody"
 	"golang.org/x/time/rate"
+
+	"github.com/ginws/ginws/internal/sock"
+	"github.com/ginws/ginws/validate"
 )
 
 // Subprotocol is the WebSocket subprotocol of the ginws wire protocol.
@@ -99,22 +101,30 @@ func New(opts Options) *Hub {
 		h.reportError(nil, fmt.Errorf("hub: start broker: %w", err))
 	}
 
+	// melody upgrades the connection and runs its read loop; the hub
+	// writes. What melody cannot do, and how the hub does without it:
+	//   - its writer goroutine writes one frame per message and waits for
+	//     the peer, so the hub writes through its own queues and writers
+	//     (session.go, writers.go) and never calls melody's Write; melody's
+	//     writer would also send Pings, so PingPeriod is out of reach and
+	//     the hub sends its own;
+	//   - its write deadlines (WriteWait, the upgrader's HandshakeTimeout)
+	//     do not apply: the connection's writes never wait (internal/sock),
+	//     so they are left unset;
+	//   - it has no hook for Pings, so the hub sets gorilla's ping handler
+	//     on the connection in onConnect.
 	m := melody.New()
 	m.Config.MaxMessageSize = opts.MaxFrameBytes
 	m.Config.PongWait = opts.HeartbeatTimeout
-	// The hub writes through its own queue and sends its own pings: melody's
-	// writer must never write, or two goroutines would write one connection.
 	m.Config.PingPeriod = 1 << 62
-	m.Config.MessageBufferSize = 1
-	m.Config.WriteWait = opts.WriteTimeout
+	m.Config.MessageBufferSize = 1 // the channel melody's writer reads, which stays empty
 	m.Upgrader = &websocket.Upgrader{
 		// Small: most frames are small JSON, and every idle connection
 		// keeps this buffer; larger frames take a few more reads.
-		ReadBufferSize:   512,
-		WriteBufferSize:  1024,
-		WriteBufferPool:  &sync.Pool{},
-		Subprotocols:     []string{Subprotocol},
-		HandshakeTimeout: opts.WriteTimeout,
+		ReadBufferSize:  512,
+		WriteBufferSize: 1024,
+		WriteBufferPool: &sync.Pool{},
+		Subprotocols:    []string{Subprotocol},
 		// The origin is checked before Accept (see Accept).
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
@@ -247,14 +257,14 @@ func (h *Hub) onConnect(ms *melody.Session) {
 		hub:       h,
 		ms:        ms,
 		conn:      ms.WebsocketConnection(),
-		sock:      ms.WebsocketConnection().NetConn().(*sock),
+		socket:    ms.WebsocketConnection().NetConn().(*sock.Conn),
 		id:        newID(),
 		principal: p,
 		release:   release,
 		writing:   true, // held until open
 	}
 	ms.Set(keySession, s)
-	s.sock.own(s)
+	s.socket.Own(s.requeue, s.writeFailed)
 	s.conn.SetPingHandler(s.onPing)
 	welcome, _ := eventFrame("welcome", "", struct {
 		Session   string `json:"session"`

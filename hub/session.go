@@ -12,6 +12,7 @@ import (
 	"github.com/olahol/melody"
 	"golang.org/x/time/rate"
 
+	"github.com/ginws/ginws/internal/sock"
 	"github.com/ginws/ginws/internal/wsframe"
 )
 
@@ -21,7 +22,7 @@ type Session struct {
 	hub       *Hub
 	ms        *melody.Session
 	conn      *websocket.Conn // reads and control frames; data frames go to sock
-	sock      *sock
+	socket    *sock.Conn
 	id        string
 	principal Principal
 	ctx       context.Context // made by Context; guarded by mu
@@ -276,7 +277,7 @@ func (s *Session) turn() (events int) {
 	s.spare = batch[:0]
 	// What waits in the socket's backlog stays charged to the session
 	// until the peer has taken it; requeue releases it.
-	parked := err == nil && s.sock.park()
+	parked := err == nil && s.socket.Park()
 	if parked {
 		s.backlog = n
 	} else {
@@ -389,7 +390,7 @@ func (s *Session) writeBatch(batch []outFrame) error {
 		b = appendFrame(b, batch[i:i+n])
 		i += n
 		if len(b) >= writeChunk || i == len(batch) {
-			_, err = s.sock.Write(b)
+			_, err = s.socket.Write(b)
 			b = b[:0]
 		}
 	}

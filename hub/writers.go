@@ -8,7 +8,7 @@ import (
 
 // writers writes for every session of a hub. A few goroutines take the
 // sessions that have something queued, answers to requests before events,
-// and write each one's queue with one write that never waits (sock.go).
+// and write each one's queue with one write that never waits (internal/sock).
 // A goroutine per busy session would make thousands runnable at each
 // broadcast, and an answer would wait behind all of them; a few goroutines
 // that fall behind instead put more events into each write.

@@ -1,19 +1,30 @@
-package hub
+package sock
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
+
+// flushers counts the flusher goroutines, as the hub does.
+type flushers struct{ n atomic.Int32 }
+
+func (f *flushers) track(delta int) { f.n.Add(int32(delta)) }
+
+// wait waits until no flusher runs.
+func (f *flushers) wait(t *testing.T) {
+	t.Helper()
+	require.Eventually(t, func() bool { return f.n.Load() == 0 }, 30*time.Second, time.Millisecond, "the flusher stops")
+}
 
 // tcpPair returns both ends of a loopback TCP connection; the server's
 // send buffer is small so that its writes soon find the socket full.
@@ -97,8 +108,8 @@ func TestSockNeverWaitsAndKeepsOrder(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			server, client := tc.pair(t)
-			var active counter
-			k := newSock(server, 5*time.Second, &active)
+			var active flushers
+			k := New(server, 5*time.Second, active.track)
 			// 4 MiB, far more than the socket buffers hold, while the
 			// client reads nothing.
 			const records = 512
@@ -109,14 +120,14 @@ func TestSockNeverWaitsAndKeepsOrder(t *testing.T) {
 					assert.Equal(t, 8+8<<10, n)
 				}
 			})
-			assert.True(t, k.pending(), "the rest waits in the backlog")
+			assert.True(t, k.Pending(), "the rest waits in the backlog")
 			for i := range records {
 				n, err := readChunk(client)
 				require.NoError(t, err)
 				require.Equal(t, i, n, "records arrive whole and in order")
 			}
-			require.NoError(t, active.wait(context.Background())) // the flusher stops once the backlog is written
-			assert.False(t, k.pending())
+			active.wait(t) // the flusher stops once the backlog is written
+			assert.False(t, k.Pending())
 			assert.Zero(t, cap(k.backlog)+cap(k.spare), "a drained socket keeps no buffer")
 		})
 	}
@@ -124,8 +135,8 @@ func TestSockNeverWaitsAndKeepsOrder(t *testing.T) {
 
 func TestSockWritersDoNotInterleave(t *testing.T) {
 	server, client := tcpPair(t)
-	var active counter
-	k := newSock(server, 5*time.Second, &active)
+	var active flushers
+	k := New(server, 5*time.Second, active.track)
 	// Data frames from a writer and control frames from other goroutines
 	// share the connection; each Write is whole records.
 	const each = 200
@@ -152,13 +163,13 @@ func TestSockWritersDoNotInterleave(t *testing.T) {
 	}
 	assert.Len(t, seen, 4*each)
 	writers.Wait()
-	require.NoError(t, active.wait(context.Background()))
+	active.wait(t)
 }
 
 func TestSockFailsAPeerThatTakesNothing(t *testing.T) {
 	server, client := tcpPair(t)
-	var active counter
-	k := newSock(server, 200*time.Millisecond, &active)
+	var active flushers
+	k := New(server, 200*time.Millisecond, active.track)
 	// 4 MiB, more than the socket buffers hold: the rest waits in a
 	// backlog whose flusher fails the peer 200 ms after it took nothing.
 	// On a busy machine that can happen before the last of these writes:
@@ -172,48 +183,12 @@ func TestSockFailsAPeerThatTakesNothing(t *testing.T) {
 		}
 	})
 	// The flusher gives up after the time-out without progress and, with
-	// no session yet, closes the connection.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	require.NoError(t, active.wait(ctx), "the flusher gives up")
+	// no owner yet, closes the connection.
+	active.wait(t)
 	_, err := k.Write([]byte("x"))
 	assert.ErrorIs(t, err, net.ErrClosed, "later writes fail")
 	_ = client.SetReadDeadline(time.Now().Add(30 * time.Second))
 	_, err = io.Copy(io.Discard, client)
 	var ne net.Error
 	assert.False(t, errors.As(err, &ne) && ne.Timeout(), "the peer sees the connection end")
-}
-
-func TestWritersTakeAnswersFirst(t *testing.T) {
-	w := newWriters(1)
-	w.running = 1 // as if a writer ran: push starts none
-	a, b, c := &Session{id: "a"}, &Session{id: "b"}, &Session{id: "c"}
-	w.push(a, false)
-	w.push(b, false)
-	w.push(c, true)
-	var order []string
-	for s := w.next(); s != nil; s = w.next() {
-		order = append(order, s.id)
-	}
-	assert.Equal(t, []string{"c", "a", "b"}, order)
-	assert.Equal(t, 0, w.running, "the writer stops when nothing is queued")
-}
-
-func TestFifoReusesItsArray(t *testing.T) {
-	var q fifo
-	next := 0
-	// Never empty, so the array is reused by moving the rest down.
-	for i := range 10000 {
-		q.push(&Session{id: fmt.Sprint(i)})
-		if i%2 == 1 {
-			assert.Equal(t, fmt.Sprint(next), q.pop().id)
-			next++
-		}
-	}
-	assert.LessOrEqual(t, cap(q.items), 16384, "the queue does not keep what it handed out")
-	for s := q.pop(); s != nil; s = q.pop() {
-		assert.Equal(t, fmt.Sprint(next), s.id)
-		next++
-	}
-	assert.Equal(t, 10000, next)
 }

@@ -1,4 +1,17 @@
-package hub
+// Package sock is the connection under a hub session's websocket.Conn: its
+// writes never block the caller. It writes what the socket takes at once and
+// keeps the rest in a backlog, which a goroutine of its own then writes,
+// waiting for the peer; later writes queue behind it so frames stay in
+// order. Reads, Close and addresses go straight to the connection.
+//
+// The hub's writer goroutines write every session's queue through it, so a
+// peer that reads slowly holds up nobody but itself. gorilla/websocket
+// writes control frames (Ping, Close) through the same Conn from other
+// goroutines: each Write is whole frames, and a Write is never split
+// between the socket and the backlog out of order, so a control frame never
+// lands inside a data frame. gorilla's write deadlines do not apply (see
+// SetWriteDeadline): the backlog has a time-out of its own.
+package sock
 
 import (
 	"errors"
@@ -9,28 +22,28 @@ import (
 	"time"
 )
 
-// sock is the connection under a session's websocket.Conn. Its writes never
-// block the hub's writer goroutines (writers.go): it writes what the socket
-// takes at once and keeps the rest, which a goroutine of its own then
-// writes, waiting for the peer; later writes queue behind it so frames stay
-// in order. Reads, Close and addresses go straight to the connection.
-type sock struct {
+// Conn is a connection whose writes never wait for the peer.
+type Conn struct {
 	net.Conn
 	raw     syscall.RawConn // nil when the connection has no descriptor (TLS): every write then waits in the backlog
 	timeout time.Duration   // the peer must take some of the backlog within this
-	active  *counter        // counts the flusher, for Hub.Shutdown
+	track   func(delta int) // counts the flusher goroutine, for the owner's shutdown
 
 	mu       sync.Mutex
-	owner    *Session // set once the session exists; nil during the handshake
+	drained  func()      // set by Own: a parked writer may go on
+	failed   func(error) // set by Own: the connection could not be written
 	backlog  []byte
 	spare    []byte
 	flushing bool  // a flusher goroutine runs: writes queue behind it
-	parked   bool  // the owner waits for the backlog to drain
+	parked   bool  // a writer waits for the backlog to drain
 	err      error // the first write error: every later write fails with it
 }
 
-func newSock(c net.Conn, timeout time.Duration, active *counter) *sock {
-	k := &sock{Conn: c, timeout: timeout, active: active}
+// New wraps c. A peer that takes none of the backlog for timeout fails the
+// connection. track is called with +1 when a flusher goroutine starts and
+// -1 when it ends, so that its owner can wait for it.
+func New(c net.Conn, timeout time.Duration, track func(delta int)) *Conn {
+	k := &Conn{Conn: c, timeout: timeout, track: track}
 	if sc, ok := c.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			k.raw = raw
@@ -43,7 +56,7 @@ func newSock(c net.Conn, timeout time.Duration, active *counter) *sock {
 // does not fit is kept in order and written by the flusher. Every write is
 // one whole frame, or several, so a control frame written by gorilla from
 // another goroutine never lands inside a data frame.
-func (k *sock) Write(p []byte) (int, error) {
+func (k *Conn) Write(p []byte) (int, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.err != nil {
@@ -63,7 +76,7 @@ func (k *sock) Write(p []byte) (int, error) {
 		k.backlog = append(k.backlog, rest...)
 		if !k.flushing {
 			k.flushing = true
-			k.active.add(1)
+			k.track(1)
 			go k.flush()
 		}
 	}
@@ -73,21 +86,23 @@ func (k *sock) Write(p []byte) (int, error) {
 // SetWriteDeadline does nothing: no write waits but the flusher's, which
 // applies its own time-out (see flush). gorilla sets one before each frame,
 // and a runtime timer per frame cost a fifth of a broadcast's CPU.
-func (k *sock) SetWriteDeadline(time.Time) error { return nil }
+func (k *Conn) SetWriteDeadline(time.Time) error { return nil }
 
 // SetDeadline sets the read deadline only; see SetWriteDeadline.
-func (k *sock) SetDeadline(t time.Time) error { return k.Conn.SetReadDeadline(t) }
+func (k *Conn) SetDeadline(t time.Time) error { return k.Conn.SetReadDeadline(t) }
 
-// own names the session the socket belongs to, once it exists.
-func (k *sock) own(s *Session) {
+// Own names what to call, from the flusher's goroutine, when a backlog a
+// writer waits for has drained (see Park) and when a write failed. Until
+// then (during the handshake) a failed write closes the connection.
+func (k *Conn) Own(drained func(), failed func(error)) {
 	k.mu.Lock()
-	k.owner = s
+	k.drained, k.failed = drained, failed
 	k.mu.Unlock()
 }
 
-// park reports whether a backlog is being written; if so the owner's next
-// turn waits for it: the flusher requeues the owner when it is done.
-func (k *sock) park() bool {
+// Park reports whether a backlog is being written; if so the caller's next
+// write should wait for it: the flusher calls drained when it is done.
+func (k *Conn) Park() bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.flushing {
@@ -96,8 +111,8 @@ func (k *sock) park() bool {
 	return k.flushing
 }
 
-// pending reports whether written frames still wait in the backlog.
-func (k *sock) pending() bool {
+// Pending reports whether written frames still wait in the backlog.
+func (k *Conn) Pending() bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.flushing
@@ -106,8 +121,8 @@ func (k *sock) pending() bool {
 // flush writes the backlog, waiting for the peer. A peer that takes nothing
 // for the time-out fails the connection; one that reads slowly but steadily
 // does not.
-func (k *sock) flush() {
-	defer k.active.add(-1)
+func (k *Conn) flush() {
+	defer k.track(-1)
 	for {
 		k.mu.Lock()
 		if len(k.backlog) == 0 || k.err != nil {
@@ -115,12 +130,12 @@ func (k *sock) flush() {
 			// connection keeps none.
 			k.backlog, k.spare = nil, nil
 			k.flushing = false
-			parked, owner := k.parked, k.owner
+			parked, drained := k.parked, k.drained
 			k.parked = false
 			k.mu.Unlock()
 			_ = k.Conn.SetWriteDeadline(time.Time{})
 			if parked {
-				owner.requeue()
+				drained()
 			}
 			return
 		}
@@ -135,11 +150,11 @@ func (k *sock) flush() {
 		if err != nil && k.err == nil {
 			k.err = err
 		}
-		owner := k.owner
+		failed := k.failed
 		k.mu.Unlock()
 		if err != nil {
-			if owner != nil {
-				owner.writeFailed(err)
+			if failed != nil {
+				failed(err)
 			} else {
 				_ = k.Conn.Close()
 			}
@@ -147,7 +162,7 @@ func (k *sock) flush() {
 	}
 }
 
-func (k *sock) writeAll(buf []byte) error {
+func (k *Conn) writeAll(buf []byte) error {
 	for len(buf) > 0 {
 		_ = k.Conn.SetWriteDeadline(time.Now().Add(k.timeout))
 		n, err := k.Conn.Write(buf)
