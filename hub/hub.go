@@ -255,7 +255,6 @@ func (h *Hub) onConnect(ms *melody.Session) {
 	release, _ := ms.Keys[keyRelease].(func())
 	s := &Session{
 		hub:       h,
-		ms:        ms,
 		conn:      ms.WebsocketConnection(),
 		socket:    ms.WebsocketConnection().NetConn().(*sock.Conn),
 		id:        newID(),

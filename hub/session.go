@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/olahol/melody"
 	"golang.org/x/time/rate"
 
 	"github.com/ginws/ginws/internal/sock"
@@ -20,7 +19,6 @@ import (
 // use; sends never block: a session that cannot keep up is closed with 1013.
 type Session struct {
 	hub       *Hub
-	ms        *melody.Session
 	conn      *websocket.Conn // reads and control frames; data frames go to sock
 	socket    *sock.Conn
 	id        string
