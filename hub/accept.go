@@ -3,6 +3,9 @@ package hub
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -10,8 +13,10 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/olahol/melody"
 
 	"github.com/ginws/ginws/internal/sock"
 )
@@ -137,4 +142,184 @@ func (w *hijacked) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	w.taken = true
 	return w.ws, w.brw, nil
+}
+
+func isExpectedClose(err error) bool {
+	var ce *websocket.CloseError
+	return errors.As(err, &ce) || errors.Is(err, melody.ErrSessionClosed) || errors.Is(err, melody.ErrWriteClosed)
+}
+
+// reserve takes one of the user's MaxSessionsPerUser slots, on this node
+// and, when the broker counts sessions, on all of them.
+func (h *Hub) reserve(ctx context.Context, user string) (release func(), err error) {
+	max := h.opts.MaxSessionsPerUser
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, ErrHubClosed
+	}
+	if max > 0 && h.slots[user] >= max {
+		h.mu.Unlock()
+		return nil, ErrTooManySessions
+	}
+	if h.opts.MaxSessions > 0 && h.reserved >= h.opts.MaxSessions {
+		h.mu.Unlock()
+		return nil, ErrHubFull
+	}
+	h.slots[user]++
+	h.reserved++
+	h.live.add(1)
+	h.mu.Unlock()
+	local := func() {
+		h.mu.Lock()
+		if h.slots[user]--; h.slots[user] <= 0 {
+			delete(h.slots, user)
+			if len(h.slots) == 0 {
+				h.slots = make(map[string]int)
+			}
+		}
+		h.reserved--
+		h.mu.Unlock()
+		h.live.add(-1)
+	}
+	sc, ok := h.broker.(SessionCounter)
+	if !ok || max <= 0 {
+		return sync.OnceFunc(local), nil
+	}
+	remote, err := sc.AcquireSession(ctx, user, max)
+	if err != nil {
+		local()
+		if errors.Is(err, ErrTooManySessions) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("hub: count sessions across nodes: %w", err)
+	}
+	return sync.OnceFunc(func() { remote(); local() }), nil
+}
+
+func sessionOf(ms *melody.Session) *Session {
+	v, _ := ms.Get(keySession)
+	s, _ := v.(*Session)
+	return s
+}
+
+func sessionID(ms *melody.Session) string {
+	if s := sessionOf(ms); s != nil {
+		return s.id
+	}
+	return ""
+}
+
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func (h *Hub) onConnect(ms *melody.Session) {
+	p, _ := ms.Keys[keyPrincipal].(Principal)
+	release, _ := ms.Keys[keyRelease].(func())
+	s := &Session{
+		hub:       h,
+		conn:      ms.WebsocketConnection(),
+		socket:    ms.WebsocketConnection().NetConn().(*sock.Conn),
+		id:        newID(),
+		principal: p,
+		release:   release,
+		writing:   true, // held until open
+	}
+	ms.Set(keySession, s)
+	s.socket.Own(s.requeue, s.writeFailed)
+	s.conn.SetPingHandler(s.onPing)
+	welcome, _ := eventFrame("welcome", "", struct {
+		Session   string `json:"session"`
+		User      string `json:"user"`
+		Heartbeat int64  `json:"heartbeat"`
+	}{s.id, p.UserID, h.opts.PingInterval.Milliseconds()})
+	_ = s.enqueue(outFrame{data: welcome, urgent: true})
+
+	h.mu.Lock()
+	h.sessions[s] = struct{}{}
+	if h.users[p.UserID] == nil {
+		h.users[p.UserID] = make(map[*Session]struct{})
+	}
+	h.users[p.UserID][s] = struct{}{}
+	closed := h.closed
+	h.mu.Unlock()
+
+	if closed {
+		s.refuse(CloseGoingAway, "going_away")
+		return
+	}
+	if h.opts.OnConnect != nil {
+		if err := h.opts.OnConnect(s); err != nil {
+			h.log.Info("ginws: session refused", "session", s.id, "user", p.UserID, "err", err)
+			s.refuse(CloseForbidden, "forbidden")
+			return
+		}
+	}
+	s.open()
+	s.pingTimer = time.AfterFunc(h.opts.PingInterval, s.ping)
+	if !p.Expires.IsZero() {
+		s.expiry = time.AfterFunc(time.Until(p.Expires), func() {
+			s.Close(CloseTokenExpired, "token_expired")
+		})
+	}
+	h.obs.SessionOpened()
+	h.log.Debug("ginws: session open", "session", s.id, "user", p.UserID)
+}
+
+// onDisconnect runs once per session, after melody's reader returned and the
+// connection is closed.
+func (h *Hub) onDisconnect(ms *melody.Session) {
+	s := sessionOf(ms)
+	if s == nil {
+		return
+	}
+	if s.pingTimer != nil {
+		s.pingTimer.Stop()
+	}
+	if s.expiry != nil {
+		s.expiry.Stop()
+	}
+	s.mu.Lock()
+	s.state = gone
+	if s.cancel != nil {
+		s.cancel()
+	}
+	if s.closeErr == nil {
+		s.closeErr = &CloseError{Code: websocket.CloseAbnormalClosure, Reason: "connection_lost"}
+	}
+	s.dropQueueLocked()
+	s.mu.Unlock()
+
+	h.mu.Lock()
+	delete(h.sessions, s)
+	if us := h.users[s.principal.UserID]; us != nil {
+		delete(us, s)
+		if len(us) == 0 {
+			delete(h.users, s.principal.UserID)
+		}
+	}
+	if len(h.sessions) == 0 {
+		// Maps keep their peak size: once everyone has gone, new ones.
+		h.sessions = make(map[*Session]struct{})
+		h.users = make(map[string]map[*Session]struct{})
+	}
+	rooms := make([]string, 0, len(s.rooms))
+	for r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	h.mu.Unlock()
+	for _, r := range rooms {
+		h.leave(s, r)
+	}
+	if h.opts.OnDisconnect != nil {
+		h.opts.OnDisconnect(s)
+	}
+	h.obs.SessionClosed(s.closeErr.Code)
+	h.log.Debug("ginws: session closed", "session", s.id, "user", s.principal.UserID, "reason", s.closeErr.Reason)
+	if s.release != nil {
+		s.release()
+	}
 }

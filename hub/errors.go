@@ -89,3 +89,7 @@ type CloseError struct {
 func (e *CloseError) Error() string {
 	return fmt.Sprintf("hub: session closed with %d (%s)", e.Code, e.Reason)
 }
+
+// ErrSlowConsumer is reported to the error hook when a session's send queue
+// overflows and it is closed with 1013.
+var ErrSlowConsumer = errors.New("hub: send queue overflow, closing slow consumer")

@@ -2,6 +2,8 @@ package hub
 
 import (
 	"log/slog"
+	"path"
+	"strconv"
 	"time"
 
 	"github.com/ginws/ginws/validate"
@@ -215,4 +217,31 @@ func setDefault[T int | int64 | float64 | time.Duration](p *T, def T) {
 	if *p == 0 {
 		*p = def
 	}
+}
+
+// MatchRooms returns a Rooms function for Options that gives each room the
+// options of the first pattern (path.Match syntax: "chat/*", "lobby") it
+// matches, in the order of patterns; other rooms get none.
+func MatchRooms(patterns []string, opts map[string]RoomOptions) func(room string) RoomOptions {
+	for _, p := range patterns {
+		if _, err := path.Match(p, ""); err != nil {
+			panic("hub: MatchRooms: bad pattern " + strconv.Quote(p))
+		}
+	}
+	return func(room string) RoomOptions {
+		for _, p := range patterns {
+			if ok, _ := path.Match(p, room); ok {
+				return opts[p]
+			}
+		}
+		return RoomOptions{}
+	}
+}
+
+// roomOptions returns the application's options for a room.
+func (h *Hub) roomOptions(room string) RoomOptions {
+	if h.opts.Rooms == nil {
+		return RoomOptions{}
+	}
+	return h.opts.Rooms(room)
 }

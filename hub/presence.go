@@ -130,3 +130,9 @@ func (p *presence) stop() {
 		delete(p.rooms, room)
 	}
 }
+
+func (h *Hub) emitPresence(typ, room string, s *Session) {
+	if err := h.To(room).Except(s).Ephemeral().Emit(typ, Member{User: s.principal.UserID, Session: s.id}); err != nil {
+		h.reportError(s, err)
+	}
+}

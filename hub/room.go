@@ -1,12 +1,9 @@
 package hub
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"time"
 
 	"golang.org/x/time/rate"
 
@@ -227,14 +224,6 @@ func (h *Hub) finishJoin(c *Context, r *room, replay [][]byte, ack *joinAck) err
 	}
 }
 
-// roomOptions returns the application's options for a room.
-func (h *Hub) roomOptions(room string) RoomOptions {
-	if h.opts.Rooms == nil {
-		return RoomOptions{}
-	}
-	return h.opts.Rooms(room)
-}
-
 func (h *Hub) leaveRequest(c *Context) (any, error) {
 	if err := needRoom(c); err != nil {
 		return nil, err
@@ -293,12 +282,6 @@ func (h *Hub) leave(s *Session, name string) bool {
 	return true
 }
 
-func (h *Hub) emitPresence(typ, room string, s *Session) {
-	if err := h.To(room).Except(s).Ephemeral().Emit(typ, Member{User: s.principal.UserID, Session: s.id}); err != nil {
-		h.reportError(s, err)
-	}
-}
-
 func (h *Hub) presence(c *Context) (any, error) {
 	if err := needRoom(c); err != nil {
 		return nil, err
@@ -345,182 +328,4 @@ func (h *Hub) Rooms() int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return len(h.rooms)
-}
-
-// Target is a set of recipients: a room, a user's sessions, or everyone.
-// Build one with Hub.To, Hub.ToUser or Hub.All.
-type Target struct {
-	h         *Hub
-	kind      TargetKind
-	name      string
-	except    *Session
-	ephemeral bool
-}
-
-// To addresses the members of a room, on every node.
-func (h *Hub) To(room string) Target { return Target{h: h, kind: ToRoom, name: room} }
-
-// ToUser addresses every session of a user (all their tabs), on every node.
-func (h *Hub) ToUser(user string) Target { return Target{h: h, kind: ToUser, name: user} }
-
-// All addresses every session, on every node.
-func (h *Hub) All() Target { return Target{h: h, kind: ToAll} }
-
-// Except leaves one session out (typically the sender).
-func (t Target) Except(s *Session) Target {
-	t.except = s
-	return t
-}
-
-// Ephemeral marks events that a room with history must not keep (typing
-// indicators, say): they carry no offset and are not replayed.
-func (t Target) Ephemeral() Target {
-	t.ephemeral = true
-	return t
-}
-
-// Emit encodes the event once and queues the same bytes to every recipient.
-// Events to a room carry the room's name and, in a room with history, the
-// next offset. It returns an encoding error, or the broker's error when
-// other nodes could not be reached (local recipients have their copy then,
-// except in a room with history on a broker that keeps it: an event that
-// cannot get an offset is not sent at all).
-func (t Target) Emit(typ string, data any) error {
-	room := ""
-	if t.kind == ToRoom {
-		room = t.name
-	}
-	frame, err := eventFrame(typ, room, data)
-	if err != nil {
-		return err
-	}
-	return t.send(frame, false)
-}
-
-// EmitBinary sends data as a binary frame to every recipient. Binary frames
-// are never kept in history.
-func (t Target) EmitBinary(data []byte) error {
-	t.ephemeral = true
-	return t.send(data, true)
-}
-
-func (t Target) send(frame []byte, binary bool) error {
-	m := Message{Kind: t.kind, Binary: binary, Payload: frame}
-	switch t.kind {
-	case ToRoom:
-		m.Room = t.name
-	case ToUser:
-		m.User = t.name
-	}
-	if t.except != nil {
-		m.Except = t.except.id
-	}
-	if t.kind == ToRoom && !t.ephemeral {
-		if hist := t.h.roomOptions(t.name).History; hist.Size > 0 {
-			start := time.Now()
-			err := t.h.history.PublishHistory(context.Background(), m, hist)
-			t.h.obs.Published(time.Since(start), err)
-			if err != nil {
-				return fmt.Errorf("hub: publish to room %q with history: %w", t.name, err)
-			}
-			return nil
-		}
-	}
-	t.h.deliver(m)
-	start := time.Now()
-	err := t.h.broker.Publish(context.Background(), m)
-	t.h.obs.Published(time.Since(start), err)
-	if err != nil {
-		return errors.Join(errors.New("hub: publish to other nodes"), err)
-	}
-	return nil
-}
-
-// deliver queues a message to this node's recipients. It costs O(recipients):
-// rooms and users are indexed, never found by scanning all sessions.
-func (h *Hub) deliver(m Message) {
-	f := outFrame{data: m.Payload, binary: m.Binary, offset: m.Offset}
-	n := 0
-	h.mu.RLock()
-	defer func() {
-		h.mu.RUnlock()
-		if _, none := h.obs.(nopObserver); !none {
-			h.obs.Emitted(eventType(m), n)
-		}
-	}()
-	// enqueue never blocks and runs no application code, so it may run
-	// under the read lock.
-	switch m.Kind {
-	case ToRoom:
-		if r := h.rooms[m.Room]; r != nil {
-			for s, st := range r.members {
-				if m.Except != "" && s.id == m.Except {
-					continue
-				}
-				if f.offset > 0 {
-					if st.joining {
-						st.pending = append(st.pending, f)
-						continue
-					}
-					if f.offset <= st.last {
-						continue
-					}
-					st.last = f.offset
-				}
-				_ = s.enqueue(f)
-				n++
-			}
-		}
-	case ToUser:
-		n = h.enqueueAll(h.users[m.User], m.Except, f)
-	case ToAll:
-		n = h.enqueueAll(h.sessions, m.Except, f)
-	}
-}
-
-func (h *Hub) enqueueAll(set map[*Session]struct{}, except string, f outFrame) int {
-	n := 0
-	for s := range set {
-		if except == "" || s.id != except {
-			_ = s.enqueue(f)
-			n++
-		}
-	}
-	return n
-}
-
-// eventType reads the type back from a frame eventFrame built
-// ({"type":"...), without decoding it.
-func eventType(m Message) string {
-	if m.Binary {
-		return "binary"
-	}
-	const prefix = `{"type":"`
-	p := m.Payload
-	if len(p) > len(prefix) && string(p[:len(prefix)]) == prefix {
-		p = p[len(prefix):]
-		if i := bytes.IndexByte(p, '"'); i > 0 {
-			return string(p[:i])
-		}
-	}
-	return "unknown"
-}
-
-// History returns up to n of a room's newest events, oldest first, with the
-// room's current position, for applications that show recent messages on
-// join. The room must have history (RoomOptions.History).
-func (h *Hub) History(ctx context.Context, room string, n int) ([]json.RawMessage, Position, error) {
-	opts := h.roomOptions(room).History
-	if opts.Size <= 0 {
-		return nil, Position{}, fmt.Errorf("%w: room %q keeps no history", ErrNoHistory, room)
-	}
-	frames, pos, err := h.history.Latest(ctx, room, n, opts)
-	if err != nil {
-		return nil, Position{}, fmt.Errorf("hub: history of %q: %w", room, err)
-	}
-	out := make([]json.RawMessage, len(frames))
-	for i, f := range frames {
-		out[i] = f
-	}
-	return out, pos, nil
 }

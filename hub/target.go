@@ -1,0 +1,168 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Target is a set of recipients: a room, a user's sessions, or everyone.
+// Build one with Hub.To, Hub.ToUser or Hub.All.
+type Target struct {
+	h         *Hub
+	kind      TargetKind
+	name      string
+	except    *Session
+	ephemeral bool
+}
+
+// To addresses the members of a room, on every node.
+func (h *Hub) To(room string) Target { return Target{h: h, kind: ToRoom, name: room} }
+
+// ToUser addresses every session of a user (all their tabs), on every node.
+func (h *Hub) ToUser(user string) Target { return Target{h: h, kind: ToUser, name: user} }
+
+// All addresses every session, on every node.
+func (h *Hub) All() Target { return Target{h: h, kind: ToAll} }
+
+// Except leaves one session out (typically the sender).
+func (t Target) Except(s *Session) Target {
+	t.except = s
+	return t
+}
+
+// Ephemeral marks events that a room with history must not keep (typing
+// indicators, say): they carry no offset and are not replayed.
+func (t Target) Ephemeral() Target {
+	t.ephemeral = true
+	return t
+}
+
+// Emit encodes the event once and queues the same bytes to every recipient.
+// Events to a room carry the room's name and, in a room with history, the
+// next offset. It returns an encoding error, or the broker's error when
+// other nodes could not be reached (local recipients have their copy then,
+// except in a room with history on a broker that keeps it: an event that
+// cannot get an offset is not sent at all).
+func (t Target) Emit(typ string, data any) error {
+	room := ""
+	if t.kind == ToRoom {
+		room = t.name
+	}
+	frame, err := eventFrame(typ, room, data)
+	if err != nil {
+		return err
+	}
+	return t.send(frame, false)
+}
+
+// EmitBinary sends data as a binary frame to every recipient. Binary frames
+// are never kept in history.
+func (t Target) EmitBinary(data []byte) error {
+	t.ephemeral = true
+	return t.send(data, true)
+}
+
+func (t Target) send(frame []byte, binary bool) error {
+	m := Message{Kind: t.kind, Binary: binary, Payload: frame}
+	switch t.kind {
+	case ToRoom:
+		m.Room = t.name
+	case ToUser:
+		m.User = t.name
+	}
+	if t.except != nil {
+		m.Except = t.except.id
+	}
+	if t.kind == ToRoom && !t.ephemeral {
+		if hist := t.h.roomOptions(t.name).History; hist.Size > 0 {
+			start := time.Now()
+			err := t.h.history.PublishHistory(context.Background(), m, hist)
+			t.h.obs.Published(time.Since(start), err)
+			if err != nil {
+				return fmt.Errorf("hub: publish to room %q with history: %w", t.name, err)
+			}
+			return nil
+		}
+	}
+	t.h.deliver(m)
+	start := time.Now()
+	err := t.h.broker.Publish(context.Background(), m)
+	t.h.obs.Published(time.Since(start), err)
+	if err != nil {
+		return errors.Join(errors.New("hub: publish to other nodes"), err)
+	}
+	return nil
+}
+
+// deliver queues a message to this node's recipients. It costs O(recipients):
+// rooms and users are indexed, never found by scanning all sessions.
+func (h *Hub) deliver(m Message) {
+	f := outFrame{data: m.Payload, binary: m.Binary, offset: m.Offset}
+	n := 0
+	h.mu.RLock()
+	defer func() {
+		h.mu.RUnlock()
+		if _, none := h.obs.(nopObserver); !none {
+			h.obs.Emitted(eventType(m), n)
+		}
+	}()
+	// enqueue never blocks and runs no application code, so it may run
+	// under the read lock.
+	switch m.Kind {
+	case ToRoom:
+		if r := h.rooms[m.Room]; r != nil {
+			for s, st := range r.members {
+				if m.Except != "" && s.id == m.Except {
+					continue
+				}
+				if f.offset > 0 {
+					if st.joining {
+						st.pending = append(st.pending, f)
+						continue
+					}
+					if f.offset <= st.last {
+						continue
+					}
+					st.last = f.offset
+				}
+				_ = s.enqueue(f)
+				n++
+			}
+		}
+	case ToUser:
+		n = h.enqueueAll(h.users[m.User], m.Except, f)
+	case ToAll:
+		n = h.enqueueAll(h.sessions, m.Except, f)
+	}
+}
+
+func (h *Hub) enqueueAll(set map[*Session]struct{}, except string, f outFrame) int {
+	n := 0
+	for s := range set {
+		if except == "" || s.id != except {
+			_ = s.enqueue(f)
+			n++
+		}
+	}
+	return n
+}
+
+// eventType reads the type back from a frame eventFrame built
+// ({"type":"...), without decoding it.
+func eventType(m Message) string {
+	if m.Binary {
+		return "binary"
+	}
+	const prefix = `{"type":"`
+	p := m.Payload
+	if len(p) > len(prefix) && string(p[:len(prefix)]) == prefix {
+		p = p[len(prefix):]
+		if i := bytes.IndexByte(p, '"'); i > 0 {
+			return string(p[:i])
+		}
+	}
+	return "unknown"
+}
