@@ -7,15 +7,15 @@ type TargetKind uint8
 
 // The kinds of delivery that cross nodes.
 const (
-	ToRoom TargetKind = iota + 1
-	ToUser
-	ToAll
+	TargetRoom TargetKind = iota + 1
+	TargetUser
+	TargetAll
 )
 
 // Message is one encoded frame on its way to the sessions of other nodes.
 type Message struct {
 	Kind TargetKind
-	// Room or User names the recipients for ToRoom and ToUser.
+	// Room or User names the recipients for TargetRoom and TargetUser.
 	Room, User string
 	// Except is the id of a session that must not receive it.
 	Except string

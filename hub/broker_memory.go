@@ -49,7 +49,7 @@ func (m *memoryBroker) Publish(_ context.Context, msg Message) error {
 }
 
 func (m *memoryBroker) wants(msg Message) bool {
-	if msg.Kind != ToRoom {
+	if msg.Kind != TargetRoom {
 		return true
 	}
 	m.mu.RLock()

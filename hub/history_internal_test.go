@@ -22,7 +22,7 @@ func TestMemoryHistoryStaysWithinItsBudget(t *testing.T) {
 			require.NoError(t, err)
 		}},
 		{"rooms with events", func(h *memoryHistory, room string) {
-			require.NoError(t, h.PublishHistory(context.Background(), Message{Kind: ToRoom, Room: room, Payload: []byte(`{"type":"x","data":"0123456789"}`)}, opts))
+			require.NoError(t, h.PublishHistory(context.Background(), Message{Kind: TargetRoom, Room: room, Payload: []byte(`{"type":"x","data":"0123456789"}`)}, opts))
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

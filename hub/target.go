@@ -19,13 +19,13 @@ type Target struct {
 }
 
 // To addresses the members of a room, on every node.
-func (h *Hub) To(room string) Target { return Target{h: h, kind: ToRoom, name: room} }
+func (h *Hub) To(room string) Target { return Target{h: h, kind: TargetRoom, name: room} }
 
 // ToUser addresses every session of a user (all their tabs), on every node.
-func (h *Hub) ToUser(user string) Target { return Target{h: h, kind: ToUser, name: user} }
+func (h *Hub) ToUser(user string) Target { return Target{h: h, kind: TargetUser, name: user} }
 
 // All addresses every session, on every node.
-func (h *Hub) All() Target { return Target{h: h, kind: ToAll} }
+func (h *Hub) All() Target { return Target{h: h, kind: TargetAll} }
 
 // Except leaves one session out (typically the sender).
 func (t Target) Except(s *Session) Target {
@@ -48,7 +48,7 @@ func (t Target) Ephemeral() Target {
 // cannot get an offset is not sent at all).
 func (t Target) Emit(typ string, data any) error {
 	room := ""
-	if t.kind == ToRoom {
+	if t.kind == TargetRoom {
 		room = t.name
 	}
 	frame, err := eventFrame(typ, room, data)
@@ -68,15 +68,15 @@ func (t Target) EmitBinary(data []byte) error {
 func (t Target) send(frame []byte, binary bool) error {
 	m := Message{Kind: t.kind, Binary: binary, Payload: frame}
 	switch t.kind {
-	case ToRoom:
+	case TargetRoom:
 		m.Room = t.name
-	case ToUser:
+	case TargetUser:
 		m.User = t.name
 	}
 	if t.except != nil {
 		m.Except = t.except.id
 	}
-	if t.kind == ToRoom && !t.ephemeral {
+	if t.kind == TargetRoom && !t.ephemeral {
 		if hist := t.h.roomOptions(t.name).History; hist.Size > 0 {
 			start := time.Now()
 			err := t.h.history.PublishHistory(context.Background(), m, hist)
@@ -112,7 +112,7 @@ func (h *Hub) deliver(m Message) {
 	// enqueue never blocks and runs no application code, so it may run
 	// under the read lock.
 	switch m.Kind {
-	case ToRoom:
+	case TargetRoom:
 		if r := h.rooms[m.Room]; r != nil {
 			for s, st := range r.members {
 				if m.Except != "" && s.id == m.Except {
@@ -132,9 +132,9 @@ func (h *Hub) deliver(m Message) {
 				n++
 			}
 		}
-	case ToUser:
+	case TargetUser:
 		n = h.enqueueAll(h.users[m.User], m.Except, f)
-	case ToAll:
+	case TargetAll:
 		n = h.enqueueAll(h.sessions, m.Except, f)
 	}
 }

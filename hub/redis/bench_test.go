@@ -41,7 +41,7 @@ func BenchmarkCrossNode(b *testing.B) {
 		if err := sub.Subscribe(ctx, "lobby"); err != nil {
 			b.Fatal(err)
 		}
-		m := hub.Message{Kind: hub.ToRoom, Room: "lobby", Payload: payload}
+		m := hub.Message{Kind: hub.TargetRoom, Room: "lobby", Payload: payload}
 		// Wait for the subscription to be live.
 		for ready := false; !ready; {
 			_ = pub.Publish(ctx, m)

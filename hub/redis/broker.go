@@ -229,7 +229,7 @@ func (b *Broker) Health(ctx context.Context) error {
 // Publish sends m to the other nodes, failing within PublishTimeout.
 func (b *Broker) Publish(ctx context.Context, m hub.Message) error {
 	ch := b.channelAll()
-	if m.Kind == hub.ToRoom {
+	if m.Kind == hub.TargetRoom {
 		ch = b.channelRoom(m.Room)
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)

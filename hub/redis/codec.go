@@ -31,7 +31,7 @@ func encode(node string, m hub.Message) []byte {
 // script appends once it knows the offset.
 func header(node string, m hub.Message) []byte {
 	target := m.Room
-	if m.Kind == hub.ToUser {
+	if m.Kind == hub.TargetUser {
 		target = m.User
 	}
 	b := make([]byte, 0, 4+4*binary.MaxVarintLen16+len(node)+len(target)+len(m.Except)+20+len(m.Payload))
@@ -53,7 +53,7 @@ func decode(b []byte) (node string, m hub.Message, err error) {
 		return "", m, errBadMessage
 	}
 	m.Kind = hub.TargetKind(b[1])
-	if m.Kind < hub.ToRoom || m.Kind > hub.ToAll || b[2] > 1 {
+	if m.Kind < hub.TargetRoom || m.Kind > hub.TargetAll || b[2] > 1 {
 		return "", m, errBadMessage
 	}
 	m.Binary = b[2] == 1
@@ -70,9 +70,9 @@ func decode(b []byte) (node string, m hub.Message, err error) {
 	}
 	node, m.Except = fields[0], fields[2]
 	switch m.Kind {
-	case hub.ToRoom:
+	case hub.TargetRoom:
 		m.Room = fields[1]
-	case hub.ToUser:
+	case hub.TargetUser:
 		m.User = fields[1]
 	default:
 		if fields[1] != "" {

@@ -9,10 +9,10 @@ import (
 
 func TestCodecRoundTrip(t *testing.T) {
 	for _, m := range []hub.Message{
-		{Kind: hub.ToRoom, Room: "lobby", Except: "s1", Payload: []byte(`{"type":"x"}`)},
-		{Kind: hub.ToUser, User: "alice", Binary: true, Payload: []byte{0, 1, 2}},
-		{Kind: hub.ToAll, Payload: nil},
-		{Kind: hub.ToRoom, Room: "h", Offset: 1234567, Payload: []byte(`{"offset":1234567}`)},
+		{Kind: hub.TargetRoom, Room: "lobby", Except: "s1", Payload: []byte(`{"type":"x"}`)},
+		{Kind: hub.TargetUser, User: "alice", Binary: true, Payload: []byte{0, 1, 2}},
+		{Kind: hub.TargetAll, Payload: nil},
+		{Kind: hub.TargetRoom, Room: "h", Offset: 1234567, Payload: []byte(`{"offset":1234567}`)},
 	} {
 		node, got, err := decode(encode("n1", m))
 		if err != nil || node != "n1" || got.Kind != m.Kind || got.Room != m.Room || got.User != m.User ||
@@ -23,8 +23,8 @@ func TestCodecRoundTrip(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	f.Add(encode("node", hub.Message{Kind: hub.ToRoom, Room: "r", Payload: []byte(`{}`)}))
-	f.Add(encode("node", hub.Message{Kind: hub.ToUser, User: "u", Binary: true}))
+	f.Add(encode("node", hub.Message{Kind: hub.TargetRoom, Room: "r", Payload: []byte(`{}`)}))
+	f.Add(encode("node", hub.Message{Kind: hub.TargetUser, User: "u", Binary: true}))
 	f.Add([]byte{1, 3, 0, 200, 1})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
