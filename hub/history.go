@@ -33,11 +33,11 @@ type Position struct {
 	Offset uint64 `json:"offset"`
 }
 
-// History keeps the recent events of rooms with history and publishes them
+// HistoryStore keeps the recent events of rooms with history and publishes them
 // in offset order. A Broker that implements it (the Redis broker) keeps one
 // history for all nodes; otherwise the hub keeps its own in memory, which
 // suits one node.
-type History interface {
+type HistoryStore interface {
 	// PublishHistory assigns the next offset of m.Room to m, whose Payload is
 	// an event frame without offset, keeps it, and has it delivered on
 	// every node, this one included, in offset order.

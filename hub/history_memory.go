@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// memoryHistory is the History of a hub without a broker that keeps one.
+// memoryHistory is the HistoryStore of a hub without a broker that keeps one.
 // Its rooms share one budget of bytes (Options.HistoryBytes): beyond it the
 // least recently used rooms are forgotten, so the memory of history does
 // not grow with the number of rooms that ever had an event.
@@ -53,7 +53,7 @@ type ring struct {
 	gone    bool      // forgotten: expired or evicted
 }
 
-var _ History = (*memoryHistory)(nil)
+var _ HistoryStore = (*memoryHistory)(nil)
 
 func newMemoryHistory(deliver func(Message), budget int64) *memoryHistory {
 	return &memoryHistory{deliver: deliver, budget: budget, rooms: make(map[string]*ring)}

@@ -30,7 +30,7 @@ type Hub struct {
 	opts    Options
 	m       *melody.Melody
 	broker  Broker
-	history History
+	history HistoryStore
 	obs     Observer
 	log     *slog.Logger
 
@@ -79,7 +79,7 @@ func New(opts Options) *Hub {
 	if h.obs == nil {
 		h.obs = nopObserver{}
 	}
-	if hist, ok := h.broker.(History); ok {
+	if hist, ok := h.broker.(HistoryStore); ok {
 		h.history = hist
 	} else {
 		h.history = newMemoryHistory(h.deliver, h.opts.HistoryBytes)

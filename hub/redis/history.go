@@ -12,7 +12,7 @@ import (
 	"github.com/ginws/ginws/hub"
 )
 
-var _ hub.History = (*Broker)(nil)
+var _ hub.HistoryStore = (*Broker)(nil)
 
 // Keys of a room's history: the offset counter, the stream of events
 // (fields o: offset, f: frame) and the epoch. All three expire together,
@@ -94,12 +94,12 @@ func (b *Broker) PublishHistory(ctx context.Context, m hub.Message, opts hub.His
 	return nil
 }
 
-// Since implements hub.History.
+// Since implements hub.HistoryStore.
 func (b *Broker) Since(ctx context.Context, room string, since hub.Position, opts hub.HistoryOptions) ([][]byte, hub.Position, bool, error) {
 	return b.read(ctx, room, since.Epoch, since.Offset, "since", opts)
 }
 
-// Latest implements hub.History.
+// Latest implements hub.HistoryStore.
 func (b *Broker) Latest(ctx context.Context, room string, n int, opts hub.HistoryOptions) ([][]byte, hub.Position, error) {
 	frames, pos, _, err := b.read(ctx, room, "", uint64(n), "latest", opts)
 	return frames, pos, err
