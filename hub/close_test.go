@@ -24,18 +24,14 @@ import (
 
 func TestFrameLimits(t *testing.T) {
 	_, url := chatHub(t, hub.Options{MaxFrameBytes: 1024})
-	pad := func(n int) string {
-		head := `{"type":"ping","id":"m","data":"`
-		return head + strings.Repeat("x", n-len(head)-2) + `"}`
-	}
 	t.Run("exactly max is accepted", func(t *testing.T) {
 		c := dial(t, url, "user=a")
-		c.Send(pad(1024))
+		c.Send(wstest.PingOfSize(1024))
 		assert.Equal(t, "pong", c.Read().Type)
 	})
 	t.Run("max+1 closes 1009", func(t *testing.T) {
 		c := dial(t, url, "user=a")
-		c.Send(pad(1025))
+		c.Send(wstest.PingOfSize(1025))
 		assert.Equal(t, websocket.CloseMessageTooBig, c.ExpectClose())
 	})
 	t.Run("fragments adding up past max close 1009", func(t *testing.T) {
@@ -87,22 +83,10 @@ func TestRateLimit(t *testing.T) {
 	for range 30 {
 		c.Send(`{"type":"ping"}`)
 	}
-	var pongs, limited int
-	code := 0
-	_ = c.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	for code == 0 {
-		_, data, err := c.Conn.ReadMessage()
-		if ce, ok := err.(*websocket.CloseError); ok {
-			code = ce.Code
-			break
-		}
-		require.NoError(t, err)
-		pongs += strings.Count(string(data), `"type":"pong"`)
-		limited += strings.Count(string(data), `"code":"rate_limited"`)
-	}
-	assert.Equal(t, 5, pongs, "the burst passes")
-	assert.Equal(t, 9, limited, "each frame over the limit is answered until the 10th strike")
-	assert.Equal(t, 4429, code, "the flood ends with 4429, not a reset")
+	r := c.Background()
+	assert.Equal(t, 4429, r.Wait(wstest.Wait), "the flood ends with 4429, not a reset")
+	assert.Equal(t, 5, r.Count("pong"), "the burst passes")
+	assert.Equal(t, 9, r.Errors("rate_limited"), "each frame over the limit is answered until the 10th strike")
 }
 
 func TestSlowConsumerClosed1013WhileOthersReceive(t *testing.T) {
@@ -150,31 +134,17 @@ func slowConsumer(t *testing.T, hook func(h *hub.Hub, s *hub.Session, othersDone
 	// then its queue, while the fast member keeps up.
 	big := strings.Repeat("x", 16<<10)
 	const total = 1000
-	var received atomic.Int32
+	received := fast.Background()
 	go func() {
 		defer close(done)
-		for received.Load() < total {
-			_ = fast.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-			_, data, err := fast.Conn.ReadMessage()
-			if err != nil {
-				t.Log("fast member:", err)
-				return
-			}
-			received.Add(int32(strings.Count(string(data), `"type":"bulk"`)))
-		}
+		received.Until(time.Minute, func() bool { return received.Count("bulk") == total })
 	}()
 	for i := range total {
 		require.NoError(t, h.To("room").Emit("bulk", big))
-		for int(received.Load()) < i-8 {
-			select {
-			case <-done:
-				require.Equal(t, int32(total), received.Load(), "fast member stopped")
-			case <-time.After(time.Millisecond):
-			}
-		}
+		require.True(t, received.Until(wstest.Wait, func() bool { return received.Count("bulk") >= i-8 }), "fast member stopped")
 	}
 	<-done
-	assert.Equal(t, int32(total), received.Load(), "the fast member got every event")
+	assert.Equal(t, total, received.Count("bulk"), "the fast member got every event")
 	// The paused reader, reading again, finds the events it had, then 1013.
 	assert.Equal(t, websocket.CloseTryAgainLater, slow.ExpectClose())
 	select {
@@ -190,7 +160,7 @@ func TestSlowHandlerKeepsConnection(t *testing.T) {
 	// it a second to do so, which a busy machine's reader meets (with 300
 	// ms, a reader that waited its turn for longer was closed).
 	const heartbeat = time.Second
-	h := hub.New(hub.Options{Logger: quiet, HeartbeatTimeout: heartbeat, PingInterval: 100 * time.Millisecond})
+	h := hub.New(hub.Options{Logger: wstest.Quiet, HeartbeatTimeout: heartbeat, PingInterval: 100 * time.Millisecond})
 	release := make(chan struct{})
 	hub.Handle(h, "slow", func(c *hub.Context, _ struct{}) (any, error) {
 		select {
@@ -202,24 +172,7 @@ func TestSlowHandlerKeepsConnection(t *testing.T) {
 	url := serve(t, h)
 	c := dial(t, url, "user=a")
 	// Reading in the background answers the server's pings.
-	frames := make(chan wstest.Frame, 10)
-	go func() {
-		defer close(frames)
-		for {
-			_ = c.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-			_, data, err := c.Conn.ReadMessage()
-			if err != nil {
-				return
-			}
-			fs, err := wstest.SplitFrames(data)
-			if err != nil {
-				return
-			}
-			for _, f := range fs {
-				frames <- f
-			}
-		}
-	}()
+	replies := c.Background("ack", "pong")
 	c.Send(`{"type":"slow","id":"s"}`)
 	c.Send(`{"type":"ping","id":"after"}`)
 	// What is tested is time passing: the handler holds the session's
@@ -227,18 +180,17 @@ func TestSlowHandlerKeepsConnection(t *testing.T) {
 	// the session if reading (and so the pongs) waited for the handler.
 	time.Sleep(2*heartbeat + heartbeat/2)
 	close(release)
-	f := <-frames
+	f, ok := replies.Next(wstest.Wait)
+	require.True(t, ok, "no reply")
 	assert.Equal(t, "ack", f.Type)
 	assert.Equal(t, "s", f.ID)
-	f = <-frames
+	f, ok = replies.Next(wstest.Wait)
+	require.True(t, ok, "no second reply")
 	assert.Equal(t, "pong", f.Type, "frames of a session are handled in order")
-	c.Conn.Close()
-	for range frames {
-	}
 }
 
 func TestHeartbeatTimeout(t *testing.T) {
-	h := hub.New(hub.Options{Logger: quiet, HeartbeatTimeout: 200 * time.Millisecond, PingInterval: 50 * time.Millisecond})
+	h := hub.New(hub.Options{Logger: wstest.Quiet, HeartbeatTimeout: 200 * time.Millisecond, PingInterval: 50 * time.Millisecond})
 	url := serve(t, h)
 	c := dial(t, url, "user=a")
 	_ = c // the client never reads again, so it never answers a ping
@@ -276,21 +228,13 @@ func TestMaxSessionsPerUser(t *testing.T) {
 	_, url := chatHub(t, hub.Options{MaxSessionsPerUser: 2})
 	dial(t, url, "user=a")
 	second := dial(t, url, "user=a")
-	_, resp, err := websocket.DefaultDialer.Dial(url+"?user=a", nil)
-	require.Error(t, err)
-	assert.Equal(t, 429, resp.StatusCode)
+	require.Equal(t, 429, wstest.DialStatus(url+"?user=a", nil))
 	second.Conn.Close()
-	require.Eventually(t, func() bool {
-		conn, _, err := websocket.DefaultDialer.Dial(url+"?user=a", nil)
-		if err == nil {
-			conn.Close()
-		}
-		return err == nil
-	}, 5*time.Second, 10*time.Millisecond, "a freed slot can be used again")
+	eventually(t, func() bool { return wstest.DialStatus(url+"?user=a", nil) == 101 }, "a freed slot can be used again")
 }
 
 func TestShutdownDeliversThen1001(t *testing.T) {
-	h := hub.New(hub.Options{Logger: quiet})
+	h := hub.New(hub.Options{Logger: wstest.Quiet})
 	url := serve(t, h)
 	var clients []*wstest.Client
 	for range 5 {
@@ -303,38 +247,21 @@ func TestShutdownDeliversThen1001(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	var wg sync.WaitGroup
-	results := make([]int, len(clients))
-	codes := make([]int, len(clients))
-	for i, c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				_ = c.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-				_, data, err := c.Conn.ReadMessage()
-				if err != nil {
-					if ce, ok := err.(*websocket.CloseError); ok {
-						codes[i] = ce.Code
-					}
-					return
-				}
-				results[i] += strings.Count(string(data), `"type":"n"`)
-			}
-		}()
+	var readers []*wstest.Reader
+	for _, c := range clients {
+		readers = append(readers, c.Background())
 	}
 	require.NoError(t, h.Shutdown(ctx))
-	wg.Wait()
-	for i := range clients {
-		assert.Equal(t, 200, results[i], "every queued event arrives before the close")
-		assert.Equal(t, websocket.CloseGoingAway, codes[i])
+	for _, r := range readers {
+		assert.Equal(t, websocket.CloseGoingAway, r.Wait(wstest.Wait))
+		assert.Equal(t, 200, r.Count("n"), "every queued event arrives before the close")
 	}
 	assert.ErrorIs(t, h.Accept(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil), hub.Principal{}, nil), hub.ErrHubClosed)
 	assert.NoError(t, h.Shutdown(ctx), "Shutdown is idempotent")
 }
 
 func TestShutdownWaitsForHandlers(t *testing.T) {
-	h := hub.New(hub.Options{Logger: quiet})
+	h := hub.New(hub.Options{Logger: wstest.Quiet})
 	started := make(chan struct{})
 	var finished atomic.Bool
 	hub.Handle(h, "work", func(c *hub.Context, _ struct{}) (any, error) {
@@ -357,7 +284,7 @@ func TestShutdownWaitsForHandlers(t *testing.T) {
 }
 
 func TestShutdownTimesOut(t *testing.T) {
-	h := hub.New(hub.Options{Logger: quiet})
+	h := hub.New(hub.Options{Logger: wstest.Quiet})
 	block, started := make(chan struct{}), make(chan struct{})
 	hub.Handle(h, "stuck", func(c *hub.Context, _ struct{}) (any, error) {
 		close(started)
@@ -397,12 +324,7 @@ func TestChurn(t *testing.T) {
 				switch (w + i) % 3 {
 				case 0:
 					_ = conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""))
-					_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-					for {
-						if _, _, err := conn.ReadMessage(); err != nil {
-							break
-						}
-					}
+					wstest.CloseCode(conn)
 				case 1:
 					if tcp, ok := conn.UnderlyingConn().(*net.TCPConn); ok {
 						_ = tcp.SetLinger(0)
@@ -417,7 +339,7 @@ func TestChurn(t *testing.T) {
 }
 
 func TestBadHandshakeIsAnsweredAfterTheHandover(t *testing.T) {
-	h := hub.New(hub.Options{Logger: quiet})
+	h := hub.New(hub.Options{Logger: wstest.Quiet})
 	url := serve(t, h)
 	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "ws://"))
 	require.NoError(t, err)

@@ -10,6 +10,13 @@ import (
 	"github.com/ginws/ginws/internal/wstest"
 )
 
+// chatHub is a hub with the fixture events (wstest.NewHub), served by serve.
+func chatHub(t *testing.T, opts hub.Options) (*hub.Hub, string) {
+	t.Helper()
+	h := wstest.NewHub(opts)
+	return h, serve(t, h)
+}
+
 // serve starts a loopback server for h (see wstest.Serve) that shuts h
 // down when the test ends.
 func serve(t *testing.T, h *hub.Hub) string { return wstest.Serve(t, h) }

@@ -3,9 +3,6 @@ package hub_test
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,7 +15,7 @@ import (
 
 func historyHub(t *testing.T, opts hub.HistoryOptions) (*hub.Hub, string) {
 	t.Helper()
-	h := hub.New(hub.Options{Logger: quiet, Rooms: hub.MatchRooms([]string{"h/*"}, map[string]hub.RoomOptions{
+	h := hub.New(hub.Options{Logger: wstest.Quiet, Rooms: hub.MatchRooms([]string{"h/*"}, map[string]hub.RoomOptions{
 		"h/*": {History: opts, Presence: true},
 	})})
 	return h, serve(t, h)
@@ -41,19 +38,13 @@ func TestHistoryReplaysWhatWasMissed(t *testing.T) {
 		require.NoError(t, h.To("h/room").Emit("n", i))
 	}
 	c2 := dial(t, url, "user=a")
-	ack := c2.Request("join", "j", "h/room", map[string]any{"since": hub.Position{Epoch: first.Epoch, Offset: 3}})
+	c2.Join("h/room", &hub.Position{Epoch: first.Epoch, Offset: 3})
 	// The replay came before the ack.
 	var replayed []uint64
-	c2.Send(`{"type":"ping","id":"after"}`)
-	for {
-		f := c2.Read()
-		if f.ID == "after" {
-			break
-		}
+	for _, f := range c2.Drain() {
 		require.Equal(t, "n", f.Type)
 		replayed = append(replayed, f.Offset)
 	}
-	_ = ack
 	assert.Equal(t, []uint64{4, 5, 6, 7, 8, 9, 10}, replayed)
 
 	t.Run("ack", func(t *testing.T) {
@@ -138,41 +129,7 @@ func TestHistoryTrimmedByCountAndAge(t *testing.T) {
 // history and joining the live stream: every offset arrives exactly once.
 func TestRejoinUnderConcurrentPublishing(t *testing.T) {
 	h, url := historyHub(t, hub.HistoryOptions{Size: 100000})
-	watcher := dial(t, url, "user=w")
-	epoch := watcher.Join("h/race", nil).Epoch
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	var published atomic.Int64
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for !stop.Load() {
-			if h.To("h/race").Emit("n", nil) == nil {
-				published.Add(1)
-			}
-			if published.Load()%8 == 0 { // a rate a reader under -race keeps up with
-				time.Sleep(time.Millisecond)
-			}
-		}
-	}()
-	for round := range 20 {
-		since := uint64(published.Load())
-		time.Sleep(time.Duration(round%5) * time.Millisecond)
-		c := dial(t, url, "user=r"+strconv.Itoa(round))
-		ack := c.Join("h/race", &hub.Position{Epoch: epoch, Offset: since})
-		require.True(t, ack.Recovered)
-		// Read until we are some way past the ack: offsets must run
-		// since+1, since+2, ... without a gap or a repeat.
-		want := since + 1
-		for want <= ack.Offset+20 {
-			f := c.ReadUntil("n")
-			require.Equal(t, want, f.Offset, "round %d", round)
-			want++
-		}
-		c.Conn.Close()
-	}
-	stop.Store(true)
-	wg.Wait()
+	wstest.RejoinRace(t, []wstest.Node{{Hub: h, URL: url}}, wstest.Pace{Every: 8, Pause: time.Millisecond})
 }
 
 func TestSlowConsumerRecoversEverything(t *testing.T) {
@@ -187,18 +144,14 @@ func TestSlowConsumerRecoversEverything(t *testing.T) {
 	// The slow client reads what it had, then 1013.
 	var last uint64
 	for {
-		_, data, err := slow.Conn.ReadMessage()
-		if err != nil {
-			require.Contains(t, err.Error(), "1013")
+		f, closed := slow.Next()
+		if closed != nil {
+			require.Equal(t, 1013, closed.Code)
 			break
 		}
-		fs, err := wstest.SplitFrames(data)
-		require.NoError(t, err)
-		for _, f := range fs {
-			if f.Offset > 0 {
-				require.Equal(t, last+1, f.Offset)
-				last = f.Offset
-			}
+		if f.Offset > 0 {
+			require.Equal(t, last+1, f.Offset)
+			last = f.Offset
 		}
 	}
 	require.Less(t, last, uint64(total), "it was cut off before the end")

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,43 +17,6 @@ import (
 	"github.com/ginws/ginws/hub"
 	"github.com/ginws/ginws/internal/wstest"
 )
-
-// quiet keeps expected errors (panicking handlers, say) out of test output.
-var quiet = slog.New(slog.DiscardHandler)
-
-type sendChat struct {
-	Room string `json:"room" validate:"required,max=128"`
-	Text string `json:"text" validate:"required,min=1,max=500"`
-}
-
-type chatMessage struct {
-	User string `json:"user"`
-	Text string `json:"text"`
-}
-
-// chatHub is a hub with the handlers most tests use.
-func chatHub(t *testing.T, opts hub.Options) (*hub.Hub, string) {
-	t.Helper()
-	if opts.Logger == nil {
-		opts.Logger = quiet
-	}
-	h := hub.New(opts)
-	hub.Handle(h, "chat.send", func(c *hub.Context, in sendChat) (any, error) {
-		if !c.Session().InRoom(in.Room) {
-			return nil, hub.ErrNotMember
-		}
-		return map[string]int{"len": len(in.Text)}, c.Hub().To(in.Room).Emit("chat.message", chatMessage{User: c.User().UserID, Text: in.Text})
-	})
-	hub.Handle(h, "admin.announce", func(c *hub.Context, in struct {
-		Text string `json:"text" validate:"required"`
-	}) (any, error) {
-		return nil, c.Hub().All().Emit("announcement", in)
-	}, hub.RequireRole("admin"))
-	hub.Handle(h, "boom", func(*hub.Context, struct{}) (any, error) { panic("kaboom") })
-	hub.Handle(h, "fail", func(*hub.Context, struct{}) (any, error) { return nil, errors.New("secret database detail") })
-	url := serve(t, h)
-	return h, url
-}
 
 func TestWelcome(t *testing.T) {
 	_, url := chatHub(t, hub.Options{PingInterval: 3 * time.Second})
@@ -76,7 +38,7 @@ func TestRequestReplies(t *testing.T) {
 	c.Request("join", "j", "lobby", nil)
 
 	t.Run("ack with result", func(t *testing.T) {
-		f := c.Request("chat.send", "1", "", sendChat{Room: "lobby", Text: "hi"})
+		f := c.Request("chat.send", "1", "", wstest.SendChat{Room: "lobby", Text: "hi"})
 		assert.Equal(t, "ack", f.Type)
 		assert.JSONEq(t, `{"len":2}`, string(f.Data))
 	})
@@ -99,7 +61,7 @@ func TestRequestReplies(t *testing.T) {
 		assert.Equal(t, "unknown_type", f.Error.Code)
 	})
 	t.Run("not a member", func(t *testing.T) {
-		f := c.Request("chat.send", "5", "", sendChat{Room: "elsewhere", Text: "hi"})
+		f := c.Request("chat.send", "5", "", wstest.SendChat{Room: "elsewhere", Text: "hi"})
 		assert.Equal(t, "not_member", f.Error.Code)
 	})
 	t.Run("forbidden by role", func(t *testing.T) {
@@ -112,7 +74,7 @@ func TestRequestReplies(t *testing.T) {
 		f = c.Request("fail", "8", "", nil)
 		assert.Equal(t, "internal", f.Error.Code)
 		assert.NotContains(t, f.Error.Message, "secret")
-		assert.Equal(t, "ack", c.Request("chat.send", "9", "", sendChat{Room: "lobby", Text: "still here"}).Type)
+		assert.Equal(t, "ack", c.Request("chat.send", "9", "", wstest.SendChat{Room: "lobby", Text: "still here"}).Type)
 	})
 	t.Run("json ping", func(t *testing.T) {
 		f := c.Request("ping", "p1", "", nil)
@@ -120,9 +82,7 @@ func TestRequestReplies(t *testing.T) {
 	})
 	t.Run("plain text ping", func(t *testing.T) {
 		c.Send("ping")
-		_ = c.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-		typ, data, err := c.Conn.ReadMessage()
-		require.NoError(t, err)
+		typ, data := c.ReadRaw()
 		assert.Equal(t, websocket.TextMessage, typ)
 		assert.Equal(t, "pong", string(data))
 	})
@@ -180,9 +140,7 @@ func TestBinary(t *testing.T) {
 	})
 	for _, n := range []int{3, 125, 126, 300, 65535, 65536, 70000} {
 		require.NoError(t, c.Conn.WriteMessage(websocket.BinaryMessage, []byte{byte(n >> 16), byte(n >> 8), byte(n)}))
-		_ = c.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-		typ, data, err := c.Conn.ReadMessage()
-		require.NoError(t, err)
+		typ, data := c.ReadRaw()
 		assert.Equal(t, websocket.BinaryMessage, typ)
 		require.Len(t, data, n)
 		for i, b := range data {
@@ -231,7 +189,7 @@ func TestRoomsAndPresence(t *testing.T) {
 	assert.Equal(t, "not_member", outsider.Request("presence", "1", "lobby", nil).Error.Code)
 
 	// Room delivery carries the room and reaches members only.
-	a.Request("chat.send", "4", "", sendChat{Room: "lobby", Text: "hello"})
+	a.Request("chat.send", "4", "", wstest.SendChat{Room: "lobby", Text: "hello"})
 	for _, c := range []*wstest.Client{a, b} {
 		m := c.ReadUntil("chat.message")
 		assert.Equal(t, "lobby", m.Room)
@@ -279,7 +237,7 @@ func TestMemoryBusAcrossHubs(t *testing.T) {
 	b := dial(t, url2, "user=bob")
 	a.Request("join", "1", "lobby", nil)
 	b.Request("join", "1", "lobby", nil)
-	a.Request("chat.send", "2", "", sendChat{Room: "lobby", Text: "across"})
+	a.Request("chat.send", "2", "", wstest.SendChat{Room: "lobby", Text: "across"})
 	for _, c := range []*wstest.Client{a, b} {
 		m := c.ReadUntil("chat.message")
 		assert.JSONEq(t, `{"user":"alice","text":"across"}`, string(m.Data))

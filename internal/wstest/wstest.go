@@ -4,6 +4,7 @@ package wstest
 
 import (
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"testing"
@@ -16,7 +17,7 @@ import (
 )
 
 // Subprotocol is offered on every dial.
-const Subprotocol = "ginws.v1"
+const Subprotocol = hub.Subprotocol
 
 // Wait bounds every read.
 const Wait = 5 * time.Second
@@ -49,11 +50,15 @@ type Frame struct {
 	} `json:"error"`
 }
 
+// Dialer offers Subprotocol and bounds the handshake by Wait.
+func Dialer() *websocket.Dialer {
+	return &websocket.Dialer{Subprotocols: []string{Subprotocol}, HandshakeTimeout: Wait}
+}
+
 // Dial connects, checks the selected subprotocol and reads the welcome.
 func Dial(t *testing.T, url string, header http.Header) *Client {
 	t.Helper()
-	d := websocket.Dialer{Subprotocols: []string{Subprotocol}, HandshakeTimeout: Wait}
-	conn, resp, err := d.Dial(url, header)
+	conn, resp, err := Dialer().Dial(url, header)
 	require.NoError(t, err)
 	require.Equal(t, Subprotocol, resp.Header.Get("Sec-WebSocket-Protocol"))
 	t.Cleanup(func() { conn.Close() })
@@ -90,19 +95,58 @@ func (c *Client) Send(v any) {
 // Read returns the next server frame, splitting array frames.
 func (c *Client) Read() Frame {
 	c.t.Helper()
+	f, ce := c.Next()
+	require.Nil(c.t, ce, "the connection closed")
+	return f
+}
+
+// Next returns the next server frame, or the close error when the
+// connection ends with a close frame instead; any other end fails the test.
+func (c *Client) Next() (Frame, *websocket.CloseError) {
+	c.t.Helper()
 	if len(c.pending) > 0 {
 		f := c.pending[0]
 		c.pending = c.pending[1:]
-		return f
+		return f, nil
 	}
 	_ = c.Conn.SetReadDeadline(time.Now().Add(Wait))
 	typ, data, err := c.Conn.ReadMessage()
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return Frame{}, ce
+	}
 	require.NoError(c.t, err)
 	require.Equal(c.t, websocket.TextMessage, typ)
 	fs, err := SplitFrames(data)
 	require.NoError(c.t, err, "frame %s", data)
 	c.pending = append(c.pending, fs[1:]...)
-	return fs[0]
+	return fs[0], nil
+}
+
+// ReadRaw returns the next message from the connection as it came: a
+// frame that is not JSON (a plain-text pong) or binary data. Frames
+// already read and kept for Read stay kept.
+func (c *Client) ReadRaw() (typ int, data []byte) {
+	c.t.Helper()
+	_ = c.Conn.SetReadDeadline(time.Now().Add(Wait))
+	typ, data, err := c.Conn.ReadMessage()
+	require.NoError(c.t, err)
+	return typ, data
+}
+
+// Drain sends a ping and returns the frames that arrive before its pong:
+// everything the server had sent the client when it read the ping.
+func (c *Client) Drain() []Frame {
+	c.t.Helper()
+	c.Send(`{"type":"ping","id":"drain"}`)
+	var fs []Frame
+	for {
+		f := c.Read()
+		if f.Type == "pong" && f.ID == "drain" {
+			return fs
+		}
+		fs = append(fs, f)
+	}
 }
 
 // Request sends a frame with an id and returns the reply to it; events that
@@ -142,16 +186,9 @@ func (c *Client) ReadUntil(typ string) Frame {
 // the test if the connection ends without one (a reset, say).
 func (c *Client) ExpectClose() int {
 	c.t.Helper()
-	_ = c.Conn.SetReadDeadline(time.Now().Add(2 * Wait))
-	for {
-		_, _, err := c.Conn.ReadMessage()
-		if err == nil {
-			continue
-		}
-		var ce *websocket.CloseError
-		require.ErrorAs(c.t, err, &ce, "want a close frame, got %v", err)
-		return ce.Code
-	}
+	code := CloseCode(c.Conn)
+	require.NotZero(c.t, code, "want a close frame, the connection ended without one")
+	return code
 }
 
 // Reset closes the TCP connection with SO_LINGER 0: the peer sees a reset.
