@@ -1,9 +1,6 @@
 package redis_test
 
 import (
-	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +10,7 @@ import (
 	"github.com/ginws/ginws/hub"
 	"github.com/ginws/ginws/hub/redis"
 	"github.com/ginws/ginws/internal/redistest"
+	"github.com/ginws/ginws/internal/wstest"
 )
 
 func TestHistoryAcrossNodes(t *testing.T) {
@@ -31,15 +29,9 @@ func TestHistoryAcrossNodes(t *testing.T) {
 	}
 	// The client comes back on the other node.
 	c2 := b.dial(t, "alice")
-	ack := c2.Request("join", "j", "h/lobby", map[string]any{"since": hub.Position{Epoch: first.Epoch, Offset: 1}})
-	_ = ack
+	c2.Join("h/lobby", &hub.Position{Epoch: first.Epoch, Offset: 1})
 	var got []uint64
-	c2.Send(`{"type":"ping","id":"end"}`)
-	for {
-		f := c2.Read()
-		if f.ID == "end" {
-			break
-		}
+	for _, f := range c2.Drain() {
 		if f.Type == "n" {
 			got = append(got, f.Offset)
 		}
@@ -69,40 +61,10 @@ func TestHistoryAcrossNodes(t *testing.T) {
 
 func TestHistoryRejoinUnderConcurrentPublishingAcrossNodes(t *testing.T) {
 	srv := redistest.Start(t)
-	a := newNode(t, srv, redis.Options{}, hub.Options{})
-	b := newNode(t, srv, redis.Options{}, hub.Options{})
-	epoch := a.dial(t, "w").Join("h/race", nil).Epoch
-	var stop atomic.Bool
-	var published atomic.Int64
-	var wg sync.WaitGroup
-	for _, n := range []*node{a, b} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for !stop.Load() {
-				if n.h.To("h/race").Emit("n", nil) == nil {
-					published.Add(1)
-				}
-				time.Sleep(500 * time.Microsecond)
-			}
-		}()
+	var nodes []wstest.Node
+	for range 2 {
+		n := newNode(t, srv, redis.Options{}, hub.Options{})
+		nodes = append(nodes, wstest.Node{Hub: n.h, URL: n.url})
 	}
-	for round := range 10 {
-		since := uint64(published.Load())
-		n := []*node{a, b}[round%2]
-		c := n.dial(t, "r"+strconv.Itoa(round))
-		ack := c.Join("h/race", &hub.Position{Epoch: epoch, Offset: since})
-		require.True(t, ack.Recovered)
-		want := since + 1
-		var seen []uint64
-		for want <= ack.Offset+10 {
-			f := c.ReadUntil("n")
-			seen = append(seen, f.Offset)
-			require.Equal(t, want, f.Offset, "round %d: no gap, no repeat (since %d, ack %+v, seen %v)", round, since, ack, seen)
-			want++
-		}
-		c.Conn.Close()
-	}
-	stop.Store(true)
-	wg.Wait()
+	wstest.RejoinRace(t, nodes, wstest.Pace{Every: 1, Pause: 500 * time.Microsecond})
 }

@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -33,7 +31,7 @@ type node struct {
 func newNode(t *testing.T, srv *redistest.Server, opts redis.Options, hopts hub.Options) *node {
 	t.Helper()
 	opts.URL = srv.URL()
-	opts.Logger = slog.New(slog.DiscardHandler)
+	opts.Logger = wstest.Quiet
 	if opts.Prefix == "" {
 		opts.Prefix = "test:"
 	}
@@ -41,7 +39,6 @@ func newNode(t *testing.T, srv *redistest.Server, opts redis.Options, hopts hub.
 	require.NoError(t, err)
 	n := &node{b: b, errors: make(chan error, 100)}
 	hopts.Broker = b
-	hopts.Logger = slog.New(slog.DiscardHandler)
 	hopts.Rooms = hub.MatchRooms([]string{"h/*", "*"}, map[string]hub.RoomOptions{
 		"h/*": {Presence: true, History: hub.HistoryOptions{Size: 1000}},
 		"*":   {Presence: true},
@@ -52,7 +49,7 @@ func newNode(t *testing.T, srv *redistest.Server, opts redis.Options, hopts hub.
 		default:
 		}
 	}
-	n.h = hub.New(hopts)
+	n.h = wstest.NewHub(hopts)
 	hub.Handle(n.h, "say", func(c *hub.Context, in struct {
 		Room string `json:"room" validate:"required"`
 		N    int    `json:"n"`
@@ -75,12 +72,7 @@ func threeNodes(t *testing.T, srv *redistest.Server) []*node {
 // before was not delivered twice. (Presence events may still arrive.)
 func noMore(t *testing.T, c *wstest.Client, typ string) {
 	t.Helper()
-	c.Send(`{"type":"ping","id":"last"}`)
-	for {
-		f := c.Read()
-		if f.ID == "last" {
-			return
-		}
+	for _, f := range c.Drain() {
 		assert.NotEqual(t, typ, f.Type, "a duplicate arrived")
 	}
 }
@@ -193,52 +185,23 @@ func TestSessionLimitAcrossNodes(t *testing.T) {
 	n2 := newNode(t, srv, redis.Options{}, hub.Options{MaxSessionsPerUser: 2})
 	n1.dial(t, "alice")
 	second := n2.dial(t, "alice")
-	_, resp, err := websocket.DefaultDialer.Dial(n1.url+"?user=alice", nil)
-	require.Error(t, err)
-	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "the third session, on either node, is refused")
+	require.Equal(t, http.StatusTooManyRequests, wstest.DialStatus(n1.url+"?user=alice", nil), "the third session, on either node, is refused")
 	second.Conn.Close()
 	require.Eventually(t, func() bool {
-		conn, _, err := websocket.DefaultDialer.Dial(n1.url+"?user=alice", nil)
-		if err == nil {
-			conn.Close()
-		}
-		return err == nil
+		return wstest.DialStatus(n1.url+"?user=alice", nil) == http.StatusSwitchingProtocols
 	}, 5*time.Second, 20*time.Millisecond, "a freed slot counts on every node")
 }
 
-// frames reads c in the background; the channel closes with the connection.
-func frames(c *wstest.Client) <-chan wstest.Frame {
-	ch := make(chan wstest.Frame, 256)
-	go func() {
-		defer close(ch)
-		for {
-			_, data, err := c.Conn.ReadMessage()
-			if err != nil {
-				return
-			}
-			fs, _ := wstest.SplitFrames(data)
-			for _, f := range fs {
-				ch <- f
-			}
-		}
-	}()
-	return ch
-}
-
 // got waits up to d for an event n with data want.
-func got(ch <-chan wstest.Frame, want int, d time.Duration) bool {
-	timeout := time.After(d)
+func got(r *wstest.Reader, want int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
 	for {
-		select {
-		case f, ok := <-ch:
-			if !ok {
-				return false
-			}
-			if f.Type == "n" && string(f.Data) == fmt.Sprint(want) {
-				return true
-			}
-		case <-timeout:
+		f, ok := r.Next(time.Until(deadline))
+		if !ok {
 			return false
+		}
+		if string(f.Data) == fmt.Sprint(want) {
+			return true
 		}
 	}
 }
@@ -250,7 +213,7 @@ func TestRedisOutage(t *testing.T) {
 	localC, remoteC := n1.dial(t, "local"), n2.dial(t, "remote")
 	localC.Request("join", "j", "r", nil)
 	remoteC.Request("join", "j", "r", nil)
-	local, remote := frames(localC), frames(remoteC)
+	local, remote := localC.Background("n"), remoteC.Background("n")
 	i := 0
 	// crosses emits a new event on node 1 and reports whether node 2's
 	// client got it.
