@@ -35,50 +35,12 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-var secret = []byte("test-secret-of-at-least-32-bytes!")
-
-func token(t *testing.T, claims jwt.MapClaims) string {
+// server mounts a fixture hub (wstest.NewHub, whose whoami answers the
+// principal) with the middleware, as an application does, on loopback.
+func server(t *testing.T, hopts hub.Options, mopts middleware.Options) (string, *hub.Hub) {
 	t.Helper()
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
-	require.NoError(t, err)
-	return s
-}
-
-func valid(user string, roles ...string) jwt.MapClaims {
-	return jwt.MapClaims{"sub": user, "roles": roles, "exp": time.Now().Add(time.Hour).Unix()}
-}
-
-// server runs a Gin engine on loopback with the middleware on /ws and a
-// handler echoing the principal's user and roles.
-func server(t *testing.T, hopts hub.Options, mopts middleware.Options, wrap ...func(http.Handler) http.Handler) (string, *hub.Hub) {
-	t.Helper()
-	if hopts.Logger == nil {
-		hopts.Logger = slog.New(slog.DiscardHandler)
-	}
-	h := hub.New(hopts)
-	hub.Handle(h, "whoami", func(c *hub.Context, _ struct{}) (any, error) {
-		return map[string]any{"user": c.User().UserID, "roles": c.User().Roles}, nil
-	})
-	if mopts.Auth == nil {
-		mopts.Auth = middleware.JWT(middleware.JWTOptions{Secret: secret})
-	}
-	if mopts.Logger == nil {
-		mopts.Logger = slog.New(slog.DiscardHandler)
-	}
-	r := gin.New()
-	r.GET("/ws", middleware.New(h, mopts))
-	var handler http.Handler = r
-	for _, w := range wrap {
-		handler = w(handler)
-	}
-	srv := httptest.NewServer(handler)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = h.Shutdown(ctx)
-		srv.Close()
-	})
-	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws", h
+	s := wstest.StartApp(t, wstest.NewHub(hopts), wstest.App{Middleware: mopts})
+	return s.URL, s.Hub
 }
 
 type refusal struct {
@@ -118,13 +80,11 @@ func connect(t *testing.T, url string, header http.Header, protocols ...string) 
 	return ack.Data.User, refusal{}
 }
 
-func bearer(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
-
 func TestTokenSources(t *testing.T) {
 	url, _ := server(t, hub.Options{}, middleware.Options{Tokens: middleware.TokenSources{Cookie: "session"}})
-	tok := token(t, valid("alice"))
+	tok := wstest.Token(t, wstest.Claims("alice"))
 
-	user, _ := connect(t, url, bearer(tok))
+	user, _ := connect(t, url, wstest.Bearer(tok))
 	assert.Equal(t, "alice", user, "Authorization header")
 
 	user, _ = connect(t, url, nil, hub.Subprotocol, "bearer."+tok)
@@ -137,7 +97,7 @@ func TestTokenSources(t *testing.T) {
 	assert.Equal(t, "alice", user, "cookie")
 
 	// First match wins: a bad header is not rescued by a good query token.
-	_, ref := connect(t, url+"?access_token="+tok, bearer("not-a-jwt"))
+	_, ref := connect(t, url+"?access_token="+tok, wstest.Bearer("not-a-jwt"))
 	assert.Equal(t, refusal{401, "unauthorized"}, ref)
 	_, ref = connect(t, url, nil)
 	assert.Equal(t, refusal{401, "unauthorized"}, ref, "no token")
@@ -147,9 +107,9 @@ func TestTokenSources(t *testing.T) {
 
 func TestTokenSourcesSwitchedOff(t *testing.T) {
 	url, _ := server(t, hub.Options{}, middleware.Options{Tokens: middleware.TokenSources{NoHeader: true, NoQuery: true, NoSubprotocol: true}})
-	tok := token(t, valid("alice"))
+	tok := wstest.Token(t, wstest.Claims("alice"))
 	for name, try := range map[string]func() refusal{
-		"header":      func() refusal { _, r := connect(t, url, bearer(tok)); return r },
+		"header":      func() refusal { _, r := connect(t, url, wstest.Bearer(tok)); return r },
 		"query":       func() refusal { _, r := connect(t, url+"?access_token="+tok, nil); return r },
 		"subprotocol": func() refusal { _, r := connect(t, url, nil, hub.Subprotocol, "bearer."+tok); return r },
 	} {
@@ -159,10 +119,10 @@ func TestTokenSourcesSwitchedOff(t *testing.T) {
 
 func TestJWTRefusals(t *testing.T) {
 	url, _ := server(t, hub.Options{}, middleware.Options{Auth: middleware.JWT(middleware.JWTOptions{
-		Secret: secret, Issuer: "ginws-test", Audience: "chat", Leeway: time.Second,
+		Secret: wstest.Secret, Issuer: "ginws-test", Audience: "chat", Leeway: time.Second,
 	})})
 	ok := func() jwt.MapClaims {
-		c := valid("alice")
+		c := wstest.Claims("alice")
 		c["iss"], c["aud"] = "ginws-test", "chat"
 		return c
 	}
@@ -175,31 +135,31 @@ func TestJWTRefusals(t *testing.T) {
 		}
 		return c
 	}
-	user, _ := connect(t, url, bearer(token(t, ok())))
+	user, _ := connect(t, url, wstest.Bearer(wstest.Token(t, ok())))
 	assert.Equal(t, "alice", user)
 
 	none, err := jwt.NewWithClaims(jwt.SigningMethodNone, ok()).SignedString(jwt.UnsafeAllowNoneSignatureType)
 	require.NoError(t, err)
 	wrongKey, err := jwt.NewWithClaims(jwt.SigningMethodHS256, ok()).SignedString([]byte("another-secret-of-32-bytes-long!!"))
 	require.NoError(t, err)
-	hs512, err := jwt.NewWithClaims(jwt.SigningMethodHS512, ok()).SignedString(secret)
+	hs512, err := jwt.NewWithClaims(jwt.SigningMethodHS512, ok()).SignedString(wstest.Secret)
 	require.NoError(t, err)
 
 	for name, tok := range map[string]string{
-		"expired":         token(t, with("exp", time.Now().Add(-time.Minute).Unix())),
-		"not yet valid":   token(t, with("nbf", time.Now().Add(time.Minute).Unix())),
-		"issued later":    token(t, with("iat", time.Now().Add(time.Minute).Unix())),
-		"no expiry":       token(t, with("exp", nil)),
-		"no subject":      token(t, with("sub", nil)),
-		"wrong issuer":    token(t, with("iss", "someone-else")),
-		"wrong audience":  token(t, with("aud", "billing")),
+		"expired":         wstest.Token(t, with("exp", time.Now().Add(-time.Minute).Unix())),
+		"not yet valid":   wstest.Token(t, with("nbf", time.Now().Add(time.Minute).Unix())),
+		"issued later":    wstest.Token(t, with("iat", time.Now().Add(time.Minute).Unix())),
+		"no expiry":       wstest.Token(t, with("exp", nil)),
+		"no subject":      wstest.Token(t, with("sub", nil)),
+		"wrong issuer":    wstest.Token(t, with("iss", "someone-else")),
+		"wrong audience":  wstest.Token(t, with("aud", "billing")),
 		"alg none":        none,
 		"wrong key":       wrongKey,
 		"alg not allowed": hs512,
 		"malformed":       "a.b.c",
-		"roles not text":  token(t, with("roles", []any{1, 2})),
+		"roles not text":  wstest.Token(t, with("roles", []any{1, 2})),
 	} {
-		_, ref := connect(t, url, bearer(tok))
+		_, ref := connect(t, url, wstest.Bearer(tok))
 		assert.Equal(t, refusal{401, "unauthorized"}, ref, name)
 	}
 }
@@ -218,24 +178,24 @@ func TestJWTAlgorithms(t *testing.T) {
 		method jwt.SigningMethod
 		key    any
 	}{
-		{"HS384", middleware.JWTOptions{Secret: secret, Algorithms: []string{"HS384"}}, jwt.SigningMethodHS384, secret},
-		{"HS512", middleware.JWTOptions{Secret: secret, Algorithms: []string{"HS512"}}, jwt.SigningMethodHS512, secret},
+		{"HS384", middleware.JWTOptions{Secret: wstest.Secret, Algorithms: []string{"HS384"}}, jwt.SigningMethodHS384, wstest.Secret},
+		{"HS512", middleware.JWTOptions{Secret: wstest.Secret, Algorithms: []string{"HS512"}}, jwt.SigningMethodHS512, wstest.Secret},
 		{"RS256", middleware.JWTOptions{PublicKey: &rsaKey.PublicKey}, jwt.SigningMethodRS256, rsaKey},
 		{"ES256", middleware.JWTOptions{PublicKey: &ecKey.PublicKey}, jwt.SigningMethodES256, ecKey},
 		{"EdDSA", middleware.JWTOptions{PublicKey: edPub}, jwt.SigningMethodEdDSA, edKey},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			url, _ := server(t, hub.Options{}, middleware.Options{Auth: middleware.JWT(tc.opts)})
-			tok, err := jwt.NewWithClaims(tc.method, valid("bob", "admin")).SignedString(tc.key)
+			tok, err := jwt.NewWithClaims(tc.method, wstest.Claims("bob", "admin")).SignedString(tc.key)
 			require.NoError(t, err)
-			user, _ := connect(t, url, bearer(tok))
+			user, _ := connect(t, url, wstest.Bearer(tok))
 			assert.Equal(t, "bob", user)
 			// An HMAC token signed with the public key's bytes (the
 			// classic algorithm confusion) is refused.
 			if tc.opts.PublicKey != nil {
-				forged, err := jwt.NewWithClaims(jwt.SigningMethodHS256, valid("mallory")).SignedString([]byte("public key bytes"))
+				forged, err := jwt.NewWithClaims(jwt.SigningMethodHS256, wstest.Claims("mallory")).SignedString([]byte("public key bytes"))
 				require.NoError(t, err)
-				_, ref := connect(t, url, bearer(forged))
+				_, ref := connect(t, url, wstest.Bearer(forged))
 				assert.Equal(t, refusal{401, "unauthorized"}, ref)
 			}
 		})
@@ -243,9 +203,9 @@ func TestJWTAlgorithms(t *testing.T) {
 }
 
 func TestJWTPrincipal(t *testing.T) {
-	auth := middleware.JWT(middleware.JWTOptions{Secret: secret, RolesClaim: "scope"})
+	auth := middleware.JWT(middleware.JWTOptions{Secret: wstest.Secret, RolesClaim: "scope"})
 	exp := time.Now().Add(time.Hour).Truncate(time.Second)
-	p, err := auth.Authenticate(nil, token(t, jwt.MapClaims{"sub": "u1", "scope": "member admin", "exp": exp.Unix(), "team": "red"}))
+	p, err := auth.Authenticate(nil, wstest.Token(t, jwt.MapClaims{"sub": "u1", "scope": "member admin", "exp": exp.Unix(), "team": "red"}))
 	require.NoError(t, err)
 	assert.Equal(t, "u1", p.UserID)
 	assert.Equal(t, []string{"member", "admin"}, p.Roles)
@@ -259,7 +219,7 @@ func TestJWTPrincipal(t *testing.T) {
 
 func TestJWTConfigurationPanics(t *testing.T) {
 	assert.PanicsWithValue(t, "middleware: JWTOptions needs Secret, PublicKey or Keyfunc", func() { middleware.JWT(middleware.JWTOptions{}) })
-	assert.Panics(t, func() { middleware.JWT(middleware.JWTOptions{Secret: secret, Algorithms: []string{"none"}}) })
+	assert.Panics(t, func() { middleware.JWT(middleware.JWTOptions{Secret: wstest.Secret, Algorithms: []string{"none"}}) })
 	assert.PanicsWithValue(t, "middleware: Options.Auth is nil", func() { middleware.New(hub.New(hub.Options{}), middleware.Options{}) })
 	assert.Panics(t, func() {
 		middleware.New(hub.New(hub.Options{}), middleware.Options{Auth: middleware.FromGinContext("p"), AllowedOrigins: []string{"https://a.*.com"}})
@@ -267,7 +227,7 @@ func TestJWTConfigurationPanics(t *testing.T) {
 }
 
 func TestOrigins(t *testing.T) {
-	tok := token(t, valid("alice"))
+	tok := wstest.Token(t, wstest.Claims("alice"))
 	sameHost, _ := server(t, hub.Options{}, middleware.Options{})
 	listed, _ := server(t, hub.Options{}, middleware.Options{AllowedOrigins: []string{"https://app.example.com", "*.example.org", "https://*.example.net"}})
 	insecure, _ := server(t, hub.Options{}, middleware.Options{InsecureSkipOriginCheck: true})
@@ -298,7 +258,7 @@ func TestOrigins(t *testing.T) {
 		{listed, "", true},
 		{insecure, "https://anything.example", true},
 	} {
-		header := bearer(tok)
+		header := wstest.Bearer(tok)
 		if tc.origin != "" {
 			header.Set("Origin", tc.origin)
 		}
@@ -313,9 +273,8 @@ func TestOrigins(t *testing.T) {
 
 func TestRefusals(t *testing.T) {
 	url, h := server(t, hub.Options{MaxSessionsPerUser: 1}, middleware.Options{MaxConnsPerAddr: 2})
-	httpURL := "http" + strings.TrimPrefix(url, "ws")
 
-	resp, err := http.Get(httpURL)
+	resp, err := http.Get("http" + strings.TrimPrefix(url, "ws"))
 	require.NoError(t, err)
 	var body struct{ Error struct{ Code string } }
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
@@ -323,63 +282,44 @@ func TestRefusals(t *testing.T) {
 	assert.Equal(t, 400, resp.StatusCode)
 	assert.Equal(t, "bad_request", body.Error.Code)
 
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	alice, _, err := d.Dial(url, bearer(token(t, valid("alice"))))
-	require.NoError(t, err)
-	defer alice.Close()
-	_, ref := connect(t, url, bearer(token(t, valid("alice"))))
+	// Read in the background, so that the shutdown's closing handshakes
+	// are answered.
+	wstest.Dial(t, url, wstest.AuthHeader(t, "alice")).Background()
+	_, ref := connect(t, url, wstest.AuthHeader(t, "alice"))
 	assert.Equal(t, refusal{429, "too_many_connections"}, ref, "per user")
 
-	bob, _, err := d.Dial(url, bearer(token(t, valid("bob"))))
-	require.NoError(t, err)
-	defer bob.Close()
-	_, ref = connect(t, url, bearer(token(t, valid("carol"))))
+	wstest.Dial(t, url, wstest.AuthHeader(t, "bob")).Background()
+	_, ref = connect(t, url, wstest.AuthHeader(t, "carol"))
 	assert.Equal(t, refusal{429, "too_many_connections"}, ref, "per address")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	go func() {
-		for _, c := range []*websocket.Conn{alice, bob} {
-			for {
-				if _, _, err := c.ReadMessage(); err != nil {
-					break
-				}
-			}
-		}
-	}()
 	require.NoError(t, h.Shutdown(ctx))
-	_, ref = connect(t, url, bearer(token(t, valid("dave"))))
+	_, ref = connect(t, url, wstest.AuthHeader(t, "dave"))
 	assert.Equal(t, refusal{503, "unavailable"}, ref)
 }
 
 func TestFromGinContextInRouterGroup(t *testing.T) {
-	h := hub.New(hub.Options{Logger: slog.New(slog.DiscardHandler)})
-	hub.Handle(h, "whoami", func(c *hub.Context, _ struct{}) (any, error) {
-		return map[string]any{"user": c.User().UserID}, nil
+	s := wstest.StartApp(t, wstest.NewHub(hub.Options{}), wstest.App{
+		Middleware: middleware.Options{Auth: middleware.FromGinContext("principal")},
+		Path:       "/api/ws",
+		Routes: func(r *gin.Engine, ws gin.HandlerFunc) {
+			r.Use(gin.Recovery())
+			api := r.Group("/api", func(c *gin.Context) {
+				// The application's own API-key check.
+				if c.GetHeader("X-API-Key") != "k1" {
+					c.AbortWithStatus(http.StatusUnauthorized)
+					return
+				}
+				c.Set("principal", hub.Principal{UserID: "service-1"})
+			}, func(c *gin.Context) {
+				c.Header("Access-Control-Allow-Origin", "*") // a CORS-style middleware
+				c.Next()
+			})
+			api.GET("/ws", ws)
+		},
 	})
-	r := gin.New()
-	r.Use(gin.Recovery())
-	api := r.Group("/api", func(c *gin.Context) {
-		// The application's own API-key check.
-		if c.GetHeader("X-API-Key") != "k1" {
-			c.AbortWithStatus(http.StatusUnauthorized)
-			return
-		}
-		c.Set("principal", hub.Principal{UserID: "service-1"})
-	}, func(c *gin.Context) {
-		c.Header("Access-Control-Allow-Origin", "*") // a CORS-style middleware
-		c.Next()
-	})
-	api.GET("/ws", middleware.New(h, middleware.Options{Auth: middleware.FromGinContext("principal"), Logger: slog.New(slog.DiscardHandler)}))
-	srv := httptest.NewServer(r)
-	defer srv.Close()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = h.Shutdown(ctx)
-	}()
-	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/api/ws"
-	user, _ := connect(t, url, http.Header{"X-API-Key": {"k1"}})
+	user, _ := connect(t, s.URL, http.Header{"X-API-Key": {"k1"}})
 	assert.Equal(t, "service-1", user)
 }
 
@@ -389,26 +329,20 @@ func TestTokensStayOutOfLogs(t *testing.T) {
 	gin.DefaultWriter = &ginLog
 	defer func() { gin.DefaultWriter = old }()
 
-	h := hub.New(hub.Options{Logger: slog.New(slog.NewTextHandler(&appLog, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	hub.Handle(h, "whoami", func(c *hub.Context, _ struct{}) (any, error) {
-		return map[string]any{"user": c.User().UserID}, nil
-	})
-	r := gin.Default() // Logger and Recovery, as most applications have
-	r.GET("/ws", middleware.New(h, middleware.Options{
-		Auth:   middleware.JWT(middleware.JWTOptions{Secret: secret}),
-		Logger: slog.New(slog.NewTextHandler(&appLog, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	}))
-	srv := httptest.NewServer(middleware.HideQueryToken(r))
-	defer srv.Close()
-	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+	h := wstest.NewHub(hub.Options{Logger: slog.New(slog.NewTextHandler(&appLog, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	url := wstest.StartApp(t, h, wstest.App{
+		Middleware: middleware.Options{Logger: slog.New(slog.NewTextHandler(&appLog, &slog.HandlerOptions{Level: slog.LevelDebug}))},
+		Engine:     gin.Default(), // Logger and Recovery, as most applications have
+		Wrap:       middleware.HideQueryToken,
+	}).URL
 
-	good := token(t, valid("alice"))
-	expired := token(t, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(-time.Hour).Unix()})
+	good := wstest.Token(t, wstest.Claims("alice"))
+	expired := wstest.Token(t, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(-time.Hour).Unix()})
 	user, _ := connect(t, url+"?access_token="+good+"&room=lobby", nil)
 	assert.Equal(t, "alice", user)
 	_, ref := connect(t, url+"?access_token="+expired, nil)
 	assert.Equal(t, refusal{401, "unauthorized"}, ref)
-	_, ref = connect(t, url, bearer(expired))
+	_, ref = connect(t, url, wstest.Bearer(expired))
 	assert.Equal(t, refusal{401, "unauthorized"}, ref)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -430,7 +364,7 @@ func TestTokensStayOutOfLogs(t *testing.T) {
 func TestHTTP10UpgradeRefusedFirst(t *testing.T) {
 	var authCalls int
 	var refused []string
-	h := hub.New(hub.Options{Logger: slog.New(slog.DiscardHandler)})
+	h := hub.New(hub.Options{Logger: wstest.Quiet})
 	r := gin.New()
 	r.GET("/ws", middleware.New(h, middleware.Options{
 		Auth: middleware.AuthFunc(func(*gin.Context, string) (hub.Principal, error) {
@@ -438,7 +372,7 @@ func TestHTTP10UpgradeRefusedFirst(t *testing.T) {
 			return hub.Principal{UserID: "alice"}, nil
 		}),
 		Observer: observerFunc(func(code string) { refused = append(refused, code) }),
-		Logger:   slog.New(slog.DiscardHandler),
+		Logger:   wstest.Quiet,
 	}))
 	req := httptest.NewRequest(http.MethodGet, "/ws", nil)
 	req.Proto, req.ProtoMinor = "HTTP/1.0", 0
@@ -460,14 +394,14 @@ type observerFunc func(code string)
 func (f observerFunc) Refused(code string) { f(code) }
 
 func TestJWTCritRefused(t *testing.T) {
-	auth := middleware.JWT(middleware.JWTOptions{Secret: secret})
+	auth := middleware.JWT(middleware.JWTOptions{Secret: wstest.Secret})
 	sign := func(crit any) string {
-		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, valid("alice"))
+		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, wstest.Claims("alice"))
 		if crit != nil {
 			tok.Header["crit"] = crit
 			tok.Header["exp-check"] = true
 		}
-		s, err := tok.SignedString(secret)
+		s, err := tok.SignedString(wstest.Secret)
 		require.NoError(t, err)
 		return s
 	}
@@ -497,7 +431,7 @@ func TestAttackerStringsClippedInLogs(t *testing.T) {
 	})
 	_, ref := connect(t, url, http.Header{"Origin": {"http://" + long}})
 	assert.Equal(t, refusal{403, "forbidden_origin"}, ref)
-	_, ref = connect(t, url, bearer("abc"))
+	_, ref = connect(t, url, wstest.Bearer("abc"))
 	assert.Equal(t, refusal{401, "unauthorized"}, ref)
 
 	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
