@@ -2,9 +2,7 @@ package reliability_test
 
 import (
 	"fmt"
-	"net/http"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -35,38 +33,22 @@ func rtt(t *testing.T, c *wstest.Client, n int) []time.Duration {
 
 func TestFloodIsCutOffWhileOthersStayFast(t *testing.T) {
 	a := newApp(t, hub.Options{}, middleware.Options{})
-	victim := wstest.Dial(t, a.url, user(t, "victim"))
+	victim := wstest.Dial(t, a.URL, user(t, "victim"))
 	baseline := rtt(t, victim, 50)
 
-	flooder := wstest.Dial(t, a.url, user(t, "flooder"))
+	flooder := wstest.Dial(t, a.URL, user(t, "flooder"))
+	// Ten times the default rate (50/s) for up to two seconds, reading the
+	// replies on the side.
+	replies := flooder.Background()
 	var wg sync.WaitGroup
-	var limited int
-	var closeCode int
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		// Ten times the default rate (50/s) for up to two seconds, reading
-		// the replies on the side.
-		stop := make(chan struct{})
-		go func() {
-			defer close(stop)
-			for {
-				_ = flooder.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-				_, data, err := flooder.Conn.ReadMessage()
-				if err != nil {
-					if ce, ok := err.(*websocket.CloseError); ok {
-						closeCode = ce.Code
-					}
-					return
-				}
-				limited += strings.Count(string(data), `"rate_limited"`)
-			}
-		}()
 		tick := time.NewTicker(2 * time.Millisecond)
 		defer tick.Stop()
 		for i := 0; i < 1000; i++ {
 			select {
-			case <-stop:
+			case <-replies.Done():
 				return
 			case <-tick.C:
 			}
@@ -74,10 +56,10 @@ func TestFloodIsCutOffWhileOthersStayFast(t *testing.T) {
 				break
 			}
 		}
-		<-stop
 	}()
 	loaded := rtt(t, victim, 50)
 	wg.Wait()
+	closeCode, limited := replies.Wait(wstest.Wait), replies.Errors("rate_limited")
 
 	assert.Equal(t, 4429, closeCode, "the flooder is closed with 4429")
 	assert.GreaterOrEqual(t, limited, 1, "before that it was told rate_limited")
@@ -89,27 +71,18 @@ func TestFloodIsCutOffWhileOthersStayFast(t *testing.T) {
 
 func TestTooManyConnections(t *testing.T) {
 	a := newApp(t, hub.Options{MaxSessionsPerUser: 2}, middleware.Options{MaxConnsPerAddr: 3})
-	wstest.Dial(t, a.url, user(t, "alice"))
-	wstest.Dial(t, a.url, user(t, "alice"))
-	status := func(h http.Header) int {
-		conn, resp, err := websocket.DefaultDialer.Dial(a.url, h)
-		if err == nil {
-			conn.Close()
-			return 101
-		}
-		return resp.StatusCode
-	}
-	assert.Equal(t, 429, status(user(t, "alice")), "third session of one user")
-	wstest.Dial(t, a.url, user(t, "bob"))
-	assert.Equal(t, 429, status(user(t, "carol")), "fourth connection from one address")
+	wstest.Dial(t, a.URL, user(t, "alice"))
+	wstest.Dial(t, a.URL, user(t, "alice"))
+	assert.Equal(t, 429, wstest.DialStatus(a.URL, user(t, "alice")), "third session of one user")
+	wstest.Dial(t, a.URL, user(t, "bob"))
+	assert.Equal(t, 429, wstest.DialStatus(a.URL, user(t, "carol")), "fourth connection from one address")
 	observe("abuse", "too many connections per user (limit 2)", "429 `too_many_connections` before the upgrade")
 	full := newApp(t, hub.Options{MaxSessions: 2}, middleware.Options{})
-	wstest.Dial(t, full.url, user(t, "u1"))
-	wstest.Dial(t, full.url, user(t, "u2"))
-	_, resp, err := websocket.DefaultDialer.Dial(full.url, user(t, "u3"))
-	require.Error(t, err)
-	assert.Equal(t, 503, resp.StatusCode, "a hub at MaxSessions refuses the upgrade")
-	assert.Equal(t, "5", resp.Header.Get("Retry-After"))
+	wstest.Dial(t, full.URL, user(t, "u1"))
+	wstest.Dial(t, full.URL, user(t, "u2"))
+	refusal := wstest.Refuse(t, full.URL, user(t, "u3"))
+	assert.Equal(t, 503, refusal.Status, "a hub at MaxSessions refuses the upgrade")
+	assert.Equal(t, "5", refusal.Header.Get("Retry-After"))
 	observe("abuse", "more sessions than the hub's MaxSessions (limit 2)", "503 `unavailable` with `Retry-After` before the upgrade")
 	observe("abuse", "too many connections per address (limit 3)", "429 `too_many_connections` before the upgrade")
 }

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,44 +41,20 @@ func heapInUse() int64 {
 // rawDial connects without reading anything: the welcome and everything
 // after it stay in the client's socket. The client's receive buffer is
 // small, so the server's writes soon find the connection full.
-func rawDial(t *testing.T, a *app, id string) *websocket.Conn {
+func rawDial(t *testing.T, a *wstest.Server, id string) *websocket.Conn {
 	t.Helper()
-	d := websocket.Dialer{
-		Subprotocols:     []string{wstest.Subprotocol},
-		HandshakeTimeout: wstest.Wait,
-		NetDial: func(network, addr string) (net.Conn, error) {
-			c, err := net.Dial(network, addr)
-			if err == nil {
-				_ = c.(*net.TCPConn).SetReadBuffer(4 << 10)
-			}
-			return c, err
-		},
+	d := wstest.Dialer()
+	d.NetDial = func(network, addr string) (net.Conn, error) {
+		c, err := net.Dial(network, addr)
+		if err == nil {
+			_ = c.(*net.TCPConn).SetReadBuffer(4 << 10)
+		}
+		return c, err
 	}
-	conn, _, err := d.Dial(a.url, user(t, id))
+	conn, _, err := d.Dial(a.URL, user(t, id))
 	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close() })
 	return conn
-}
-
-// closeCode reads until the close frame and returns its code, or 0 when the
-// connection ended without one.
-func closeCode(conn *websocket.Conn) int {
-	_ = conn.SetReadDeadline(time.Now().Add(2 * wstest.Wait))
-	for {
-		if _, _, err := conn.ReadMessage(); err != nil {
-			var ce *websocket.CloseError
-			if ok := asCloseError(err, &ce); ok {
-				return ce.Code
-			}
-			return 0
-		}
-	}
-}
-
-func asCloseError(err error, ce **websocket.CloseError) bool {
-	c, ok := err.(*websocket.CloseError)
-	*ce = c
-	return ok
 }
 
 func TestControlFrameFloods(t *testing.T) {
@@ -105,7 +80,7 @@ func TestControlFrameFloods(t *testing.T) {
 			}
 			grown := max(heapInUse()-before, 0) // the collector may have freed more than the attack kept
 			assert.Less(t, grown, int64(2*mib), "server heap grew by %d bytes for %d control frames", grown, sent)
-			assert.Equal(t, hub.CloseRateLimited, closeCode(conn), "the flood is cut off with 4429")
+			assert.Equal(t, hub.CloseRateLimited, wstest.CloseCode(conn), "the flood is cut off with 4429")
 			observe("abuse", tc.name+" (100,000 frames of 125 bytes)",
 				fmt.Sprintf("counted by the rate limit and closed with 4429; Pongs coalesced in the send queue; heap grew %.1f MiB", float64(grown)/mib))
 		})
@@ -119,7 +94,7 @@ func TestPendingFramesAreBoundedInBytes(t *testing.T) {
 	before := heapInUse()
 	refused := 0
 	for i := range sessions {
-		c := wstest.Dial(t, a.url, user(t, fmt.Sprint("hoarder", i)))
+		c := wstest.Dial(t, a.URL, user(t, fmt.Sprint("hoarder", i)))
 		// The first frame blocks the session's handler; the others wait
 		// behind it, each 60 KiB.
 		c.Send(map[string]any{"type": "block", "id": "b0", "data": map[string]any{"ms": 60_000}})
@@ -130,9 +105,7 @@ func TestPendingFramesAreBoundedInBytes(t *testing.T) {
 		// frame before it was read and queued or refused.
 		c.Send("ping")
 		for {
-			_ = c.Conn.SetReadDeadline(time.Now().Add(wstest.Wait))
-			_, data, err := c.Conn.ReadMessage()
-			require.NoError(t, err)
+			_, data := c.ReadRaw()
 			if string(data) == "pong" {
 				break
 			}
@@ -156,9 +129,9 @@ var historyRooms = func(string) hub.RoomOptions {
 func TestHistoryOfRoomsNobodyIsInIsBounded(t *testing.T) {
 	const budget = 4 * mib
 	a := newApp(t, hub.Options{Rooms: historyRooms, HistoryBytes: budget}, middleware.Options{})
-	c := wstest.Dial(t, a.url, user(t, "alice"))
+	c := wstest.Dial(t, a.URL, user(t, "alice"))
 	first := c.Join("fresh-0", nil)
-	require.NoError(t, a.h.To("fresh-0").Emit("chat.message", "hello"))
+	require.NoError(t, a.Hub.To("fresh-0").Emit("chat.message", "hello"))
 	c.ReadUntil("chat.message")
 	require.Equal(t, "ack", c.Request("leave", "l", "fresh-0", nil).Type)
 
@@ -168,12 +141,12 @@ func TestHistoryOfRoomsNobodyIsInIsBounded(t *testing.T) {
 	text := strings.Repeat("m", 1000)
 	for r := 1; r <= 1000; r++ {
 		for range 32 {
-			require.NoError(t, a.h.To(fmt.Sprint("fresh-", r)).Emit("chat.message", text))
+			require.NoError(t, a.Hub.To(fmt.Sprint("fresh-", r)).Emit("chat.message", text))
 		}
 	}
 	grown := heapInUse() - before
 	assert.Less(t, grown, int64(budget+2*mib), "history stays within HistoryBytes")
-	assert.Zero(t, a.h.Rooms(), "no room has members")
+	assert.Zero(t, a.Hub.Rooms(), "no room has members")
 
 	// The least recently used room was forgotten: resuming there is
 	// refused, never a silent gap.
@@ -188,7 +161,7 @@ func TestHistoryOfAnEmptyRoomExpires(t *testing.T) {
 	const ttl = 300 * time.Millisecond
 	rooms := func(string) hub.RoomOptions { return hub.RoomOptions{History: hub.HistoryOptions{Size: 10, TTL: ttl}} }
 	a := newApp(t, hub.Options{Rooms: rooms}, middleware.Options{})
-	c := wstest.Dial(t, a.url, user(t, "alice"))
+	c := wstest.Dial(t, a.URL, user(t, "alice"))
 	first := c.Join("quiet", nil)
 	made := time.Now()
 	require.Equal(t, "ack", c.Request("leave", "l", "quiet", nil).Type)
@@ -208,7 +181,7 @@ func TestRoomsPerSessionAreLimited(t *testing.T) {
 	refused := make([]int, sessions)
 	var wg sync.WaitGroup
 	for i := range sessions {
-		c := wstest.Dial(t, a.url, user(t, fmt.Sprint("roomer", i)))
+		c := wstest.Dial(t, a.URL, user(t, fmt.Sprint("roomer", i)))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -231,76 +204,31 @@ func TestRoomsPerSessionAreLimited(t *testing.T) {
 	for i := range sessions {
 		assert.Equal(t, tries-hub.DefaultMaxRooms, refused[i], "joins beyond 128 rooms get too_many_rooms")
 	}
-	require.Eventually(t, func() bool { return a.h.Len() == 0 && a.h.Rooms() == 0 }, time.Minute, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return a.Hub.Len() == 0 && a.Hub.Rooms() == 0 }, time.Minute, 10*time.Millisecond)
 	grown := heapInUse() - before
 	assert.Less(t, grown, int64(budget+2*mib), "after everyone left, what the rooms kept is within HistoryBytes")
 	observe("abuse", fmt.Sprintf("%d sessions each joining %d rooms with history, then disconnecting", sessions, tries),
-		fmt.Sprintf("joins beyond 128 rooms refused with `too_many_rooms`; %d rooms left, heap %.1f MiB above the start (HistoryBytes 2 MiB)", a.h.Rooms(), float64(grown)/mib))
-}
-
-// reader reads a client's frames on a goroutine of its own, counting them
-// by type, until the connection ends.
-type reader struct {
-	types sync.Map // type -> *atomic.Int64
-	code  atomic.Int32
-	done  chan struct{}
-}
-
-func startReader(t *testing.T, c *wstest.Client) *reader {
-	t.Helper()
-	r := &reader{done: make(chan struct{})}
-	go func() {
-		defer close(r.done)
-		for {
-			_ = c.Conn.SetReadDeadline(time.Now().Add(time.Minute))
-			_, data, err := c.Conn.ReadMessage()
-			if err != nil {
-				var ce *websocket.CloseError
-				if asCloseError(err, &ce) {
-					r.code.Store(int32(ce.Code))
-				}
-				return
-			}
-			fs, err := wstest.SplitFrames(data)
-			if err != nil {
-				continue
-			}
-			for _, f := range fs {
-				v, _ := r.types.LoadOrStore(f.Type, new(atomic.Int64))
-				v.(*atomic.Int64).Add(1)
-			}
-		}
-	}()
-	t.Cleanup(func() { c.Conn.Close(); <-r.done })
-	return r
-}
-
-func (r *reader) count(typ string) int64 {
-	v, ok := r.types.Load(typ)
-	if !ok {
-		return 0
-	}
-	return v.(*atomic.Int64).Load()
+		fmt.Sprintf("joins beyond 128 rooms refused with `too_many_rooms`; %d rooms left, heap %.1f MiB above the start (HistoryBytes 2 MiB)", a.Hub.Rooms(), float64(grown)/mib))
 }
 
 // members dials n sessions into room and starts their readers.
-func members(t *testing.T, a *app, prefix, room string, n int) []*reader {
+func members(t *testing.T, a *wstest.Server, prefix, room string, n int) []*wstest.Reader {
 	t.Helper()
-	out := make([]*reader, n)
+	out := make([]*wstest.Reader, n)
 	for i := range out {
-		c := wstest.Dial(t, a.url, user(t, fmt.Sprint(prefix, i)))
+		c := wstest.Dial(t, a.URL, user(t, fmt.Sprint(prefix, i)))
 		c.Join(room, nil)
-		out[i] = startReader(t, c)
+		out[i] = c.Background()
 	}
 	return out
 }
 
 // closed returns the close codes the readers saw, by code.
-func closed(rs []*reader) map[int]int {
+func closed(rs []*wstest.Reader) map[int]int {
 	codes := map[int]int{}
 	for _, r := range rs {
-		if c := r.code.Load(); c != 0 {
-			codes[int(c)]++
+		if c := r.Code(); c != 0 {
+			codes[c]++
 		}
 	}
 	return codes
@@ -314,7 +242,7 @@ func TestPresenceChurnDoesNotFloodARoom(t *testing.T) {
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i := range churners {
-		c := wstest.Dial(t, a.url, user(t, fmt.Sprint("churner", i)))
+		c := wstest.Dial(t, a.URL, user(t, fmt.Sprint("churner", i)))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -329,13 +257,13 @@ func TestPresenceChurnDoesNotFloodARoom(t *testing.T) {
 	// A marker after the churn: once every member has it, what the churn
 	// sent them has arrived (events of a window still open may follow,
 	// which only lowers the count the bound is checked against).
-	require.NoError(t, a.h.To("hall").Emit("marker", nil))
+	require.NoError(t, a.Hub.To("hall").Emit("marker", nil))
 	waitAll(t, hall, "marker", 1)
-	windows := int64(elapsed/hub.DefaultPresenceInterval) + 2
+	windows := int(elapsed/hub.DefaultPresenceInterval) + 2
 	bound := windows * hub.DefaultPresenceBatch
-	most := int64(0)
+	most := 0
 	for _, r := range hall {
-		most = max(most, r.count("presence.join")+r.count("presence.leave")+r.count("presence.changed"))
+		most = max(most, r.Count("presence.join")+r.Count("presence.leave")+r.Count("presence.changed"))
 	}
 	assert.Empty(t, closed(hall), "no member is closed by the churn")
 	assert.LessOrEqual(t, most, bound, "at most %d presence events per window of %v", hub.DefaultPresenceBatch, hub.DefaultPresenceInterval)
@@ -344,11 +272,11 @@ func TestPresenceChurnDoesNotFloodARoom(t *testing.T) {
 }
 
 // waitAll waits until every reader has n frames of type typ, or one closed.
-func waitAll(t *testing.T, rs []*reader, typ string, n int64) {
+func waitAll(t *testing.T, rs []*wstest.Reader, typ string, n int) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		for _, r := range rs {
-			if r.count(typ) < n && r.code.Load() == 0 {
+			if r.Count(typ) < n && r.Code() == 0 {
 				return false
 			}
 		}
@@ -362,21 +290,21 @@ func TestACrowdJoiningAtOnceClosesNobody(t *testing.T) {
 	const crowd = 400
 	clients := make([]*wstest.Client, crowd)
 	for i := range clients {
-		clients[i] = wstest.Dial(t, a.url, user(t, fmt.Sprint("viewer", i)))
+		clients[i] = wstest.Dial(t, a.URL, user(t, fmt.Sprint("viewer", i)))
 	}
 	// Everyone joins the webinar at once, then reads.
 	for _, c := range clients {
 		c.Send(map[string]any{"type": "join", "id": "j", "room": "webinar"})
 	}
-	rs := make([]*reader, crowd)
+	rs := make([]*wstest.Reader, crowd)
 	for i, c := range clients {
-		rs[i] = startReader(t, c)
+		rs[i] = c.Background()
 	}
 	waitAll(t, rs, "ack", 1)
-	require.NoError(t, a.h.To("webinar").Emit("start", nil))
+	require.NoError(t, a.Hub.To("webinar").Emit("start", nil))
 	waitAll(t, rs, "start", 1)
 	assert.Empty(t, closed(rs), "no member of the crowd is closed")
-	presenceOf := func(r *reader) int64 { return r.count("presence.join") + r.count("presence.changed") }
+	presenceOf := func(r *wstest.Reader) int { return r.Count("presence.join") + r.Count("presence.changed") }
 	// Presence arrives at the end of a window: wait until all but one
 	// member (maybe the last to join, alone in its window) have some.
 	require.Eventually(t, func() bool {
@@ -388,29 +316,29 @@ func TestACrowdJoiningAtOnceClosesNobody(t *testing.T) {
 		}
 		return none <= 1
 	}, time.Minute, 5*time.Millisecond)
-	most := int64(0)
+	most := 0
 	for _, r := range rs {
 		most = max(most, presenceOf(r))
 	}
 	// One event per join would be n² in all, and close members whose
 	// writers fall behind (half of a 1,000-member crowd in one run).
-	assert.Less(t, most, int64(crowd/4), "presence of a crowd is coalesced")
+	assert.Less(t, most, crowd/4, "presence of a crowd is coalesced")
 
 	// One member then sends a burst of 320 messages: the rate limit lets
 	// some through, and every other member gets each of those.
-	sender := wstest.Dial(t, a.url, user(t, "speaker"))
+	sender := wstest.Dial(t, a.URL, user(t, "speaker"))
 	sender.Join("webinar", nil)
 	for i := range 320 {
 		sender.Send(map[string]any{"type": "chat.send", "data": map[string]any{"room": "webinar", "text": fmt.Sprint("m", i)}})
 	}
 	assert.Equal(t, hub.CloseRateLimited, sender.ExpectClose(), "the burst's sender is cut off")
-	require.NoError(t, a.h.To("webinar").Emit("end", nil))
+	require.NoError(t, a.Hub.To("webinar").Emit("end", nil))
 	waitAll(t, rs, "end", 1)
 	assert.Empty(t, closed(rs), "no member is closed by the burst")
-	got := rs[0].count("chat.message")
+	got := rs[0].Count("chat.message")
 	assert.Positive(t, got)
 	for _, r := range rs {
-		assert.Equal(t, got, r.count("chat.message"), "every member got every message that was sent")
+		assert.Equal(t, got, r.Count("chat.message"), "every member got every message that was sent")
 	}
 	observe("abuse", fmt.Sprintf("a crowd of %d sessions joining one room with presence at once, then a burst of 320 messages into it", crowd),
 		fmt.Sprintf("no member closed; a member got at most %d presence events for %d joins; every member got all %d messages the rate limit let through", most, crowd, got))
@@ -455,17 +383,17 @@ func TestNonReadersNeitherHurtReadersNorParkMemoryInTheKernel(t *testing.T) {
 		t.Skip("needs Linux's /proc/net/tcp")
 	}
 	a := newApp(t, hub.Options{}, middleware.Options{})
-	port := a.srv.Listener.Addr().(*net.TCPAddr).Port
+	port := a.HTTP.Listener.Addr().(*net.TCPAddr).Port
 	readers := members(t, a, "reader", "feed", 10)
 	const idle = 8
 	for i := range idle {
-		conn, _, err := (&websocket.Dialer{Subprotocols: []string{wstest.Subprotocol}, HandshakeTimeout: wstest.Wait}).Dial(a.url, user(t, fmt.Sprint("idle", i)))
+		conn, _, err := wstest.Dialer().Dial(a.URL, user(t, fmt.Sprint("idle", i)))
 		require.NoError(t, err)
 		t.Cleanup(func() { conn.Close() })
 		require.NoError(t, conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"join","room":"feed"}`)))
 	}
 	require.Eventually(t, func() bool {
-		ms, err := a.h.Members(context.Background(), "feed")
+		ms, err := a.Hub.Members(context.Background(), "feed")
 		return err == nil && len(ms) == 10+idle
 	}, wstest.Wait, 5*time.Millisecond)
 
@@ -474,11 +402,11 @@ func TestNonReadersNeitherHurtReadersNorParkMemoryInTheKernel(t *testing.T) {
 	text := strings.Repeat("d", 4<<10)
 	most := 0
 	for i := range events {
-		require.NoError(t, a.h.To("feed").Emit("tick", text))
+		require.NoError(t, a.Hub.To("feed").Emit("tick", text))
 		if i%100 == 99 {
 			// The feed goes at the pace of the readers: they are
 			// never behind by more than 100 events (400 KiB).
-			waitAll(t, readers, "tick", int64(i+1))
+			waitAll(t, readers, "tick", i+1)
 			for _, q := range sendQueues(t, port) {
 				most = max(most, q)
 			}
@@ -496,37 +424,20 @@ func TestNonReadersNeitherHurtReadersNorParkMemoryInTheKernel(t *testing.T) {
 func TestLargeAnswersCostInProportion(t *testing.T) {
 	a := newApp(t, hub.Options{}, middleware.Options{})
 	big := strings.Repeat("h", 256<<10)
-	hub.Handle(a.h, "history.big", func(*hub.Context, struct{}) (any, error) { return big, nil })
-	c := wstest.Dial(t, a.url, user(t, "reader"))
+	hub.Handle(a.Hub, "history.big", func(*hub.Context, struct{}) (any, error) { return big, nil })
+	c := wstest.Dial(t, a.URL, user(t, "reader"))
 	const asks = 15
 	start := time.Now()
 	// Read while asking: the test is about the rate of answers, not the
 	// send queue of a client that does not read.
-	var acks, limited int
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		for acks+limited < asks {
-			_ = c.Conn.SetReadDeadline(time.Now().Add(wstest.Wait))
-			_, data, err := c.Conn.ReadMessage()
-			if !assert.NoError(t, err) {
-				return
-			}
-			fs, _ := wstest.SplitFrames(data)
-			for _, f := range fs {
-				switch {
-				case f.Type == "ack":
-					acks++
-				case f.Error != nil && f.Error.Code == hub.CodeRateLimited:
-					limited++
-				}
-			}
-		}
-	}()
+	replies := c.Background()
 	for i := range asks {
 		c.Send(map[string]any{"type": "history.big", "id": fmt.Sprint("h", i)})
 	}
-	<-read
+	require.True(t, replies.Until(time.Minute, func() bool {
+		return replies.Count("ack")+replies.Errors(hub.CodeRateLimited) >= asks
+	}), "every request is answered")
+	acks, limited := replies.Count("ack"), replies.Errors(hub.CodeRateLimited)
 	// Each answer costs 16 tokens of a bucket of 100 that refills at
 	// 50/s; the last one answered may take it into debt.
 	tokens := 100 + 50*time.Since(start).Seconds()
@@ -538,20 +449,20 @@ func TestLargeAnswersCostInProportion(t *testing.T) {
 
 func TestRejoinWithLongReplaysIsNeverRefused(t *testing.T) {
 	a := newApp(t, hub.Options{Rooms: historyRooms}, middleware.Options{})
-	c := wstest.Dial(t, a.url, user(t, "returning"))
+	c := wstest.Dial(t, a.URL, user(t, "returning"))
 	text := strings.Repeat("r", 2000)
 	since := map[string]hub.Position{}
 	for r := range 5 {
 		room := fmt.Sprint("busy-", r)
 		since[room] = hub.Position{Epoch: c.Join(room, nil).Epoch}
 		for range 500 {
-			require.NoError(t, a.h.To(room).Emit("chat.message", text))
+			require.NoError(t, a.Hub.To(room).Emit("chat.message", text))
 		}
 	}
 	c.Reset()
 	// Back after a reconnect: 5 MiB of replay, far beyond what the rate
 	// limit lets answers cost, yet every room is recovered.
-	c = wstest.Dial(t, a.url, user(t, "returning"))
+	c = wstest.Dial(t, a.URL, user(t, "returning"))
 	for room, pos := range since {
 		ack := c.Join(room, &pos)
 		assert.True(t, ack.Recovered, room)

@@ -24,14 +24,14 @@ func TestAbruptAndHalfOpenClientsAreCleanedUp(t *testing.T) {
 		PingInterval: 50 * time.Millisecond, HeartbeatTimeout: time.Second,
 		OnDisconnect: func(s *hub.Session) { mu.Lock(); hooks[s.ID()]++; mu.Unlock() },
 	}, middleware.Options{})
-	reset := wstest.Dial(t, a.url, user(t, "reset"))
-	halfOpen := wstest.Dial(t, a.url, user(t, "half-open"))
+	reset := wstest.Dial(t, a.URL, user(t, "reset"))
+	halfOpen := wstest.Dial(t, a.URL, user(t, "half-open"))
 	for _, c := range []*wstest.Client{reset, halfOpen} {
 		c.Request("join", "j", "lobby", nil)
 	}
 	reset.Reset()
 	// The half-open client neither reads nor answers pings from now on.
-	require.Eventually(t, func() bool { return a.h.Len() == 0 && a.h.Rooms() == 0 }, 30*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return a.Hub.Len() == 0 && a.Hub.Rooms() == 0 }, 30*time.Second, 5*time.Millisecond)
 	mu.Lock()
 	defer mu.Unlock()
 	assert.Equal(t, map[string]int{reset.SessionID(): 1, halfOpen.SessionID(): 1}, hooks)
@@ -41,8 +41,8 @@ func TestAbruptAndHalfOpenClientsAreCleanedUp(t *testing.T) {
 
 func TestSlowConsumerWhileTheRoomFlows(t *testing.T) {
 	a := newApp(t, hub.Options{SendQueueFrames: 64}, middleware.Options{})
-	slow := wstest.Dial(t, a.url, user(t, "slow"))
-	fast := wstest.Dial(t, a.url, user(t, "fast"))
+	slow := wstest.Dial(t, a.URL, user(t, "slow"))
+	fast := wstest.Dial(t, a.URL, user(t, "fast"))
 	slow.Request("join", "j", "room", nil)
 	fast.Request("join", "j", "room", nil)
 	payload := make([]byte, 16<<10)
@@ -52,7 +52,7 @@ func TestSlowConsumerWhileTheRoomFlows(t *testing.T) {
 	const total = 800
 	got := 0
 	for i := range total {
-		require.NoError(t, a.h.To("room").Emit("bulk", string(payload)))
+		require.NoError(t, a.Hub.To("room").Emit("bulk", string(payload)))
 		if i%4 == 3 { // the fast member keeps up
 			for got < i-8 {
 				got++
@@ -74,31 +74,14 @@ func TestHandlerBlockingPastTheHeartbeat(t *testing.T) {
 	// waited its turn for longer was closed). The handler blocks for 2.5 of
 	// them: what is tested is time passing.
 	a := newApp(t, hub.Options{PingInterval: 100 * time.Millisecond, HeartbeatTimeout: time.Second}, middleware.Options{})
-	c := wstest.Dial(t, a.url, user(t, "alice"))
+	c := wstest.Dial(t, a.URL, user(t, "alice"))
 	// Read in the background so pings are answered while the handler blocks.
-	frames := make(chan []byte, 8)
-	go func() {
-		defer close(frames)
-		for {
-			_ = c.Conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-			_, data, err := c.Conn.ReadMessage()
-			if err != nil {
-				return
-			}
-			frames <- data
-		}
-	}()
+	replies := c.Background("ack", "error")
 	c.Send(`{"type":"block","id":"b","data":{"ms":2500}}`)
-	select {
-	case data := <-frames:
-		assert.Contains(t, string(data), `"id":"b"`)
-		assert.Contains(t, string(data), `"ack"`)
-	case <-time.After(30 * time.Second):
-		t.Fatal("no ack")
-	}
-	c.Conn.Close()
-	for range frames {
-	}
+	f, ok := replies.Next(30 * time.Second)
+	require.True(t, ok, "no ack")
+	assert.Equal(t, "b", f.ID)
+	assert.Equal(t, "ack", f.Type)
 	observe("faults", "handler blocking 2.5× the heartbeat time-out", "connection kept alive (reads go on); the ack arrives")
 }
 
@@ -111,14 +94,14 @@ func TestBroadcastRacingDisconnect(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for !stop.Load() {
-				_ = a.h.To("room").Emit("tick", 1)
-				_ = a.h.All().Emit("tock", 2)
+				_ = a.Hub.To("room").Emit("tick", 1)
+				_ = a.Hub.All().Emit("tock", 2)
 			}
 		}()
 	}
 	hdr := user(t, "u")
 	for i := range 300 {
-		conn, _, err := websocket.DefaultDialer.Dial(a.url, hdr)
+		conn, _, err := websocket.DefaultDialer.Dial(a.URL, hdr)
 		require.NoError(t, err)
 		_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"join","room":"room"}`))
 		if i%2 == 0 {
@@ -128,6 +111,6 @@ func TestBroadcastRacingDisconnect(t *testing.T) {
 	}
 	stop.Store(true)
 	wg.Wait()
-	require.Eventually(t, func() bool { return a.h.Len() == 0 && a.h.Rooms() == 0 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return a.Hub.Len() == 0 && a.Hub.Rooms() == 0 }, 10*time.Second, 5*time.Millisecond)
 	observe("faults", "broadcast racing 300 connects and disconnects (under -race)", "no race reported, no panic; zero sessions and rooms left")
 }

@@ -16,22 +16,16 @@ import (
 
 const maxFrame = hub.DefaultMaxFrameBytes
 
-// padded returns a ping frame of exactly n bytes.
-func padded(n int) string {
-	head := `{"type":"ping","id":"m","data":"`
-	return head + strings.Repeat("x", n-len(head)-2) + `"}`
-}
-
 func TestFramesThatStayOpen(t *testing.T) {
 	a := newApp(t, hub.Options{MaxFrameBytes: maxFrame}, middleware.Options{})
-	c := wstest.Dial(t, a.url, user(t, "alice"))
+	c := wstest.Dial(t, a.URL, user(t, "alice"))
 	c.Request("join", "j", "lobby", nil)
 	for _, tc := range []struct {
 		attack, frame string
 		binary        bool
 		reply         string // type of the reply, or an error code
 	}{
-		{"frame of exactly the maximum size", padded(maxFrame), false, "pong"},
+		{"frame of exactly the maximum size", wstest.PingOfSize(maxFrame), false, "pong"},
 		{"binary frame without a binary handler", "\x00\x01", true, "unsupported"},
 		{"not JSON", "hello", false, "bad_request"},
 		{"JSON array", `[{"type":"ping"}]`, false, "bad_request"},
@@ -79,7 +73,7 @@ func TestFramesThatClose(t *testing.T) {
 		send   func(c *wstest.Client)
 		code   int
 	}{
-		{"frame of the maximum size plus one byte", func(c *wstest.Client) { c.Send(padded(maxFrame + 1)) }, 1009},
+		{"frame of the maximum size plus one byte", func(c *wstest.Client) { c.Send(wstest.PingOfSize(maxFrame + 1)) }, 1009},
 		{"fragments adding up past the maximum", fragmented, 1009},
 		{"text frame that is not valid UTF-8", func(c *wstest.Client) { c.Send("{\"type\":\"ping\",\"data\":\"\xc3\x28\"}") }, 1007},
 		{"20 invalid frames in a row", func(c *wstest.Client) {
@@ -89,7 +83,7 @@ func TestFramesThatClose(t *testing.T) {
 		}, 1008},
 	} {
 		t.Run(tc.attack, func(t *testing.T) {
-			c := wstest.Dial(t, a.url, user(t, "alice"))
+			c := wstest.Dial(t, a.URL, user(t, "alice"))
 			tc.send(c)
 			assert.Equal(t, tc.code, c.ExpectClose())
 			observe("frames", tc.attack, fmt.Sprintf("closed with %d (close frame received, no reset)", tc.code))

@@ -1,22 +1,20 @@
 package reliability_test
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/internal/wstest"
 	"github.com/ginws/ginws/middleware"
 )
 
@@ -37,29 +35,24 @@ func TestHandshakeRefusals(t *testing.T) {
 	}{
 		{"missing token", http.Header{}, 401, "unauthorized"},
 		{"malformed token", http.Header{"Authorization": {"Bearer abc def"}}, 401, "unauthorized"},
-		{"expired token", bearer(token(t, jwt.MapClaims{"sub": "eve", "exp": time.Now().Add(-time.Minute).Unix()})), 401, "unauthorized"},
-		{"token from the future (nbf)", bearer(token(t, jwt.MapClaims{"sub": "eve", "exp": hour, "nbf": hour - 60})), 401, "unauthorized"},
-		{"token signed with another key", bearer(wrongKey), 401, "unauthorized"},
-		{"alg:none token", bearer(none), 401, "unauthorized"},
+		{"expired token", wstest.Bearer(wstest.Token(t, jwt.MapClaims{"sub": "eve", "exp": time.Now().Add(-time.Minute).Unix()})), 401, "unauthorized"},
+		{"token from the future (nbf)", wstest.Bearer(wstest.Token(t, jwt.MapClaims{"sub": "eve", "exp": hour, "nbf": hour - 60})), 401, "unauthorized"},
+		{"token signed with another key", wstest.Bearer(wrongKey), 401, "unauthorized"},
+		{"alg:none token", wstest.Bearer(none), 401, "unauthorized"},
 		{"origin of another site", http.Header{"Authorization": {good}, "Origin": {"https://evil.example"}}, 403, "forbidden_origin"},
 		{"suffix-trick origin", http.Header{"Authorization": {good}, "Origin": {"https://app.example.com.evil.io"}}, 403, "forbidden_origin"},
 		{"null origin", http.Header{"Authorization": {good}, "Origin": {"null"}}, 403, "forbidden_origin"},
 	} {
 		t.Run(tc.attack, func(t *testing.T) {
-			_, resp, err := websocket.DefaultDialer.Dial(a.url, tc.header)
-			require.Error(t, err)
-			require.NotNil(t, resp)
-			assert.Equal(t, tc.status, resp.StatusCode)
-			var body struct{ Error struct{ Code string } }
-			require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
-			resp.Body.Close()
-			assert.Equal(t, tc.code, body.Error.Code)
+			r := wstest.Refuse(t, a.URL, tc.header)
+			assert.Equal(t, tc.status, r.Status)
+			assert.Equal(t, tc.code, r.Code)
 			observe("handshake", tc.attack, fmt.Sprintf("%d `%s`, no upgrade", tc.status, tc.code))
 		})
 	}
 
 	t.Run("plain GET without upgrade", func(t *testing.T) {
-		req, _ := http.NewRequest(http.MethodGet, "http"+strings.TrimPrefix(a.url, "ws"), nil)
+		req, _ := http.NewRequest(http.MethodGet, a.HTTP.URL+"/ws", nil)
 		req.Header = user(t, "alice")
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
@@ -74,7 +67,7 @@ func TestHandshakeRefusals(t *testing.T) {
 		const timeout = 300 * time.Millisecond
 		slow := newApp(t, hub.Options{}, middleware.Options{}, func(s *http.Server) { s.ReadHeaderTimeout = timeout })
 		start := time.Now() // before the dial: the server's clock starts after it
-		conn, err := net.Dial("tcp", strings.TrimPrefix(strings.TrimSuffix(slow.url, "/ws"), "ws://"))
+		conn, err := net.Dial("tcp", slow.Addr())
 		require.NoError(t, err)
 		defer conn.Close()
 		_, err = conn.Write([]byte("GET /ws HTTP/1.1\r\nHost: x\r\n"))
@@ -108,5 +101,3 @@ func TestHandshakeRefusals(t *testing.T) {
 		}
 	})
 }
-
-func bearer(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }

@@ -1,11 +1,8 @@
 package reliability_test
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"sort"
 	"strings"
@@ -14,15 +11,12 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/golang-jwt/jwt/v5"
-	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/internal/wstest"
 	"github.com/ginws/ginws/middleware"
 )
-
-var secret = []byte("reliability-secret-of-32-bytes!!")
 
 // Report rows, written by TestMain after a passing run.
 var (
@@ -100,19 +94,6 @@ func peakRSS() string {
 	return ""
 }
 
-type sendChat struct {
-	Room string `json:"room" validate:"required,max=128"`
-	Text string `json:"text" validate:"required,min=1,max=500"`
-}
-
-// app is a chat hub behind the middleware and Gin, as an application
-// would mount it, on a loopback server with a header time-out.
-type app struct {
-	h   *hub.Hub
-	srv *httptest.Server
-	url string
-}
-
 // headerTimeout is the servers' http.Server.ReadHeaderTimeout: generous,
 // so that no handshake meets it on a busy machine, where the goroutine that
 // reads a request can wait its turn for longer than a short time-out (the
@@ -120,64 +101,20 @@ type app struct {
 // client's dial gets a reset). A test of slow handshakes sets a short one.
 const headerTimeout = 30 * time.Second
 
-// newApp starts an app; configure, if any, adjusts its http.Server before
-// it starts.
-func newApp(t *testing.T, opts hub.Options, mopts middleware.Options, configure ...func(*http.Server)) *app {
+// newApp starts a fixture hub (wstest.NewHub) behind the middleware and
+// Gin, as an application would mount it, on a loopback server with a
+// header time-out and limit; configure, if any, adjusts its http.Server
+// before it starts.
+func newApp(t *testing.T, opts hub.Options, mopts middleware.Options, configure ...func(*http.Server)) *wstest.Server {
 	t.Helper()
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	h := hub.New(opts)
-	hub.Handle(h, "chat.send", func(c *hub.Context, in sendChat) (any, error) {
-		if !c.Session().InRoom(in.Room) {
-			return nil, hub.ErrNotMember
+	return wstest.StartApp(t, wstest.NewHub(opts), wstest.App{Middleware: mopts, Server: func(s *http.Server) {
+		s.ReadHeaderTimeout = headerTimeout
+		s.MaxHeaderBytes = 16 << 10
+		for _, f := range configure {
+			f(s)
 		}
-		return nil, c.Hub().To(in.Room).Emit("chat.message", in)
-	})
-	hub.Handle(h, "count", func(c *hub.Context, in struct {
-		N int `json:"n" validate:"gte=0"`
-	}) (any, error) {
-		return in.N, nil
-	})
-	hub.Handle(h, "boom", func(*hub.Context, struct{}) (any, error) { panic("handler bug") })
-	hub.Handle(h, "block", func(c *hub.Context, in struct {
-		MS int `json:"ms"`
-	}) (any, error) {
-		select {
-		case <-time.After(time.Duration(in.MS) * time.Millisecond):
-		case <-c.Done():
-		}
-		return "done", nil
-	})
-	mopts.Auth = middleware.JWT(middleware.JWTOptions{Secret: secret})
-	mopts.Logger = slog.New(slog.DiscardHandler)
-	r := gin.New()
-	r.GET("/ws", middleware.New(h, mopts))
-	srv := httptest.NewUnstartedServer(r)
-	srv.Config.ReadHeaderTimeout = headerTimeout
-	srv.Config.MaxHeaderBytes = 16 << 10
-	for _, f := range configure {
-		f(srv.Config)
-	}
-	srv.Start()
-	a := &app{h: h, srv: srv, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, h.Shutdown(ctx))
-		srv.CloseClientConnections()
-		srv.Close()
-	})
-	return a
+	}})
 }
 
-func token(t *testing.T, claims jwt.MapClaims) string {
-	t.Helper()
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
-	require.NoError(t, err)
-	return s
-}
-
-func user(t *testing.T, id string) http.Header {
-	return http.Header{"Authorization": {"Bearer " + token(t, jwt.MapClaims{"sub": id, "exp": time.Now().Add(time.Hour).Unix()})}}
-}
+// user is the Authorization header of a valid token for id.
+func user(t *testing.T, id string) http.Header { return wstest.AuthHeader(t, id) }

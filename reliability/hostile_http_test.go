@@ -2,14 +2,11 @@ package reliability_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,7 +14,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
@@ -46,20 +42,17 @@ func TestClientChosenCloseCodes(t *testing.T) {
 			defer wg.Done()
 			d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
 			for code := int(next.Add(1) - 1); code <= last; code = int(next.Add(1) - 1) {
-				conn, _, err := d.Dial(a.url, hdr)
+				conn, _, err := d.Dial(a.URL, hdr)
 				if err != nil {
 					errs <- err
 					return
 				}
 				err = conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""))
 				// The echo of the code says the hub has seen it.
-				_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-				for err == nil {
-					_, _, err = conn.ReadMessage()
-				}
+				echo := wstest.CloseCode(conn)
 				conn.Close()
-				if ce := (*websocket.CloseError)(nil); !errors.As(err, &ce) || ce.Code != code {
-					errs <- fmt.Errorf("close %d: %w", code, err)
+				if err != nil || echo != code {
+					errs <- fmt.Errorf("close %d: echoed %d (%v)", code, echo, err)
 					return
 				}
 			}
@@ -107,37 +100,17 @@ func closeSeries(t *testing.T, m *metrics.Metrics) map[string]float64 {
 }
 
 func TestLongOriginsDoNotFloodTheLog(t *testing.T) {
-	// newApp discards the middleware's log, so this server is its own, with
-	// the example's header limit (64 KiB), which a 60 KB Origin fits.
+	// A server with the example's header limit (64 KiB), which a 60 KB
+	// Origin fits.
 	var logs wstest.LogBuffer
-	h := hub.New(hub.Options{Logger: slog.New(slog.DiscardHandler)})
-	r := gin.New()
-	r.GET("/ws", middleware.New(h, middleware.Options{
-		Auth:   middleware.JWT(middleware.JWTOptions{Secret: secret}),
-		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
-	}))
-	srv := httptest.NewUnstartedServer(r)
-	srv.Config.ReadHeaderTimeout = 5 * time.Second
-	srv.Config.MaxHeaderBytes = 64 << 10
-	srv.Start()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, h.Shutdown(ctx))
-		srv.Close()
-	})
-	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+	a := newApp(t, hub.Options{}, middleware.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))},
+		func(s *http.Server) { s.MaxHeaderBytes = 64 << 10 })
 	hdr := user(t, "alice")
 	hdr.Set("Origin", "https://"+strings.Repeat("a", 60<<10-8))
 
 	const n = 500
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
 	for range n {
-		_, resp, err := d.Dial(url, hdr)
-		require.Error(t, err)
-		require.NotNil(t, resp)
-		resp.Body.Close()
-		require.Equal(t, http.StatusForbidden, resp.StatusCode)
+		require.Equal(t, http.StatusForbidden, wstest.Refuse(t, a.URL, hdr).Status)
 	}
 	// The middleware logs before it answers: every line is written.
 	out := logs.String()
@@ -149,7 +122,7 @@ func TestLongOriginsDoNotFloodTheLog(t *testing.T) {
 
 func TestHTTP10UpgradeRefused(t *testing.T) {
 	a := newApp(t, hub.Options{}, middleware.Options{})
-	conn, err := net.Dial("tcp", strings.TrimPrefix(strings.TrimSuffix(a.url, "/ws"), "ws://"))
+	conn, err := net.Dial("tcp", a.Addr())
 	require.NoError(t, err)
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
@@ -163,7 +136,7 @@ func TestHTTP10UpgradeRefused(t *testing.T) {
 	var body struct{ Error struct{ Code string } }
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
 	assert.Equal(t, "bad_request", body.Error.Code)
-	assert.Equal(t, 0, a.h.Len())
+	assert.Equal(t, 0, a.Hub.Len())
 	observe("abuse", "WebSocket upgrade over HTTP/1.0 (RFC 6455 needs 1.1)", "400 `bad_request`, no upgrade")
 }
 
@@ -179,13 +152,9 @@ func TestCritHeaderRefused(t *testing.T) {
 		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
 		tok.Header["crit"] = crit
 		tok.Header["urn:example:must-check"] = true
-		s, err := tok.SignedString(secret)
+		s, err := tok.SignedString(wstest.Secret)
 		require.NoError(t, err)
-		_, resp, err := websocket.DefaultDialer.Dial(a.url, bearer(s))
-		require.Error(t, err, name)
-		require.NotNil(t, resp, name)
-		resp.Body.Close()
-		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, name)
+		assert.Equal(t, http.StatusUnauthorized, wstest.Refuse(t, a.URL, wstest.Bearer(s)).Status, name)
 	}
 	observe("abuse", "validly signed JWT whose `crit` header names an extension (or is malformed)", "401 `unauthorized`, no upgrade (RFC 7515 §4.1.11: no extension is understood)")
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,18 +23,18 @@ func TestShutdown(t *testing.T) {
 	a := newApp(t, hub.Options{}, middleware.Options{})
 	var clients []*wstest.Client
 	for i := range 4 {
-		c := wstest.Dial(t, a.url, user(t, fmt.Sprint("u", i)))
+		c := wstest.Dial(t, a.URL, user(t, fmt.Sprint("u", i)))
 		c.Request("join", "j", "room", nil)
 		clients = append(clients, c)
 	}
 	for i := range 100 {
-		require.NoError(t, a.h.To("room").Emit("n", i))
+		require.NoError(t, a.Hub.To("room").Emit("n", i))
 	}
 	done := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		done <- a.h.Shutdown(ctx)
+		done <- a.Hub.Shutdown(ctx)
 	}()
 	for _, c := range clients {
 		for i := range 100 {
@@ -45,9 +44,7 @@ func TestShutdown(t *testing.T) {
 		assert.Equal(t, 1001, c.ExpectClose())
 	}
 	require.NoError(t, <-done)
-	_, resp, err := websocket.DefaultDialer.Dial(a.url, user(t, "late"))
-	require.Error(t, err)
-	assert.Equal(t, 503, resp.StatusCode)
+	assert.Equal(t, 503, wstest.Refuse(t, a.URL, user(t, "late")).Status)
 	observe("lifecycle", "graceful shutdown with 100 events queued per session", "every event delivered in order, then 1001 to every session")
 	observe("lifecycle", "connection attempt during shutdown", "503 `unavailable`")
 }
@@ -55,8 +52,8 @@ func TestShutdown(t *testing.T) {
 func TestTokenExpiringMidConnection(t *testing.T) {
 	a := newApp(t, hub.Options{}, middleware.Options{})
 	exp := time.Now().Add(1500 * time.Millisecond).Truncate(time.Second).Add(time.Second)
-	hdr := bearer(token(t, jwt.MapClaims{"sub": "alice", "exp": exp.Unix()}))
-	c := wstest.Dial(t, a.url, hdr)
+	hdr := wstest.Bearer(wstest.Token(t, jwt.MapClaims{"sub": "alice", "exp": exp.Unix()}))
+	c := wstest.Dial(t, a.URL, hdr)
 	// ExpectClose bounds the wait (generously: a busy machine may be late).
 	assert.Equal(t, 4401, c.ExpectClose())
 	assert.False(t, time.Now().Before(exp), "closed when the token expired, not before")
@@ -65,7 +62,7 @@ func TestTokenExpiringMidConnection(t *testing.T) {
 
 func TestTenThousandCycles(t *testing.T) {
 	a := newApp(t, hub.Options{MaxSessionsPerUser: -1}, middleware.Options{})
-	addr := strings.TrimPrefix(strings.TrimSuffix(a.url, "/ws"), "ws://")
+	addr := a.Addr()
 	hdr := user(t, "churn")
 	runtime.GC()
 	var before runtime.MemStats
@@ -82,7 +79,7 @@ func TestTenThousandCycles(t *testing.T) {
 			for i := range per {
 				switch (w + i) % 3 {
 				case 0, 1: // clean close, or reset
-					conn, _, err := d.Dial(a.url, hdr)
+					conn, _, err := d.Dial(a.URL, hdr)
 					if err != nil {
 						errs <- err
 						return
@@ -111,8 +108,8 @@ func TestTenThousandCycles(t *testing.T) {
 	for err := range errs {
 		require.NoError(t, err)
 	}
-	require.Eventually(t, func() bool { return a.h.Len() == 0 && a.h.Rooms() == 0 }, 30*time.Second, 10*time.Millisecond)
-	a.srv.CloseClientConnections()
+	require.Eventually(t, func() bool { return a.Hub.Len() == 0 && a.Hub.Rooms() == 0 }, 30*time.Second, 10*time.Millisecond)
+	a.HTTP.CloseClientConnections()
 	var after runtime.MemStats
 	require.Eventually(t, func() bool {
 		runtime.GC()
