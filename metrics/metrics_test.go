@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -37,28 +35,29 @@ type say struct {
 
 func TestScriptedSession(t *testing.T) {
 	m := metrics.New(metrics.Options{})
-	h := hub.New(hub.Options{Observer: m, Logger: slog.New(slog.DiscardHandler), RateLimit: 1, RateBurst: 3, RateLimitStrikes: 100})
+	h := hub.New(hub.Options{Observer: m, Logger: wstest.Quiet, RateLimit: 1, RateBurst: 3, RateLimitStrikes: 100})
 	m.Watch(h)
 	hub.Handle(h, "say", func(c *hub.Context, in say) (any, error) {
 		return nil, c.Hub().To(in.Room).Emit("said", in.Text)
 	})
-	r := gin.New()
-	r.GET("/ws", middleware.New(h, middleware.Options{
-		Auth:     middleware.AuthFunc(func(_ *gin.Context, tok string) (hub.Principal, error) { return hub.Principal{UserID: tok}, nil }),
-		Observer: m, Logger: slog.New(slog.DiscardHandler),
-	}))
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(m.Registry(), promhttp.HandlerOpts{})))
-	srv := httptest.NewServer(r)
-	defer srv.Close()
-	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+	srv := wstest.StartApp(t, h, wstest.App{
+		Middleware: middleware.Options{
+			Auth:     middleware.AuthFunc(func(_ *gin.Context, tok string) (hub.Principal, error) { return hub.Principal{UserID: tok}, nil }),
+			Observer: m,
+		},
+		Routes: func(r *gin.Engine, ws gin.HandlerFunc) {
+			r.GET("/ws", ws)
+			r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(m.Registry(), promhttp.HandlerOpts{})))
+		},
+	})
 
 	// One refusal: a foreign origin.
-	_, resp, err := websocket.DefaultDialer.Dial(url, http.Header{"Authorization": {"Bearer alice"}, "Origin": {"https://evil.example"}})
-	require.Error(t, err)
-	assert.Equal(t, 403, resp.StatusCode)
+	foreign := wstest.Bearer("alice")
+	foreign.Set("Origin", "https://evil.example")
+	assert.Equal(t, 403, wstest.Refuse(t, srv.URL, foreign).Status)
 
-	a := wstest.Dial(t, url, http.Header{"Authorization": {"Bearer alice"}})
-	b := wstest.Dial(t, url, http.Header{"Authorization": {"Bearer bob"}})
+	a := wstest.Dial(t, srv.URL, wstest.Bearer("alice"))
+	b := wstest.Dial(t, srv.URL, wstest.Bearer("bob"))
 	a.Join("lobby", nil) // frame 1 of a's burst of 3
 	b.Join("lobby", nil)
 	assert.Equal(t, "ack", a.Request("say", "1", "", map[string]string{"room": "lobby", "text": "hi"}).Type)
@@ -73,7 +72,7 @@ func TestScriptedSession(t *testing.T) {
 	require.Eventually(t, func() bool { return h.Len() == 1 }, 5*time.Second, 5*time.Millisecond)
 
 	// Scrape over HTTP, as Prometheus would.
-	res, err := http.Get(srv.URL + "/metrics")
+	res, err := http.Get(srv.HTTP.URL + "/metrics")
 	require.NoError(t, err)
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
