@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/ginws/ginws/client"
 	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/internal/wstest"
 	"github.com/ginws/ginws/middleware"
 )
 
@@ -30,26 +30,11 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-var quiet = slog.New(slog.DiscardHandler)
-
-type sendChat struct {
-	Room string `json:"room" validate:"required"`
-	Text string `json:"text" validate:"required,max=10"`
-}
-
-type chatMessage struct {
-	User string `json:"user"`
-	Text string `json:"text"`
-}
-
-// testServer is a hub behind the middleware on a fixed loopback address, so
-// that it can be stopped and started again on the same port.
+// testServer is a fixture hub (wstest.NewHub) behind the middleware on
+// loopback, on an address that it can be started on again after a stop.
+// Rooms h/* keep a history.
 type testServer struct {
-	addr string
-	h    *hub.Hub
-	srv  *http.Server
-	done chan struct{}
-	once sync.Once
+	*wstest.Server
 	// sessions holds the newest session of each user.
 	sessions sync.Map
 }
@@ -86,7 +71,7 @@ func startExampleServer() *testServer {
 
 func listen(addr string) (*testServer, error) {
 	ts := &testServer{}
-	h := hub.New(hub.Options{Logger: quiet,
+	h := wstest.NewHub(hub.Options{
 		Rooms: hub.MatchRooms([]string{"h/*"}, map[string]hub.RoomOptions{"h/*": {History: hub.HistoryOptions{Size: 100}}}),
 		OnConnect: func(s *hub.Session) error {
 			if s.Principal().UserID == "banned" {
@@ -95,43 +80,20 @@ func listen(addr string) (*testServer, error) {
 			ts.sessions.Store(s.Principal().UserID, s)
 			return nil
 		}})
-	hub.Handle(h, "chat.send", func(c *hub.Context, in sendChat) (any, error) {
-		return "ok", c.Hub().To(in.Room).Emit("chat.message", chatMessage{User: c.User().UserID, Text: in.Text})
-	})
-	r := gin.New()
-	r.GET("/ws", middleware.New(h, middleware.Options{Auth: auth, Logger: quiet}))
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	ts.addr, ts.h, ts.done = ln.Addr().String(), h, make(chan struct{})
-	ts.srv = &http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		defer close(ts.done)
-		_ = ts.srv.Serve(ln)
-	}()
-	return ts, nil
+	s, err := wstest.ListenApp(h, wstest.App{Middleware: middleware.Options{Auth: auth}, Addr: addr})
+	ts.Server = s
+	return ts, err
 }
 
-func (ts *testServer) url() string { return "ws://" + ts.addr + "/ws" }
+func (ts *testServer) url() string { return ts.URL }
 
 // stop shuts the hub (clients see 1001) and the listener down.
-func (ts *testServer) stop() {
-	ts.once.Do(ts.shutdown)
-}
-
-func (ts *testServer) shutdown() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = ts.srv.Shutdown(ctx)
-	_ = ts.h.Shutdown(ctx)
-	<-ts.done
-}
+func (ts *testServer) stop() { _ = ts.Close() }
 
 func newClient(t *testing.T, opts client.Options) *client.Client {
 	t.Helper()
 	if opts.Logger == nil {
-		opts.Logger = quiet
+		opts.Logger = wstest.Quiet
 	}
 	c, err := client.New(opts)
 	require.NoError(t, err)
@@ -154,8 +116,8 @@ func TestRequestEventsAndErrors(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 
-	got := make(chan chatMessage, 1)
-	off := client.On(c, "chat.message", func(ev client.Event, m chatMessage) {
+	got := make(chan wstest.ChatMessage, 1)
+	off := client.On(c, "chat.message", func(ev client.Event, m wstest.ChatMessage) {
 		assert.Equal(t, "lobby", ev.Room)
 		got <- m
 	})
@@ -164,21 +126,21 @@ func TestRequestEventsAndErrors(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, res.Members)
 
-	data, err := c.Request(ctx, "chat.send", sendChat{Room: "lobby", Text: "hi"})
+	data, err := c.Request(ctx, "chat.send", wstest.SendChat{Room: "lobby", Text: "hi"})
 	require.NoError(t, err)
-	assert.JSONEq(t, `"ok"`, string(data))
+	assert.JSONEq(t, `{"len":2}`, string(data))
 	select {
 	case m := <-got:
-		assert.Equal(t, chatMessage{User: "alice", Text: "hi"}, m)
+		assert.Equal(t, wstest.ChatMessage{User: "alice", Text: "hi"}, m)
 	case <-ctx.Done():
 		t.Fatal("no event")
 	}
 
-	_, err = c.Request(ctx, "chat.send", sendChat{Room: "lobby", Text: "far too long"})
+	_, err = c.Request(ctx, "chat.send", wstest.SendChat{Room: "lobby", Text: strings.Repeat("x", 501)})
 	var e *client.Error
 	require.ErrorAs(t, err, &e)
 	assert.Equal(t, "validation_failed", e.Code)
-	assert.Equal(t, []client.FieldError{{Field: "text", Rule: "max", Param: "10", Message: "text must be at most 10 characters long"}}, e.Fields)
+	assert.Equal(t, []client.FieldError{{Field: "text", Rule: "max", Param: "500", Message: "text must be at most 500 characters long"}}, e.Fields)
 
 	_, err = c.Request(ctx, "nope", nil)
 	require.ErrorAs(t, err, &e)
@@ -213,13 +175,13 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	// A request made while offline waits in the queue.
 	reply := make(chan error, 1)
 	go func() {
-		_, err := c.Request(ctx, "chat.send", sendChat{Room: "lobby", Text: "queued"})
+		_, err := c.Request(ctx, "chat.send", wstest.SendChat{Room: "lobby", Text: "queued"})
 		reply <- err
 	}()
-	got := make(chan chatMessage, 1)
-	client.On(c, "chat.message", func(_ client.Event, m chatMessage) { got <- m })
+	got := make(chan wstest.ChatMessage, 1)
+	client.On(c, "chat.message", func(_ client.Event, m wstest.ChatMessage) { got <- m })
 
-	ts2 := startServer(t, ts.addr)
+	ts2 := startServer(t, ts.Addr())
 	waitState(t, c, client.StateOpen)
 	assert.NotEqual(t, first, c.Session())
 	require.NoError(t, <-reply)
@@ -246,7 +208,7 @@ func TestResumeAfterSlowConsumerClose(t *testing.T) {
 	defer cancel()
 	var mu sync.Mutex
 	var got []uint64
-	client.On(alice, "chat.message", func(ev client.Event, _ chatMessage) {
+	client.On(alice, "chat.message", func(ev client.Event, _ wstest.ChatMessage) {
 		mu.Lock()
 		got = append(got, ev.Offset)
 		mu.Unlock()
@@ -256,7 +218,7 @@ func TestResumeAfterSlowConsumerClose(t *testing.T) {
 	_, err = bob.Join(ctx, "h/r")
 	require.NoError(t, err)
 	send := func(text string) {
-		_, err := bob.Request(ctx, "chat.send", sendChat{Room: "h/r", Text: text})
+		_, err := bob.Request(ctx, "chat.send", wstest.SendChat{Room: "h/r", Text: text})
 		require.NoError(t, err)
 	}
 	send("one")

@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/ginws/ginws/client"
@@ -15,7 +16,7 @@ func ExampleClient_Request() {
 	c, err := client.New(client.Options{
 		URL:    srv.url(),
 		Token:  func(context.Context) (string, error) { return "alice", nil },
-		Logger: quiet,
+		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -26,7 +27,7 @@ func ExampleClient_Request() {
 	defer cancel()
 
 	got := make(chan string, 1)
-	client.On(c, "chat.message", func(ev client.Event, m chatMessage) { got <- m.User + " in " + ev.Room + ": " + m.Text })
+	client.On(c, "chat.message", func(ev client.Event, m struct{ User, Text string }) { got <- m.User + " in " + ev.Room + ": " + m.Text })
 	if _, err := c.Join(ctx, "lobby"); err != nil {
 		fmt.Println(err)
 		return
@@ -37,7 +38,7 @@ func ExampleClient_Request() {
 	_, err = c.Request(ctx, "chat.send", map[string]string{"room": "lobby"})
 	fmt.Println(err)
 	// Output:
-	// "ok" <nil>
+	// {"len":5} <nil>
 	// alice in lobby: hello
 	// client: validation_failed: validation failed
 }
