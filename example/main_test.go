@@ -14,7 +14,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -119,7 +118,7 @@ func chatClient(t *testing.T, addr, user, role string) *client.Client {
 	c, err := client.New(client.Options{
 		URL:    "ws://" + addr + "/ws",
 		Token:  func(context.Context) (string, error) { return loginToken(t, "http://"+addr, user, role, nil), nil },
-		Logger: quietLog(),
+		Logger: wstest.Quiet,
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
@@ -287,7 +286,7 @@ func TestHealthLoginAndShutdown(t *testing.T) {
 	assert.Contains(t, doc.Operations, "event.chat.message")
 
 	states := make(chan error, 8)
-	c, err := client.New(client.Options{URL: "ws://" + addr + "/ws", Logger: quietLog(),
+	c, err := client.New(client.Options{URL: "ws://" + addr + "/ws", Logger: wstest.Quiet,
 		Token: func(context.Context) (string, error) { return loginToken(t, base, "alice", "member", nil), nil },
 		OnState: func(s client.State, err error) {
 			if s == client.StateReconnecting {
@@ -310,7 +309,7 @@ func TestHealthzDuringShutdown(t *testing.T) {
 	// close frame (up to the minute of CloseTimeout), so the shutdown lasts
 	// until the test closes it.
 	tok := loginToken(t, base, "slow", "member", nil)
-	conn, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws", http.Header{"Authorization": {"Bearer " + tok}})
+	conn, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws", wstest.Bearer(tok))
 	require.NoError(t, err)
 	defer conn.Close()
 	stopped := make(chan error, 1)
@@ -323,7 +322,7 @@ func TestHealthzDuringShutdown(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusServiceUnavailable
 	}, 30*time.Second, 5*time.Millisecond, "/healthz answers 503 while the hub shuts down")
-	_, _, err = websocket.DefaultDialer.Dial("ws://"+addr+"/ws", http.Header{"Authorization": {"Bearer " + tok}})
+	_, _, err = websocket.DefaultDialer.Dial("ws://"+addr+"/ws", wstest.Bearer(tok))
 	assert.Error(t, err, "no new sessions during shutdown")
 	conn.Close()
 	require.NoError(t, waitFor(t, stopped))
@@ -377,7 +376,7 @@ func TestWSS(t *testing.T) {
 		URL:       "wss://" + addr + "/ws",
 		TLSConfig: tlsConf,
 		Token:     func(context.Context) (string, error) { return loginToken(t, base, "alice", "member", httpc), nil },
-		Logger:    quietLog(),
+		Logger:    wstest.Quiet,
 	})
 	require.NoError(t, err)
 	defer c.Close()
@@ -424,8 +423,6 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 	require.NoError(t, os.WriteFile(keyFile, buf.Bytes(), 0o600))
 	return certFile, keyFile, pool
 }
-
-func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func TestLoginBodyIsBounded(t *testing.T) {
 	addr, _ := startApp(t, nil, nil)
@@ -488,7 +485,7 @@ func TestHTTPTimeoutsSpareWebSockets(t *testing.T) {
 	addr, _ := startAppWith(t, nil, nil, appOptions{tune: func(c *config) { c.readTimeout, c.idleTimeout = timeout, timeout }})
 	base := "http://" + addr
 	tok := loginToken(t, base, "alice", "member", nil)
-	ws, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws", http.Header{"Authorization": {"Bearer " + tok}})
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws", wstest.Bearer(tok))
 	require.NoError(t, err)
 	defer ws.Close()
 	upgraded := time.Now()
@@ -560,7 +557,7 @@ func TestShutdownClosesHTTPAfterTheHubTimesOut(t *testing.T) {
 	tok := loginToken(t, "http://"+addr, "slow", "member", nil)
 	// A session that never reads: its closing handshake waits for a close
 	// frame (CloseTimeout, 2 s) beyond the shutdown's time-out.
-	ws, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws", http.Header{"Authorization": {"Bearer " + tok}})
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws", wstest.Bearer(tok))
 	require.NoError(t, err)
 	defer ws.Close()
 	br := keepAlive(t, addr)
