@@ -17,7 +17,6 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/ginws/ginws/client"
 	"github.com/ginws/ginws/hub"
@@ -25,10 +24,7 @@ import (
 	"github.com/ginws/ginws/middleware"
 )
 
-func TestMain(m *testing.M) {
-	gin.SetMode(gin.ReleaseMode)
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { wstest.Main(m) }
 
 // testServer is a fixture hub (wstest.NewHub) behind the middleware on
 // loopback, on an address that it can be started on again after a stop.

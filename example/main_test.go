@@ -27,14 +27,13 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/ginws/ginws/client"
 	"github.com/ginws/ginws/internal/redistest"
 	"github.com/ginws/ginws/internal/wstest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { wstest.Main(m) }
 
 // startApp runs the example in-process on a free loopback port and returns
 // its address and a function that stops it (SIGTERM's path) and returns

@@ -3,7 +3,7 @@ package hub_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/ginws/ginws/internal/wstest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { wstest.Main(m) }

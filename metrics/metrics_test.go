@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/ginws/ginws/hub"
 	"github.com/ginws/ginws/internal/wstest"
@@ -23,10 +22,7 @@ import (
 	"github.com/ginws/ginws/middleware"
 )
 
-func TestMain(m *testing.M) {
-	gin.SetMode(gin.ReleaseMode)
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { wstest.Main(m) }
 
 type say struct {
 	Room string `json:"room" validate:"required"`

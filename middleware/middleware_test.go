@@ -23,17 +23,13 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/ginws/ginws/hub"
 	"github.com/ginws/ginws/internal/wstest"
 	"github.com/ginws/ginws/middleware"
 )
 
-func TestMain(m *testing.M) {
-	gin.SetMode(gin.TestMode)
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { wstest.Main(m) }
 
 // server mounts a fixture hub (wstest.NewHub, whose whoami answers the
 // principal) with the middleware, as an application does, on loopback.

@@ -1,0 +1,16 @@
+package wstest
+
+import (
+	"testing"
+
+	"github.com/gin-gonic/gin"
+	"go.uber.org/goleak"
+)
+
+// Main runs a package's tests, with Gin in release mode (no route
+// listing), and fails them if a goroutine is left behind (goleak): a
+// package's TestMain is func TestMain(m *testing.M) { wstest.Main(m) }.
+func Main(m *testing.M) {
+	gin.SetMode(gin.ReleaseMode)
+	goleak.VerifyTestMain(m)
+}
