@@ -231,22 +231,12 @@ func TestUserAndGlobalDelivery(t *testing.T) {
 
 func TestMemoryBusAcrossHubs(t *testing.T) {
 	bus := hub.NewMemoryBus()
-	_, url1 := chatHub(t, hub.Options{Broker: bus.Broker()})
-	h2, url2 := chatHub(t, hub.Options{Broker: bus.Broker()})
-	a := dial(t, url1, "user=alice")
-	b := dial(t, url2, "user=bob")
-	a.Request("join", "1", "lobby", nil)
-	b.Request("join", "1", "lobby", nil)
-	a.Request("chat.send", "2", "", wstest.SendChat{Room: "lobby", Text: "across"})
-	for _, c := range []*wstest.Client{a, b} {
-		m := c.ReadUntil("chat.message")
-		assert.JSONEq(t, `{"user":"alice","text":"across"}`, string(m.Data))
+	var nodes []wstest.Node
+	for range 3 {
+		h, url := chatHub(t, hub.Options{Broker: bus.Broker()})
+		nodes = append(nodes, wstest.Node{Hub: h, URL: url})
 	}
-	// Exactly once: a ping's pong comes next, not a duplicate.
-	assert.Equal(t, "pong", a.Request("ping", "p", "", nil).Type)
-	assert.Equal(t, "pong", b.Request("ping", "p", "", nil).Type)
-	require.NoError(t, h2.ToUser("alice").Emit("dm", nil))
-	assert.Equal(t, "dm", a.Read().Type)
+	wstest.DeliveryAcrossNodes(t, nodes)
 }
 
 func TestDisconnectCleanupOnce(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/ginws/ginws/hub"
 	"github.com/ginws/ginws/hub/redis"
@@ -18,7 +17,7 @@ import (
 	"github.com/ginws/ginws/internal/wstest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { wstest.Main(m) }
 
 type node struct {
 	h      *hub.Hub
@@ -50,12 +49,6 @@ func newNode(t *testing.T, srv *redistest.Server, opts redis.Options, hopts hub.
 		}
 	}
 	n.h = wstest.NewHub(hopts)
-	hub.Handle(n.h, "say", func(c *hub.Context, in struct {
-		Room string `json:"room" validate:"required"`
-		N    int    `json:"n"`
-	}) (any, error) {
-		return nil, c.Hub().To(in.Room).Emit("said", in.N)
-	})
 	n.url = wstest.Serve(t, n.h)
 	return n
 }
@@ -68,58 +61,29 @@ func threeNodes(t *testing.T, srv *redistest.Server) []*node {
 	return []*node{newNode(t, srv, redis.Options{}, hub.Options{}), newNode(t, srv, redis.Options{}, hub.Options{}), newNode(t, srv, redis.Options{}, hub.Options{})}
 }
 
-// noMore asserts that no further event of type typ is pending: the one
-// before was not delivered twice. (Presence events may still arrive.)
-func noMore(t *testing.T, c *wstest.Client, typ string) {
-	t.Helper()
-	for _, f := range c.Drain() {
-		assert.NotEqual(t, typ, f.Type, "a duplicate arrived")
-	}
-}
-
 func TestDeliveryAcrossNodesExactlyOnce(t *testing.T) {
 	srv := redistest.Start(t)
-	nodes := threeNodes(t, srv)
-	a, b, c := nodes[0].dial(t, "alice"), nodes[1].dial(t, "bob"), nodes[2].dial(t, "carol")
-	a2 := nodes[2].dial(t, "alice") // alice's second tab, on another node
-	for _, cl := range []*wstest.Client{a, b} {
-		require.Equal(t, "ack", cl.Request("join", "j", "lobby", nil).Type)
+	var nodes []wstest.Node
+	for _, n := range threeNodes(t, srv) {
+		nodes = append(nodes, wstest.Node{Hub: n.h, URL: n.url})
 	}
+	wstest.DeliveryAcrossNodes(t, nodes)
+}
 
-	t.Run("room", func(t *testing.T) {
-		a.Request("say", "1", "", map[string]any{"room": "lobby", "n": 1})
-		for _, cl := range []*wstest.Client{a, b} {
-			f := cl.ReadUntil("said")
-			assert.Equal(t, "lobby", f.Room)
-			assert.Equal(t, "1", string(f.Data))
-			noMore(t, cl, "said")
-		}
-		noMore(t, c, "said") // not a member
-	})
-	t.Run("user", func(t *testing.T) {
-		require.NoError(t, nodes[1].h.ToUser("alice").Emit("dm", "hi"))
-		for _, cl := range []*wstest.Client{a, a2} {
-			assert.Equal(t, "dm", cl.ReadUntil("dm").Type)
-			noMore(t, cl, "dm")
-		}
-		noMore(t, b, "dm")
-	})
-	t.Run("everyone", func(t *testing.T) {
-		require.NoError(t, nodes[2].h.All().Emit("news", "x"))
-		for _, cl := range []*wstest.Client{a, b, c, a2} {
-			assert.Equal(t, "news", cl.ReadUntil("news").Type)
-			noMore(t, cl, "news")
-		}
-	})
-	t.Run("a node subscribes to a room only while it has a member there", func(t *testing.T) {
-		numsub := func() int64 {
-			v := srv.Do("PUBSUB", "NUMSUB", "test:room:lobby").([]any)
-			return v[1].(int64)
-		}
-		assert.Equal(t, int64(2), numsub(), "nodes 0 and 1")
-		b.Request("leave", "l", "lobby", nil)
-		require.Eventually(t, func() bool { return numsub() == 1 }, 5*time.Second, 10*time.Millisecond)
-	})
+func TestANodeSubscribesToARoomOnlyWhileItHasAMemberThere(t *testing.T) {
+	srv := redistest.Start(t)
+	nodes := threeNodes(t, srv)
+	numsub := func() int64 {
+		v := srv.Do("PUBSUB", "NUMSUB", "test:room:lobby").([]any)
+		return v[1].(int64)
+	}
+	nodes[0].dial(t, "alice").Join("lobby", nil)
+	b := nodes[1].dial(t, "bob")
+	b.Join("lobby", nil)
+	nodes[2].dial(t, "carol")
+	assert.Equal(t, int64(2), numsub(), "nodes 0 and 1")
+	b.Request("leave", "l", "lobby", nil)
+	require.Eventually(t, func() bool { return numsub() == 1 }, 5*time.Second, 10*time.Millisecond)
 }
 
 func TestOrderPerPublisher(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ginws/ginws/hub"
@@ -70,5 +71,55 @@ func RejoinRace(t *testing.T, nodes []Node, pace Pace) {
 			require.Equal(t, want, f.Offset, "round %d: no gap, no repeat (since %d, ack %+v, seen %v)", round, since, ack, seen)
 		}
 		c.Conn.Close()
+	}
+}
+
+// DeliveryAcrossNodes is the conformance test of a broker: on three nodes
+// that share it, an event reaches every member of a room, every session of
+// a user and every session, whichever node each is on and whichever node
+// emits it, exactly once. The nodes' hubs have the events of NewHub.
+func DeliveryAcrossNodes(t *testing.T, nodes []Node) {
+	t.Helper()
+	require.Len(t, nodes, 3)
+	dial := func(n Node, user string) *Client { return Dial(t, n.URL+"?user="+user, nil) }
+	a, b, c := dial(nodes[0], "alice"), dial(nodes[1], "bob"), dial(nodes[2], "carol")
+	a2 := dial(nodes[2], "alice") // alice's second tab, on another node
+	for _, cl := range []*Client{a, b} {
+		cl.Join("lobby", nil)
+	}
+
+	t.Run("room", func(t *testing.T) {
+		require.Equal(t, "ack", a.Request("chat.send", "1", "", SendChat{Room: "lobby", Text: "across"}).Type)
+		for _, cl := range []*Client{a, b} {
+			f := cl.ReadUntil("chat.message")
+			assert.Equal(t, "lobby", f.Room)
+			assert.JSONEq(t, `{"user":"alice","text":"across"}`, string(f.Data))
+			noMore(t, cl, "chat.message")
+		}
+		noMore(t, c, "chat.message") // not a member
+	})
+	t.Run("user", func(t *testing.T) {
+		require.NoError(t, nodes[1].Hub.ToUser("alice").Emit("dm", "hi"))
+		for _, cl := range []*Client{a, a2} {
+			assert.JSONEq(t, `"hi"`, string(cl.ReadUntil("dm").Data))
+			noMore(t, cl, "dm")
+		}
+		noMore(t, b, "dm")
+	})
+	t.Run("everyone", func(t *testing.T) {
+		require.NoError(t, nodes[2].Hub.All().Emit("news", "x"))
+		for _, cl := range []*Client{a, b, c, a2} {
+			assert.Equal(t, "news", cl.ReadUntil("news").Type)
+			noMore(t, cl, "news")
+		}
+	})
+}
+
+// noMore asserts that no further event of type typ is pending: the one
+// before was not delivered twice. (Other events, presence say, may come.)
+func noMore(t *testing.T, c *Client, typ string) {
+	t.Helper()
+	for _, f := range c.Drain() {
+		assert.NotEqual(t, typ, f.Type, "a duplicate arrived")
 	}
 }
