@@ -49,20 +49,21 @@ func ExampleNew() {
 	}
 	_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"join","id":"1","room":"lobby"}`))
 	_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"chat.send","data":{"room":"lobby","text":"hello"}}`))
+	// Read until the chat.message arrives, for five seconds at most.
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	for done := false; !done; {
-		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 		_, msg, err := conn.ReadMessage()
 		if err != nil {
 			fmt.Println(err)
 			return
 		}
 		// Under load the server may batch frames into one JSON array.
-		frames := []json.RawMessage{msg}
-		if msg[0] == '[' {
-			_ = json.Unmarshal(msg, &frames)
+		var frames []json.RawMessage
+		if json.Unmarshal(msg, &frames) != nil {
+			frames = []json.RawMessage{msg} // a single frame
 		}
 		for _, f := range frames {
-			if strings.Contains(string(f), "chat.message") {
+			if strings.Contains(string(f), `"chat.message"`) {
 				fmt.Println(string(f))
 				done = true
 			}

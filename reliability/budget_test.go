@@ -179,28 +179,21 @@ func TestRoomsPerSessionAreLimited(t *testing.T) {
 	before := heapInUse()
 	const sessions, tries = 40, 138
 	refused := make([]int, sessions)
-	var wg sync.WaitGroup
-	for i := range sessions {
-		c := wstest.Dial(t, a.URL, user(t, fmt.Sprint("roomer", i)))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for r := range tries {
-				c.Send(map[string]any{"type": "join", "id": fmt.Sprint("j", r), "room": fmt.Sprintf("s%d-r%d", i, r)})
+	concurrently(t, a, "roomer", sessions, func(i int, c *wstest.Client) {
+		for r := range tries {
+			c.Send(map[string]any{"type": "join", "id": fmt.Sprint("j", r), "room": fmt.Sprintf("s%d-r%d", i, r)})
+		}
+		for {
+			f := c.Read()
+			if f.Type == "error" && f.Error.Code == hub.CodeTooManyRooms {
+				refused[i]++
 			}
-			for {
-				f := c.Read()
-				if f.Type == "error" && f.Error.Code == hub.CodeTooManyRooms {
-					refused[i]++
-				}
-				if f.ID == fmt.Sprint("j", tries-1) {
-					break
-				}
+			if f.ID == fmt.Sprint("j", tries-1) {
+				break
 			}
-			c.Reset()
-		}()
-	}
-	wg.Wait()
+		}
+		c.Reset()
+	})
 	for i := range sessions {
 		assert.Equal(t, tries-hub.DefaultMaxRooms, refused[i], "joins beyond 128 rooms get too_many_rooms")
 	}
@@ -209,6 +202,22 @@ func TestRoomsPerSessionAreLimited(t *testing.T) {
 	assert.Less(t, grown, int64(budget+2*mib), "after everyone left, what the rooms kept is within HistoryBytes")
 	observe("abuse", fmt.Sprintf("%d sessions each joining %d rooms with history, then disconnecting", sessions, tries),
 		fmt.Sprintf("joins beyond 128 rooms refused with `too_many_rooms`; %d rooms left, heap %.1f MiB above the start (HistoryBytes 2 MiB)", a.Hub.Rooms(), float64(grown)/mib))
+}
+
+// concurrently dials n sessions (users prefix0, prefix1, ...) and runs f
+// for each on a goroutine of its own; it returns when every f has.
+func concurrently(t *testing.T, a *wstest.Server, prefix string, n int, f func(i int, c *wstest.Client)) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for i := range n {
+		c := wstest.Dial(t, a.URL, user(t, fmt.Sprint(prefix, i)))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(i, c)
+		}()
+	}
+	wg.Wait()
 }
 
 // members dials n sessions into room and starts their readers.
@@ -240,19 +249,12 @@ func TestPresenceChurnDoesNotFloodARoom(t *testing.T) {
 	hall := members(t, a, "member", "hall", 100)
 	const churners, rounds = 16, 60
 	start := time.Now()
-	var wg sync.WaitGroup
-	for i := range churners {
-		c := wstest.Dial(t, a.URL, user(t, fmt.Sprint("churner", i)))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for r := range rounds {
-				c.Join("hall", nil)
-				require.Equal(t, "ack", c.Request("leave", fmt.Sprint("l", r), "hall", nil).Type)
-			}
-		}()
-	}
-	wg.Wait()
+	concurrently(t, a, "churner", churners, func(_ int, c *wstest.Client) {
+		for r := range rounds {
+			c.Join("hall", nil)
+			require.Equal(t, "ack", c.Request("leave", fmt.Sprint("l", r), "hall", nil).Type)
+		}
+	})
 	elapsed := time.Since(start)
 	// A marker after the churn: once every member has it, what the churn
 	// sent them has arrived (events of a window still open may follow,
