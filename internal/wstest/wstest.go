@@ -1,5 +1,3 @@
-// Package wstest is a WebSocket test client speaking the ginws wire
-// protocol, shared by the tests of several packages. Every wait is bounded.
 package wstest
 
 import (
