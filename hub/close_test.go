@@ -135,6 +135,8 @@ func slowConsumer(t *testing.T, hook func(h *hub.Hub, s *hub.Session, othersDone
 	big := strings.Repeat("x", 16<<10)
 	const total = 1000
 	received := fast.Background()
+	// done closes when the fast member has every event (or its connection
+	// ended).
 	go func() {
 		defer close(done)
 		received.Until(time.Minute, func() bool { return received.Count("bulk") == total })
