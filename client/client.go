@@ -11,10 +11,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-)
 
-// Subprotocol is the WebSocket subprotocol of the ginws wire protocol.
-const Subprotocol = "ginws.v1"
+	"github.com/ginws/ginws/wire"
+)
 
 // State is the connection state of a Client.
 type State int
@@ -185,13 +184,13 @@ func (c *Client) run() {
 		}
 		var ce *CloseError
 		isClose := errors.As(closeErr, &ce)
-		if isClose && Terminal(ce.Code) {
+		if isClose && ce.Code.Terminal() {
 			c.stop(ce)
 			return
 		}
 		delay := Backoff(attempt, c.opts.BaseDelay, c.opts.MaxDelay, c.opts.Rand())
 		attempt++
-		if isClose && ce.Code == 4429 && delay < c.opts.RateLimitDelay {
+		if isClose && ce.Code == wire.CloseRateLimited && delay < c.opts.RateLimitDelay {
 			delay = c.opts.RateLimitDelay
 		}
 		c.opts.Logger.Debug("ginws client: reconnecting", "in", delay, "err", closeErr)
@@ -235,7 +234,7 @@ func (c *Client) dial() (*websocket.Conn, error) {
 	}
 	header.Set("Authorization", "Bearer "+token)
 	d := websocket.Dialer{
-		Subprotocols:     []string{Subprotocol},
+		Subprotocols:     []string{wire.Subprotocol},
 		TLSClientConfig:  c.opts.TLSConfig,
 		HandshakeTimeout: 10 * time.Second,
 		Proxy:            http.ProxyFromEnvironment,
@@ -319,7 +318,7 @@ func (c *Client) serve(conn *websocket.Conn) error {
 func closeErrorOf(err error) error {
 	var ce *websocket.CloseError
 	if errors.As(err, &ce) {
-		return &CloseError{Code: ce.Code, Reason: ce.Text}
+		return &CloseError{Code: wire.StatusCode(ce.Code), Reason: ce.Text}
 	}
 	return err
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/ginws/ginws/hub"
 	"github.com/ginws/ginws/internal/wstest"
 	"github.com/ginws/ginws/middleware"
+	"github.com/ginws/ginws/wire"
 )
 
 func TestMain(m *testing.M) { wstest.Main(m) }
@@ -135,12 +136,12 @@ func TestRequestEventsAndErrors(t *testing.T) {
 	_, err = c.Request(ctx, "chat.send", wstest.SendChat{Room: "lobby", Text: strings.Repeat("x", 501)})
 	var e *client.Error
 	require.ErrorAs(t, err, &e)
-	assert.Equal(t, "validation_failed", e.Code)
-	assert.Equal(t, []client.FieldError{{Field: "text", Rule: "max", Param: "500", Message: "text must be at most 500 characters long"}}, e.Fields)
+	assert.Equal(t, wire.CodeValidationFailed, e.Code)
+	assert.Equal(t, []wire.FieldError{{Field: "text", Rule: "max", Param: "500", Message: "text must be at most 500 characters long"}}, e.Fields)
 
 	_, err = c.Request(ctx, "nope", nil)
 	require.ErrorAs(t, err, &e)
-	assert.Equal(t, "unknown_type", e.Code)
+	assert.Equal(t, wire.CodeUnknownType, e.Code)
 }
 
 func TestReconnectAfterServerRestart(t *testing.T) {
@@ -166,7 +167,7 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	ts.stop()
 	var ce *client.CloseError
 	require.ErrorAs(t, <-reasons, &ce)
-	assert.Equal(t, 1001, ce.Code, "the server said it was going away")
+	assert.Equal(t, wire.CloseGoingAway, ce.Code, "the server said it was going away")
 
 	// A request made while offline waits in the queue.
 	reply := make(chan error, 1)
@@ -291,7 +292,7 @@ func TestTerminalCloseStops(t *testing.T) {
 	assert.Equal(t, client.StateClosed, s)
 	var ce *client.CloseError
 	require.ErrorAs(t, err, &ce)
-	assert.Equal(t, 4403, ce.Code)
+	assert.Equal(t, wire.CloseForbidden, ce.Code)
 	_, err = c.Request(context.Background(), "x", nil)
 	assert.ErrorIs(t, err, client.ErrClosed)
 }
@@ -299,7 +300,7 @@ func TestTerminalCloseStops(t *testing.T) {
 // A server that sends a welcome with a short heartbeat, then never answers.
 func TestHeartbeatTimeoutReconnects(t *testing.T) {
 	var dials atomic.Int32
-	up := websocket.Upgrader{Subprotocols: []string{client.Subprotocol}}
+	up := websocket.Upgrader{Subprotocols: []string{wire.Subprotocol}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	var conns sync.WaitGroup
@@ -344,7 +345,7 @@ func TestJSONAccessors(t *testing.T) {
 	var e client.Error
 	require.NoError(t, json.Unmarshal([]byte(`{"code":"forbidden","message":"no"}`), &e))
 	assert.EqualError(t, &e, "client: forbidden: no")
-	assert.True(t, client.Terminal(4403))
-	assert.True(t, client.Terminal(1002), "a protocol error is final")
-	assert.False(t, client.Terminal(4401))
+	assert.True(t, wire.StatusCode(4403).Terminal())
+	assert.True(t, wire.StatusCode(1002).Terminal(), "a protocol error is final")
+	assert.False(t, wire.StatusCode(4401).Terminal())
 }

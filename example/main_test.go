@@ -31,6 +31,7 @@ import (
 	"github.com/ginws/ginws/client"
 	"github.com/ginws/ginws/internal/redistest"
 	"github.com/ginws/ginws/internal/wstest"
+	"github.com/ginws/ginws/wire"
 )
 
 func TestMain(m *testing.M) { wstest.Main(m) }
@@ -165,7 +166,7 @@ func TestChatEvents(t *testing.T) {
 	_, err := alice.Request(ctx, "chat.send", SendChat{Room: "lobby", Text: "too early"})
 	var e *client.Error
 	require.ErrorAs(t, err, &e)
-	assert.Equal(t, "not_member", e.Code)
+	assert.Equal(t, wire.CodeNotMember, e.Code)
 
 	_, err = alice.Join(ctx, "lobby")
 	require.NoError(t, err)
@@ -186,8 +187,8 @@ func TestChatEvents(t *testing.T) {
 
 	_, err = alice.Request(ctx, "chat.send", SendChat{Room: "lobby", Text: strings.Repeat("x", 501)})
 	require.ErrorAs(t, err, &e)
-	assert.Equal(t, "validation_failed", e.Code)
-	assert.Equal(t, []client.FieldError{{Field: "text", Rule: "max", Param: "500", Message: "text must be at most 500 characters long"}}, e.Fields)
+	assert.Equal(t, wire.CodeValidationFailed, e.Code)
+	assert.Equal(t, []wire.FieldError{{Field: "text", Rule: "max", Param: "500", Message: "text must be at most 500 characters long"}}, e.Fields)
 
 	_, err = alice.Request(ctx, "typing", map[string]string{"room": "lobby"})
 	require.NoError(t, err)
@@ -195,7 +196,7 @@ func TestChatEvents(t *testing.T) {
 
 	_, err = alice.Request(ctx, "admin.announce", Announce{Text: "hi"})
 	require.ErrorAs(t, err, &e)
-	assert.Equal(t, "forbidden", e.Code)
+	assert.Equal(t, wire.CodeForbidden, e.Code)
 	_, err = root.Request(ctx, "admin.announce", Announce{Text: "maintenance at noon"})
 	require.NoError(t, err)
 	assert.Equal(t, "maintenance at noon", waitFor(t, announced))
@@ -298,7 +299,7 @@ func TestHealthLoginAndShutdown(t *testing.T) {
 	require.NoError(t, stop())
 	var ce *client.CloseError
 	require.ErrorAs(t, waitFor(t, states), &ce)
-	assert.Equal(t, 1001, ce.Code, "shutdown closes sessions with going away")
+	assert.Equal(t, wire.CloseGoingAway, ce.Code, "shutdown closes sessions with going away")
 }
 
 func TestHealthzDuringShutdown(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"github.com/olahol/melody"
 
 	"github.com/ginws/ginws/internal/sock"
+	"github.com/ginws/ginws/wire"
 )
 
 // Accept takes over the request's connection for a WebSocket session of
@@ -92,8 +93,8 @@ func handshake(r *http.Request) *http.Request {
 		}
 	}
 	for _, p := range websocket.Subprotocols(r) {
-		if p == Subprotocol {
-			h["Sec-Websocket-Protocol"] = []string{Subprotocol}
+		if p == wire.Subprotocol {
+			h["Sec-Websocket-Protocol"] = []string{wire.Subprotocol}
 		}
 	}
 	return &http.Request{Method: r.Method, Proto: r.Proto, ProtoMajor: r.ProtoMajor, ProtoMinor: r.ProtoMinor,
@@ -248,13 +249,13 @@ func (h *Hub) onConnect(ms *melody.Session) {
 	h.mu.Unlock()
 
 	if closed {
-		s.refuse(CloseGoingAway, "going_away")
+		s.refuse(wire.CloseGoingAway)
 		return
 	}
 	if h.opts.OnConnect != nil {
 		if err := h.opts.OnConnect(s); err != nil {
 			h.log.Info("ginws: session refused", "session", s.id, "user", p.UserID, "err", err)
-			s.refuse(CloseForbidden, "forbidden")
+			s.refuse(wire.CloseForbidden)
 			return
 		}
 	}
@@ -262,7 +263,7 @@ func (h *Hub) onConnect(ms *melody.Session) {
 	s.pingTimer = time.AfterFunc(h.opts.PingInterval, s.ping)
 	if !p.Expires.IsZero() {
 		s.expiry = time.AfterFunc(time.Until(p.Expires), func() {
-			s.Close(CloseTokenExpired, "token_expired")
+			s.closeWith(wire.CloseTokenExpired)
 		})
 	}
 	h.obs.SessionOpened()
@@ -288,7 +289,7 @@ func (h *Hub) onDisconnect(ms *melody.Session) {
 		s.cancel()
 	}
 	if s.closeErr == nil {
-		s.closeErr = &CloseError{Code: websocket.CloseAbnormalClosure, Reason: "connection_lost"}
+		s.closeErr = &CloseError{Code: wire.CloseAbnormal, Reason: wire.CloseAbnormal.Reason()}
 	}
 	s.dropQueueLocked()
 	s.mu.Unlock()

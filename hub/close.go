@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/ginws/ginws/wire"
 )
 
 // closeState is where a session is in its closing handshake. It only moves
@@ -31,11 +33,15 @@ const (
 
 // Close closes the session with code and reason after the frames already
 // queued to it are written. Use 4403 to kick a user.
-func (s *Session) Close(code int, reason string) {
+func (s *Session) Close(code wire.StatusCode, reason string) {
 	s.mu.Lock()
 	s.startCloseLocked(code, reason, false)
 	s.mu.Unlock()
 }
+
+// closeWith closes the session with one of the protocol's codes and the
+// reason the protocol gives it.
+func (s *Session) closeWith(code wire.StatusCode) { s.Close(code, code.Reason()) }
 
 // Err returns why the session closed (a *CloseError), or nil while open.
 func (s *Session) Err() error {
@@ -49,9 +55,9 @@ func (s *Session) Err() error {
 
 // refuse closes a session that is not welcomed: the close frame is all it
 // gets.
-func (s *Session) refuse(code int, reason string) {
+func (s *Session) refuse(code wire.StatusCode) {
 	s.mu.Lock()
-	s.startCloseLocked(code, reason, true)
+	s.startCloseLocked(code, code.Reason(), true)
 	s.mu.Unlock()
 	s.open()
 }
@@ -59,7 +65,7 @@ func (s *Session) refuse(code int, reason string) {
 // startCloseLocked begins the closing handshake: draining, or discarding
 // when now is set; a session already draining moves on to discarding if
 // now is set.
-func (s *Session) startCloseLocked(code int, reason string, now bool) {
+func (s *Session) startCloseLocked(code wire.StatusCode, reason string, now bool) {
 	if s.state != open {
 		if now && s.state == draining {
 			s.state = discarding
@@ -79,9 +85,9 @@ func (s *Session) startCloseLocked(code int, reason string, now bool) {
 // reported at once, though its close frame may wait for a peer that reads
 // nothing: the hooks run on a goroutine of their own (see reportLater), not
 // under the session's (and maybe the hub's) lock.
-func (s *Session) setCloseLocked(code int, reason string) {
+func (s *Session) setCloseLocked(code wire.StatusCode, reason string) {
 	s.closeErr = &CloseError{Code: code, Reason: reason}
-	if code == CloseSlowConsumer {
+	if code == wire.CloseSlowConsumer {
 		s.reportLater(ErrSlowConsumer)
 	}
 }
@@ -108,7 +114,7 @@ func (s *Session) writeClose(ce CloseError) {
 	deadline := time.Now().Add(o.WriteTimeout + o.CloseTimeout)
 	s.closeDeadline.Store(deadline.UnixNano())
 	_ = s.conn.SetReadDeadline(deadline)
-	msg := websocket.FormatCloseMessage(ce.Code, ce.Reason)
+	msg := websocket.FormatCloseMessage(int(ce.Code), ce.Reason)
 	if err := s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(o.WriteTimeout)); err != nil {
 		s.conn.Close()
 		return
@@ -125,7 +131,7 @@ func (s *Session) writeClose(ce CloseError) {
 
 // onPeerClose answers a close frame the peer sent first with the same
 // code, and never a second close frame.
-func (s *Session) onPeerClose(code int) {
+func (s *Session) onPeerClose(code wire.StatusCode) {
 	s.mu.Lock()
 	first := s.state < closeSent
 	if first {
@@ -137,9 +143,9 @@ func (s *Session) onPeerClose(code int) {
 	s.dropQueueLocked()
 	s.mu.Unlock()
 	if first {
-		if code == websocket.CloseNoStatusReceived {
-			code = CloseNormal
+		if code == wire.CloseNoStatus {
+			code = wire.CloseNormal
 		}
-		_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(s.hub.opts.WriteTimeout))
+		_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(int(code), ""), time.Now().Add(s.hub.opts.WriteTimeout))
 	}
 }

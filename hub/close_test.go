@@ -20,6 +20,7 @@ import (
 
 	"github.com/ginws/ginws/hub"
 	"github.com/ginws/ginws/internal/wstest"
+	"github.com/ginws/ginws/wire"
 )
 
 func TestFrameLimits(t *testing.T) {
@@ -222,7 +223,7 @@ func TestKickCloses4403(t *testing.T) {
 	_, _, err = conn.ReadMessage()
 	var ce *websocket.CloseError
 	require.ErrorAs(t, err, &ce)
-	assert.Equal(t, 4403, ce.Code)
+	assert.Equal(t, int(wire.CloseForbidden), ce.Code)
 	eventually(t, func() bool { return h.Len() == 0 }, "refused session cleaned up")
 }
 

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/ginws/ginws/validate"
+	"github.com/ginws/ginws/wire"
 )
 
 // Sentinel errors returned by the hub's API.
@@ -23,27 +23,13 @@ var (
 	ErrNoHistory = errors.New("hub: no history")
 )
 
-// Error codes of the wire protocol (PROTOCOL.md section 2).
-const (
-	CodeBadRequest       = "bad_request"
-	CodeUnknownType      = "unknown_type"
-	CodeValidationFailed = "validation_failed"
-	CodeForbidden        = "forbidden"
-	CodeNotMember        = "not_member"
-	CodeRateLimited      = "rate_limited"
-	CodeTooLarge         = "too_large"
-	CodeUnsupported      = "unsupported"
-	CodeInternal         = "internal"
-	CodeTooManyRooms     = "too_many_rooms"
-)
-
 // Error is an error a client receives as an error frame. Handlers return
 // one (or wrap one) to choose the code; any other error reaches the client
 // as internal, and its text goes to the error hook only.
 type Error struct {
-	Code    string                `json:"code"`
-	Message string                `json:"message"`
-	Fields  []validate.FieldError `json:"fields,omitempty"`
+	Code    wire.Code         `json:"code"`
+	Message string            `json:"message"`
+	Fields  []wire.FieldError `json:"fields,omitempty"`
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("hub: %s: %s", e.Code, e.Message) }
@@ -57,32 +43,18 @@ func (e *Error) Is(target error) bool {
 
 // Errors with the protocol's codes, for handlers to return.
 var (
-	ErrForbidden = &Error{Code: CodeForbidden, Message: "not allowed"}
-	ErrNotMember = &Error{Code: CodeNotMember, Message: "join the room first"}
+	ErrForbidden = &Error{Code: wire.CodeForbidden, Message: "not allowed"}
+	ErrNotMember = &Error{Code: wire.CodeNotMember, Message: "join the room first"}
 	// ErrTooManyRooms answers a join beyond Options.MaxRooms.
-	ErrTooManyRooms = &Error{Code: CodeTooManyRooms, Message: "this session is in too many rooms"}
+	ErrTooManyRooms = &Error{Code: wire.CodeTooManyRooms, Message: "this session is in too many rooms"}
 )
 
 // NewError returns an *Error with the given code and message.
-func NewError(code, message string) *Error { return &Error{Code: code, Message: message} }
-
-// Close codes the hub sends (PROTOCOL.md section 4).
-const (
-	CloseNormal       = 1000
-	CloseGoingAway    = 1001
-	CloseInvalidUTF8  = 1007
-	ClosePolicy       = 1008
-	CloseTooBig       = 1009
-	CloseInternal     = 1011
-	CloseSlowConsumer = 1013
-	CloseTokenExpired = 4401
-	CloseForbidden    = 4403
-	CloseRateLimited  = 4429
-)
+func NewError(code wire.Code, message string) *Error { return &Error{Code: code, Message: message} }
 
 // CloseError tells why a session ended; Session.Err returns one.
 type CloseError struct {
-	Code   int
+	Code   wire.StatusCode
 	Reason string
 }
 

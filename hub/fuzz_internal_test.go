@@ -3,6 +3,8 @@ package hub
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/ginws/ginws/wire"
 )
 
 func FuzzDecodeEnvelope(f *testing.F) {
@@ -16,7 +18,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		env, e := decodeEnvelope(data)
 		if e != nil {
-			if e.Code != CodeBadRequest || e.Message == "" {
+			if e.Code != wire.CodeBadRequest || e.Message == "" {
 				t.Fatalf("unexpected error %+v", e)
 			}
 			if len(env.ID) > 64 {
@@ -28,7 +30,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			t.Fatalf("accepted a bad envelope %+v", env)
 		}
 		// What the hub echoes back must encode.
-		if _, err := replyFrame("error", env.ID, nil, &Error{Code: CodeInternal, Message: "x"}); err != nil {
+		if _, err := replyFrame("error", env.ID, nil, &Error{Code: wire.CodeInternal, Message: "x"}); err != nil {
 			t.Fatal(err)
 		}
 		if env.Data != nil && !json.Valid(env.Data) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ginws/ginws/validate"
+	"github.com/ginws/ginws/wire"
 )
 
 // Context is what a handler gets: the session, its principal, the request,
@@ -178,7 +179,8 @@ func (h *Hub) HandleBinary(fn func(c *Context, data []byte) error) {
 // handle runs on the session's handler goroutine.
 func (h *Hub) handle(s *Session, f inFrame) {
 	c := &Context{Context: s.Context(), hub: h, session: s, id: f.env.ID, typ: f.env.Type, room: f.env.Room}
-	start, code, label := time.Now(), "", "binary"
+	start, label := time.Now(), "binary"
+	var code wire.Code
 	if f.binary == nil {
 		label = h.typeLabel(f.env.Type)
 	}
@@ -202,7 +204,7 @@ func (h *Hub) handle(s *Session, f inFrame) {
 		// frames were admitted before the answers were known. Joins
 		// and leaves have a rate of their own (JoinRate): refusing a
 		// client's rejoin after a reconnect would lose it the room.
-		code = h.answer(c, nil, &Error{Code: CodeRateLimited, Message: "slow down: earlier answers were large"})
+		code = h.answer(c, nil, &Error{Code: wire.CodeRateLimited, Message: "slow down: earlier answers were large"})
 		return
 	}
 	switch f.env.Type {
@@ -227,7 +229,7 @@ func (h *Hub) handle(s *Session, f inFrame) {
 		hd, ok := h.handlers[f.env.Type]
 		h.hmu.RUnlock()
 		if !ok {
-			err = &Error{Code: CodeUnknownType, Message: fmt.Sprintf("no handler for %q", f.env.Type)}
+			err = &Error{Code: wire.CodeUnknownType, Message: fmt.Sprintf("no handler for %q", f.env.Type)}
 			break
 		}
 		result, err = h.safeCall(c, func() (any, error) {
@@ -266,7 +268,7 @@ func (h *Hub) safeCall(c *Context, fn func() (any, error)) (result any, err erro
 	defer func() {
 		if p := recover(); p != nil {
 			h.reportError(c.session, fmt.Errorf("hub: handler %q panicked: %v\n%s", c.typ, p, debug.Stack()))
-			err = &Error{Code: CodeInternal, Message: "internal error"}
+			err = &Error{Code: wire.CodeInternal, Message: "internal error"}
 		}
 	}()
 	return fn()
@@ -277,12 +279,12 @@ func asForbidden(err error) error {
 	if errors.As(err, &e) {
 		return e
 	}
-	return &Error{Code: CodeForbidden, Message: err.Error()}
+	return &Error{Code: wire.CodeForbidden, Message: err.Error()}
 }
 
 // answer sends the ack or the error for a handled frame and returns the
 // error code ("" for an ack).
-func (h *Hub) answer(c *Context, result any, err error) string {
+func (h *Hub) answer(c *Context, result any, err error) wire.Code {
 	s := c.session
 	if err == nil {
 		s.invalid.Store(0)
@@ -292,8 +294,8 @@ func (h *Hub) answer(c *Context, result any, err error) string {
 		frame, encErr := replyFrame("ack", c.id, result, nil)
 		if encErr != nil {
 			h.reportError(s, fmt.Errorf("hub: encode result of %q: %w", c.typ, encErr))
-			h.reply(s, replyError(c.id, &Error{Code: CodeInternal, Message: "internal error"}))
-			return CodeInternal
+			h.reply(s, replyError(c.id, &Error{Code: wire.CodeInternal, Message: "internal error"}))
+			return wire.CodeInternal
 		}
 		s.charge(len(frame))
 		// The handler's goroutine is the session's own: a large answer
@@ -312,12 +314,12 @@ func (h *Hub) answer(c *Context, result any, err error) string {
 func toClientError(h *Hub, c *Context, err error) *Error {
 	var verr *validate.Error
 	if errors.As(err, &verr) {
-		return &Error{Code: string(verr.Code), Message: verr.Message, Fields: verr.Fields}
+		return &Error{Code: verr.Code, Message: verr.Message, Fields: verr.Fields}
 	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e
 	}
 	h.reportError(c.session, fmt.Errorf("hub: handler %q: %w", c.typ, err))
-	return &Error{Code: CodeInternal, Message: "internal error"}
+	return &Error{Code: wire.CodeInternal, Message: "internal error"}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ginws/ginws/hub"
 	"github.com/ginws/ginws/internal/wstest"
+	"github.com/ginws/ginws/wire"
 )
 
 func historyHub(t *testing.T, opts hub.HistoryOptions) (*hub.Hub, string) {
@@ -146,7 +147,7 @@ func TestSlowConsumerRecoversEverything(t *testing.T) {
 	for {
 		f, closed := slow.Next()
 		if closed != nil {
-			require.Equal(t, 1013, closed.Code)
+			require.Equal(t, int(wire.CloseSlowConsumer), closed.Code)
 			break
 		}
 		if f.Offset > 0 {

@@ -10,10 +10,9 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/olahol/melody"
-)
 
-// Subprotocol is the WebSocket subprotocol of the ginws wire protocol.
-const Subprotocol = "ginws.v1"
+	"github.com/ginws/ginws/wire"
+)
 
 const (
 	keyPrincipal = "ginws.principal"
@@ -111,7 +110,7 @@ func New(opts Options) *Hub {
 		ReadBufferSize:  512,
 		WriteBufferSize: 1024,
 		WriteBufferPool: &sync.Pool{},
-		Subprotocols:    []string{Subprotocol},
+		Subprotocols:    []string{wire.Subprotocol},
 		// The origin is checked before Accept (see Accept).
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
@@ -131,7 +130,7 @@ func New(opts Options) *Hub {
 	})
 	m.HandleClose(func(ms *melody.Session, code int, _ string) error {
 		if s := sessionOf(ms); s != nil {
-			s.onPeerClose(code)
+			s.onPeerClose(wire.StatusCode(code))
 		}
 		return nil
 	})
@@ -199,7 +198,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	})
 	h.mu.RLock()
 	for s := range h.sessions {
-		s.Close(CloseGoingAway, "going_away")
+		s.closeWith(wire.CloseGoingAway)
 	}
 	h.mu.RUnlock()
 	if err := h.live.wait(ctx); err != nil {

@@ -3,6 +3,8 @@ package hub
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/ginws/ginws/wire"
 )
 
 // envelope is a client frame (PROTOCOL.md section 2).
@@ -21,24 +23,24 @@ func decodeEnvelope(data []byte) (envelope, *Error) {
 		// Arrays and scalars are valid JSON but never a client frame.
 		trimmed := skipSpace(data)
 		if len(trimmed) == 0 || trimmed[0] != '{' {
-			return env, &Error{Code: CodeBadRequest, Message: "frame must be a JSON object"}
+			return env, &Error{Code: wire.CodeBadRequest, Message: "frame must be a JSON object"}
 		}
 	}
 	if err := json.Unmarshal(data, &env); err != nil {
 		// A field of the wrong type (say "id":5) leaves the others readable.
 		if _, ok := err.(*json.UnmarshalTypeError); ok {
-			return envelope{ID: readableID(env.ID)}, &Error{Code: CodeBadRequest, Message: "type, id and room must be strings"}
+			return envelope{ID: readableID(env.ID)}, &Error{Code: wire.CodeBadRequest, Message: "type, id and room must be strings"}
 		}
-		return envelope{}, &Error{Code: CodeBadRequest, Message: "frame is not valid JSON"}
+		return envelope{}, &Error{Code: wire.CodeBadRequest, Message: "frame is not valid JSON"}
 	}
 	if !validName(env.Type, 64, false) {
-		return envelope{ID: readableID(env.ID)}, &Error{Code: CodeBadRequest, Message: "type must be 1-64 characters of A-Z a-z 0-9 . _ : -"}
+		return envelope{ID: readableID(env.ID)}, &Error{Code: wire.CodeBadRequest, Message: "type must be 1-64 characters of A-Z a-z 0-9 . _ : -"}
 	}
 	if len(env.ID) > 64 {
-		return envelope{}, &Error{Code: CodeBadRequest, Message: "id must be at most 64 characters"}
+		return envelope{}, &Error{Code: wire.CodeBadRequest, Message: "id must be at most 64 characters"}
 	}
 	if env.Room != "" && !validName(env.Room, 128, true) {
-		return envelope{ID: env.ID}, &Error{Code: CodeBadRequest, Message: "room must be 1-128 characters of A-Z a-z 0-9 . _ : / -"}
+		return envelope{ID: env.ID}, &Error{Code: wire.CodeBadRequest, Message: "room must be 1-128 characters of A-Z a-z 0-9 . _ : / -"}
 	}
 	return env, nil
 }

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ginws/ginws/validate"
+	"github.com/ginws/ginws/wire"
 )
 
 // inFrame is a client frame waiting for the session's handler goroutine.
@@ -29,7 +30,7 @@ func (h *Hub) onText(ms *melody.Session, data []byte) {
 		return
 	}
 	if !utf8.Valid(data) {
-		s.Close(CloseInvalidUTF8, "invalid_utf8")
+		s.closeWith(wire.CloseInvalidUTF8)
 		return
 	}
 	if len(data) == 4 && string(data) == "ping" {
@@ -40,8 +41,8 @@ func (h *Hub) onText(ms *melody.Session, data []byte) {
 	}
 	if h.opts.MaxDepth > 0 && validate.TooDeep(data, h.opts.MaxDepth) {
 		if h.allow(s, "", true) {
-			h.obs.Handled("invalid", CodeBadRequest, 0)
-			h.fail(s, "", &Error{Code: CodeBadRequest, Message: fmt.Sprintf("frame nests deeper than %d levels", h.opts.MaxDepth)})
+			h.obs.Handled("invalid", wire.CodeBadRequest, 0)
+			h.fail(s, "", &Error{Code: wire.CodeBadRequest, Message: fmt.Sprintf("frame nests deeper than %d levels", h.opts.MaxDepth)})
 		}
 		return
 	}
@@ -57,7 +58,7 @@ func (h *Hub) onText(ms *melody.Session, data []byte) {
 		return
 	}
 	if !s.dispatch(inFrame{env: env, size: len(data)}) {
-		h.fail(s, env.ID, &Error{Code: CodeRateLimited, Message: "too many requests waiting"})
+		h.fail(s, env.ID, &Error{Code: wire.CodeRateLimited, Message: "too many requests waiting"})
 	}
 }
 
@@ -74,11 +75,11 @@ func (h *Hub) onBinary(ms *melody.Session, data []byte) {
 	bin := h.binary
 	h.hmu.RUnlock()
 	if bin == nil {
-		h.fail(s, "", &Error{Code: CodeUnsupported, Message: "binary frames are not supported here"})
+		h.fail(s, "", &Error{Code: wire.CodeUnsupported, Message: "binary frames are not supported here"})
 		return
 	}
 	if !s.dispatch(inFrame{binary: data, size: len(data)}) {
-		h.fail(s, "", &Error{Code: CodeRateLimited, Message: "too many requests waiting"})
+		h.fail(s, "", &Error{Code: wire.CodeRateLimited, Message: "too many requests waiting"})
 	}
 }
 
@@ -103,11 +104,11 @@ func (h *Hub) allow(s *Session, id string, reply bool) bool {
 	s.strikes++
 	h.obs.RateLimited()
 	if s.strikes >= h.opts.RateLimitStrikes {
-		s.Close(CloseRateLimited, "rate_limited")
+		s.closeWith(wire.CloseRateLimited)
 		return false
 	}
 	if reply {
-		h.reply(s, replyError(id, &Error{Code: CodeRateLimited, Message: "slow down"}))
+		h.reply(s, replyError(id, &Error{Code: wire.CodeRateLimited, Message: "slow down"}))
 	}
 	return false
 }
@@ -152,14 +153,14 @@ func (h *Hub) fail(s *Session, id string, e *Error) {
 		return
 	}
 	if int(s.invalid.Add(1)) >= h.opts.MaxInvalidFrames {
-		s.Close(ClosePolicy, "too_many_errors")
+		s.closeWith(wire.ClosePolicy)
 	}
 }
 
 // invalidFrame holds the error codes of frames that break the protocol or
 // the handler's schema: MaxInvalidFrames of them in a row close the session.
-var invalidFrame = map[string]bool{
-	CodeBadRequest: true, CodeUnknownType: true, CodeValidationFailed: true, CodeTooLarge: true, CodeUnsupported: true,
+var invalidFrame = map[wire.Code]bool{
+	wire.CodeBadRequest: true, wire.CodeUnknownType: true, wire.CodeValidationFailed: true, wire.CodeTooLarge: true, wire.CodeUnsupported: true,
 }
 
 func replyError(id string, e *Error) []byte {

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ginws/ginws/validate"
+	"github.com/ginws/ginws/wire"
 )
 
 type room struct {
@@ -48,7 +49,7 @@ type joinAck struct {
 
 func needRoom(c *Context) error {
 	if c.room == "" {
-		return &Error{Code: CodeBadRequest, Message: c.typ + " needs a room"}
+		return &Error{Code: wire.CodeBadRequest, Message: c.typ + " needs a room"}
 	}
 	return nil
 }
@@ -65,7 +66,7 @@ func (h *Hub) allowJoin(s *Session) error {
 		s.joins = rate.NewLimiter(rate.Limit(h.opts.JoinRate), 2*max(h.opts.MaxRooms, DefaultMaxRooms))
 	}
 	if !s.joins.Allow() {
-		return &Error{Code: CodeRateLimited, Message: "too many joins and leaves; slow down"}
+		return &Error{Code: wire.CodeRateLimited, Message: "too many joins and leaves; slow down"}
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/ginws/ginws/internal/wsframe"
+	"github.com/ginws/ginws/wire"
 )
 
 type outFrame struct {
@@ -52,7 +53,7 @@ func (s *Session) enqueue(f outFrame) error {
 	}
 	o := &s.hub.opts
 	if s.outCount+1 > o.SendQueueFrames || s.outBytes+len(f.data) > o.SendQueueBytes {
-		s.startCloseLocked(CloseSlowConsumer, "slow_consumer", true)
+		s.startCloseLocked(wire.CloseSlowConsumer, wire.CloseSlowConsumer.Reason(), true)
 		return ErrSessionClosed
 	}
 	if f.control == websocket.PongMessage {
@@ -96,7 +97,7 @@ func (s *Session) enqueueWait(ctx context.Context, f outFrame) error {
 			return ctx.Err()
 		case <-t.C:
 			s.mu.Lock()
-			s.startCloseLocked(CloseSlowConsumer, "slow_consumer", true)
+			s.startCloseLocked(wire.CloseSlowConsumer, wire.CloseSlowConsumer.Reason(), true)
 			s.mu.Unlock()
 			return ErrSessionClosed
 		}

@@ -16,13 +16,13 @@
 package metrics
 
 import (
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ginws/ginws/hub"
 	"github.com/ginws/ginws/middleware"
+	"github.com/ginws/ginws/wire"
 )
 
 // Options configures the metrics.
@@ -115,34 +115,24 @@ func (m *Metrics) SessionOpened() {
 	m.connsTotal.Inc()
 }
 
-// SessionClosed implements hub.Observer. Codes outside the protocol's close
-// table are counted as "other".
-func (m *Metrics) SessionClosed(code int) {
+// SessionClosed implements hub.Observer. Codes the protocol does not name
+// (wire.StatusCode.Known) count as "other": the hub passes on whatever code
+// a peer closes with, and a label value per code would let clients create
+// series at will.
+func (m *Metrics) SessionClosed(code wire.StatusCode) {
 	m.connsOpen.Dec()
-	label, ok := closeLabels[code]
-	if !ok {
-		label = "other"
+	label := "other"
+	if code.Known() {
+		label = code.String()
 	}
 	m.closes.WithLabelValues(label).Inc()
 }
 
-// closeLabels holds the codes of docs/PROTOCOL.md section 4, with 1005 (a
-// peer's close frame without a code, as a browser's close() sends) and 1006
-// (the connection lost). The hub passes on whatever code a peer closes with,
-// and a label value per code would let clients create series at will.
-var closeLabels = func() map[int]string {
-	m := map[int]string{}
-	for _, c := range []int{1000, 1001, 1002, 1005, 1006, 1007, 1008, 1009, 1011, 1013, 4401, 4403, 4429} {
-		m[c] = strconv.Itoa(c)
-	}
-	return m
-}()
-
 // Handled implements hub.Observer.
-func (m *Metrics) Handled(typ, code string, d time.Duration) {
+func (m *Metrics) Handled(typ string, code wire.Code, d time.Duration) {
 	m.messagesIn.WithLabelValues(typ).Inc()
 	if code != "" {
-		m.errors.WithLabelValues(typ, code).Inc()
+		m.errors.WithLabelValues(typ, string(code)).Inc()
 	}
 	if d > 0 {
 		m.handlerTime.WithLabelValues(typ).Observe(d.Seconds())
@@ -170,4 +160,4 @@ func (m *Metrics) Published(d time.Duration, err error) {
 }
 
 // Refused implements middleware.Observer.
-func (m *Metrics) Refused(code string) { m.refusals.WithLabelValues(code).Inc() }
+func (m *Metrics) Refused(code wire.Code) { m.refusals.WithLabelValues(string(code)).Inc() }

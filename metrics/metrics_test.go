@@ -20,6 +20,7 @@ import (
 	"github.com/ginws/ginws/internal/wstest"
 	"github.com/ginws/ginws/metrics"
 	"github.com/ginws/ginws/middleware"
+	"github.com/ginws/ginws/wire"
 )
 
 func TestMain(m *testing.M) { wstest.Main(m) }
@@ -121,12 +122,12 @@ func TestCloseCodesOutsideTheProtocolFold(t *testing.T) {
 	known := []int{1000, 1001, 1002, 1005, 1006, 1007, 1008, 1009, 1011, 1013, 4401, 4403, 4429}
 	for _, code := range known {
 		m.SessionOpened()
-		m.SessionClosed(code)
+		m.SessionClosed(wire.StatusCode(code))
 	}
 	// What a peer may put in its close frame, and what it may not.
 	for _, code := range []int{1003, 1010, 1012, 1014, 1015, 2999, 3000, 4000, 4402, 4999, 5000, 65535, 0, -1} {
 		m.SessionOpened()
-		m.SessionClosed(code)
+		m.SessionClosed(wire.StatusCode(code))
 	}
 	var want strings.Builder
 	want.WriteString("# HELP ginws_closes_total Sessions closed, by close code.\n# TYPE ginws_closes_total counter\n")

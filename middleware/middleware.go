@@ -11,6 +11,7 @@ import (
 
 	"github.com/ginws/ginws/hub"
 	"github.com/ginws/ginws/internal/logtext"
+	"github.com/ginws/ginws/wire"
 )
 
 // Options configures the middleware. Auth is required; every other field
@@ -49,7 +50,7 @@ type Options struct {
 // Observer is told of every upgrade refused before the upgrade, with the
 // refusal's code (unauthorized, forbidden_origin, ...).
 type Observer interface {
-	Refused(code string)
+	Refused(code wire.Code)
 }
 
 // New returns the Gin handler that authenticates an upgrade request, checks
@@ -75,7 +76,7 @@ func New(h *hub.Hub, o Options) gin.HandlerFunc {
 		log = slog.Default()
 	}
 	addrs := &addrLimiter{max: o.MaxConnsPerAddr, n: make(map[string]int)}
-	refuse := func(c *gin.Context, status int, code, message string) {
+	refuse := func(c *gin.Context, status int, code wire.Code, message string) {
 		if o.Observer != nil {
 			o.Observer.Refused(code)
 		}
@@ -85,28 +86,28 @@ func New(h *hub.Hub, o Options) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		r := c.Request
 		if !websocket.IsWebSocketUpgrade(r) {
-			refuse(c, http.StatusBadRequest, "bad_request", "this endpoint only accepts WebSocket upgrades")
+			refuse(c, http.StatusBadRequest, wire.CodeBadRequest, "this endpoint only accepts WebSocket upgrades")
 			return
 		}
 		// RFC 6455 section 4.1; an HTTP/1.0 peer has no Upgrade semantics,
 		// and gorilla/websocket does not check the version.
 		if !r.ProtoAtLeast(1, 1) {
-			refuse(c, http.StatusBadRequest, "bad_request", "WebSocket upgrades need HTTP/1.1 or later")
+			refuse(c, http.StatusBadRequest, wire.CodeBadRequest, "WebSocket upgrades need HTTP/1.1 or later")
 			return
 		}
 		if !h.Accepting() {
-			refuse(c, http.StatusServiceUnavailable, "unavailable", "the server is shutting down")
+			refuse(c, http.StatusServiceUnavailable, wire.CodeUnavailable, "the server is shutting down")
 			return
 		}
 		if origin := r.Header.Get("Origin"); !origins.allow(origin, r.Host) {
 			log.Info("ginws: origin refused", "origin", logtext.Clip(origin), "addr", c.ClientIP())
-			refuse(c, http.StatusForbidden, "forbidden_origin", "origin not allowed")
+			refuse(c, http.StatusForbidden, wire.CodeForbiddenOrigin, "origin not allowed")
 			return
 		}
 		token, present := extractToken(r, o.Tokens)
 		if present && token == "" {
 			log.Info("ginws: malformed token", "addr", c.ClientIP())
-			refuse(c, http.StatusUnauthorized, "unauthorized", "malformed token")
+			refuse(c, http.StatusUnauthorized, wire.CodeUnauthorized, "malformed token")
 			return
 		}
 		p, err := o.Auth.Authenticate(c, token)
@@ -114,24 +115,24 @@ func New(h *hub.Hub, o Options) gin.HandlerFunc {
 			// The error may quote claims (or, from an Authenticator of the
 			// application's, a key id) but never the token itself.
 			log.Info("ginws: authentication failed", "addr", c.ClientIP(), "err", logtext.Clip(err.Error()))
-			refuse(c, http.StatusUnauthorized, "unauthorized", "authentication failed")
+			refuse(c, http.StatusUnauthorized, wire.CodeUnauthorized, "authentication failed")
 			return
 		}
 		addr := c.ClientIP()
 		if !addrs.acquire(addr) {
-			refuse(c, http.StatusTooManyRequests, "too_many_connections", "too many connections from this address")
+			refuse(c, http.StatusTooManyRequests, wire.CodeTooManyConnections, "too many connections from this address")
 			return
 		}
 		err = h.Accept(c.Writer, r, p, func() { addrs.release(addr) })
 		switch {
 		case errors.Is(err, hub.ErrTooManySessions):
-			refuse(c, http.StatusTooManyRequests, "too_many_connections", "too many connections for this user")
+			refuse(c, http.StatusTooManyRequests, wire.CodeTooManyConnections, "too many connections for this user")
 		case errors.Is(err, hub.ErrHubClosed):
-			refuse(c, http.StatusServiceUnavailable, "unavailable", "the server is shutting down")
+			refuse(c, http.StatusServiceUnavailable, wire.CodeUnavailable, "the server is shutting down")
 		case errors.Is(err, hub.ErrHubFull):
 			// Another node may have room: come back later, not at once.
 			c.Header("Retry-After", "5")
-			refuse(c, http.StatusServiceUnavailable, "unavailable", "the server is at its session limit")
+			refuse(c, http.StatusServiceUnavailable, wire.CodeUnavailable, "the server is at its session limit")
 		default:
 			// The connection is the hub's now; nothing else may write.
 			c.Abort()

@@ -27,6 +27,7 @@ import (
 	"github.com/ginws/ginws/hub"
 	"github.com/ginws/ginws/internal/wstest"
 	"github.com/ginws/ginws/middleware"
+	"github.com/ginws/ginws/wire"
 )
 
 func TestMain(m *testing.M) { wstest.Main(m) }
@@ -61,7 +62,7 @@ func connect(t *testing.T, url string, header http.Header, protocols ...string) 
 	}
 	defer conn.Close()
 	if len(protocols) > 0 {
-		assert.Equal(t, hub.Subprotocol, resp.Header.Get("Sec-WebSocket-Protocol"), "only ginws.v1 is echoed")
+		assert.Equal(t, wire.Subprotocol, resp.Header.Get("Sec-WebSocket-Protocol"), "only ginws.v1 is echoed")
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, _, err = conn.ReadMessage() // welcome
@@ -83,7 +84,7 @@ func TestTokenSources(t *testing.T) {
 	user, _ := connect(t, url, wstest.Bearer(tok))
 	assert.Equal(t, "alice", user, "Authorization header")
 
-	user, _ = connect(t, url, nil, hub.Subprotocol, "bearer."+tok)
+	user, _ = connect(t, url, nil, wire.Subprotocol, "bearer."+tok)
 	assert.Equal(t, "alice", user, "subprotocol, as browsers send it")
 
 	user, _ = connect(t, url+"?access_token="+tok, nil)
@@ -107,7 +108,7 @@ func TestTokenSourcesSwitchedOff(t *testing.T) {
 	for name, try := range map[string]func() refusal{
 		"header":      func() refusal { _, r := connect(t, url, wstest.Bearer(tok)); return r },
 		"query":       func() refusal { _, r := connect(t, url+"?access_token="+tok, nil); return r },
-		"subprotocol": func() refusal { _, r := connect(t, url, nil, hub.Subprotocol, "bearer."+tok); return r },
+		"subprotocol": func() refusal { _, r := connect(t, url, nil, wire.Subprotocol, "bearer."+tok); return r },
 	} {
 		assert.Equal(t, refusal{401, "unauthorized"}, try(), name)
 	}
@@ -359,7 +360,7 @@ func TestTokensStayOutOfLogs(t *testing.T) {
 
 func TestHTTP10UpgradeRefusedFirst(t *testing.T) {
 	var authCalls int
-	var refused []string
+	var refused []wire.Code
 	h := hub.New(hub.Options{Logger: wstest.Quiet})
 	r := gin.New()
 	r.GET("/ws", middleware.New(h, middleware.Options{
@@ -367,7 +368,7 @@ func TestHTTP10UpgradeRefusedFirst(t *testing.T) {
 			authCalls++
 			return hub.Principal{UserID: "alice"}, nil
 		}),
-		Observer: observerFunc(func(code string) { refused = append(refused, code) }),
+		Observer: observerFunc(func(code wire.Code) { refused = append(refused, code) }),
 		Logger:   wstest.Quiet,
 	}))
 	req := httptest.NewRequest(http.MethodGet, "/ws", nil)
@@ -379,15 +380,15 @@ func TestHTTP10UpgradeRefusedFirst(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, w.Code)
 	assert.JSONEq(t, `{"error":{"code":"bad_request","message":"WebSocket upgrades need HTTP/1.1 or later"}}`, w.Body.String())
 	assert.Zero(t, authCalls, "refused before authentication")
-	assert.Equal(t, []string{"bad_request"}, refused)
+	assert.Equal(t, []wire.Code{wire.CodeBadRequest}, refused)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	require.NoError(t, h.Shutdown(ctx))
 }
 
-type observerFunc func(code string)
+type observerFunc func(code wire.Code)
 
-func (f observerFunc) Refused(code string) { f(code) }
+func (f observerFunc) Refused(code wire.Code) { f(code) }
 
 func TestJWTCritRefused(t *testing.T) {
 	auth := middleware.JWT(middleware.JWTOptions{Secret: wstest.Secret})

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/wire"
 )
 
 // Info titles an AsyncAPI document.
@@ -108,8 +109,8 @@ func errorPayload() map[string]any {
 		"type": map[string]any{"const": "error"},
 		"id":   map[string]any{"type": "string"},
 		"error": map[string]any{"type": "object", "required": []any{"code", "message"}, "properties": map[string]any{
-			"code": map[string]any{"enum": []any{hub.CodeBadRequest, hub.CodeUnknownType, hub.CodeValidationFailed, hub.CodeForbidden,
-				hub.CodeNotMember, hub.CodeRateLimited, hub.CodeTooLarge, hub.CodeUnsupported, hub.CodeInternal}},
+			"code": map[string]any{"enum": []any{wire.CodeBadRequest, wire.CodeUnknownType, wire.CodeValidationFailed, wire.CodeForbidden,
+				wire.CodeNotMember, wire.CodeRateLimited, wire.CodeTooLarge, wire.CodeUnsupported, wire.CodeInternal, wire.CodeTooManyRooms}},
 			"message": map[string]any{"type": "string"},
 			"fields":  map[string]any{"type": "array", "items": field},
 		}},

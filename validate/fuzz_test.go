@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ginws/ginws/validate"
+	"github.com/ginws/ginws/wire"
 )
 
 func FuzzDecode(f *testing.F) {
@@ -31,7 +32,7 @@ func FuzzDecode(f *testing.F) {
 			if !errors.As(err, &verr) {
 				t.Fatalf("error %T is not a *validate.Error: %v", err, err)
 			}
-			if verr.Code == validate.CodeValidationFailed && len(verr.Fields) == 0 {
+			if verr.Code == wire.CodeValidationFailed && len(verr.Fields) == 0 {
 				t.Fatal("validation_failed without fields")
 			}
 			for _, fe := range verr.Fields {

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 
 	"github.com/go-playground/validator/v10"
+
+	"github.com/ginws/ginws/wire"
 )
 
 // Default limits, used when the matching Options field is zero.
@@ -159,14 +161,14 @@ func Decode[T any](v *Validator, data []byte) (T, error) {
 func (v *Validator) Into(data []byte, dst any) error {
 	v.markUsed()
 	if v.maxBytes > 0 && len(data) > v.maxBytes {
-		return &Error{Code: CodeTooLarge, err: ErrTooLarge,
+		return &Error{Code: wire.CodeTooLarge, err: ErrTooLarge,
 			Message: fmt.Sprintf("payload is %d bytes, more than the limit of %d", len(data), v.maxBytes)}
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		data = []byte("null")
 	}
 	if v.maxDepth > 0 && TooDeep(data, v.maxDepth) {
-		return &Error{Code: CodeBadRequest, err: ErrTooDeep,
+		return &Error{Code: wire.CodeBadRequest, err: ErrTooDeep,
 			Message: fmt.Sprintf("payload nests deeper than %d levels", v.maxDepth)}
 	}
 	if err := v.unmarshal(data, dst); err != nil {
@@ -192,7 +194,7 @@ func (v *Validator) unmarshal(data []byte, dst any) error {
 
 // Struct runs the rules on an already decoded value (a struct or a pointer
 // to one; other values pass). It returns nil or an *Error with
-// CodeValidationFailed.
+// wire.CodeValidationFailed.
 func (v *Validator) Struct(x any) error {
 	v.markUsed()
 	rv := reflect.ValueOf(x)
@@ -211,14 +213,14 @@ func (v *Validator) Struct(x any) error {
 	}
 	var verrs validator.ValidationErrors
 	if !errors.As(err, &verrs) {
-		return &Error{Code: CodeBadRequest, Message: "payload cannot be validated", err: err}
+		return &Error{Code: wire.CodeBadRequest, Message: "payload cannot be validated", err: err}
 	}
-	fields := make([]FieldError, len(verrs))
+	fields := make([]wire.FieldError, len(verrs))
 	for i, fe := range verrs {
 		path := v.jsonPath(rv.Type(), fe.StructNamespace())
-		fields[i] = FieldError{Field: path, Rule: fe.Tag(), Param: fe.Param(), Message: v.describe(fe, path)}
+		fields[i] = wire.FieldError{Field: path, Rule: fe.Tag(), Param: fe.Param(), Message: v.describe(fe, path)}
 	}
-	return &Error{Code: CodeValidationFailed, Message: "validation failed", Fields: fields, err: ErrInvalid}
+	return &Error{Code: wire.CodeValidationFailed, Message: "validation failed", Fields: fields, err: ErrInvalid}
 }
 
 func (v *Validator) describe(fe validator.FieldError, path string) string {
@@ -243,16 +245,16 @@ func decodeError(data []byte, err error) *Error {
 			field = p
 		}
 		if field == "" {
-			return &Error{Code: CodeBadRequest, err: errors.Join(ErrMalformed, err),
+			return &Error{Code: wire.CodeBadRequest, err: errors.Join(ErrMalformed, err),
 				Message: fmt.Sprintf("payload must be %s, not %s", jsonKind(typeErr.Type), typeErr.Value)}
 		}
 		msg := fmt.Sprintf("%s must be %s, not %s", field, jsonKind(typeErr.Type), typeErr.Value)
-		return &Error{Code: CodeBadRequest, Message: msg, err: errors.Join(ErrMalformed, err),
-			Fields: []FieldError{{Field: field, Rule: "type", Param: typeErr.Type.String(), Message: msg}}}
+		return &Error{Code: wire.CodeBadRequest, Message: msg, err: errors.Join(ErrMalformed, err),
+			Fields: []wire.FieldError{{Field: field, Rule: "type", Param: typeErr.Type.String(), Message: msg}}}
 	}
 	var syntaxErr *json.SyntaxError
 	if errors.As(err, &syntaxErr) {
-		return &Error{Code: CodeBadRequest, err: errors.Join(ErrMalformed, err),
+		return &Error{Code: wire.CodeBadRequest, err: errors.Join(ErrMalformed, err),
 			Message: fmt.Sprintf("payload is not valid JSON (at byte %d)", syntaxErr.Offset)}
 	}
 	if field, ok := unknownField(err); ok {
@@ -260,10 +262,10 @@ func decodeError(data []byte, err error) *Error {
 		if field == "" {
 			msg = `"" is not a known field`
 		}
-		return &Error{Code: CodeBadRequest, Message: msg, err: errors.Join(ErrMalformed, err),
-			Fields: []FieldError{{Field: field, Rule: "unknown", Message: msg}}}
+		return &Error{Code: wire.CodeBadRequest, Message: msg, err: errors.Join(ErrMalformed, err),
+			Fields: []wire.FieldError{{Field: field, Rule: "unknown", Message: msg}}}
 	}
-	return &Error{Code: CodeBadRequest, Message: "payload is not valid JSON", err: errors.Join(ErrMalformed, err)}
+	return &Error{Code: wire.CodeBadRequest, Message: "payload is not valid JSON", err: errors.Join(ErrMalformed, err)}
 }
 
 // unknownField extracts the name from encoding/json's `json: unknown field

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ginws/ginws/validate"
+	"github.com/ginws/ginws/wire"
 )
 
 type Item struct {
@@ -39,37 +40,37 @@ func TestDecodeFields(t *testing.T) {
 	tests := []struct {
 		name    string
 		payload string
-		code    validate.Code
-		fields  []validate.FieldError
+		code    wire.Code
+		fields  []wire.FieldError
 	}{
 		{"valid", `{"room":"lobby","text":"hi","items":[{"sku":"a1","qty":2}]}`, "", nil},
-		{"missing required", `{"text":"hi"}`, validate.CodeValidationFailed, []validate.FieldError{
+		{"missing required", `{"text":"hi"}`, wire.CodeValidationFailed, []wire.FieldError{
 			{Field: "room", Rule: "required", Message: "room is required"}}},
-		{"too long text", `{"room":"r","text":"` + strings.Repeat("x", 501) + `"}`, validate.CodeValidationFailed, []validate.FieldError{
+		{"too long text", `{"room":"r","text":"` + strings.Repeat("x", 501) + `"}`, wire.CodeValidationFailed, []wire.FieldError{
 			{Field: "text", Rule: "max", Param: "500", Message: "text must be at most 500 characters long"}}},
-		{"empty text", `{"room":"r","text":""}`, validate.CodeValidationFailed, []validate.FieldError{
+		{"empty text", `{"room":"r","text":""}`, wire.CodeValidationFailed, []wire.FieldError{
 			{Field: "text", Rule: "required", Message: "text is required"}}},
-		{"every failing field", `{"room":"much too long","email":"nope","kind":"c"}`, validate.CodeValidationFailed, []validate.FieldError{
+		{"every failing field", `{"room":"much too long","email":"nope","kind":"c"}`, wire.CodeValidationFailed, []wire.FieldError{
 			{Field: "room", Rule: "max", Param: "8", Message: "room must be at most 8 characters long"},
 			{Field: "text", Rule: "required", Message: "text is required"},
 			{Field: "email", Rule: "email", Message: "email must be a valid email address"},
 			{Field: "kind", Rule: "oneof", Param: "a b", Message: "kind must be one of: a b"}}},
-		{"slice index", `{"room":"r","text":"t","items":[{"sku":"a","qty":1},{"sku":"b","qty":0},{"sku":"c-d","qty":100}]}`, validate.CodeValidationFailed, []validate.FieldError{
+		{"slice index", `{"room":"r","text":"t","items":[{"sku":"a","qty":1},{"sku":"b","qty":0},{"sku":"c-d","qty":100}]}`, wire.CodeValidationFailed, []wire.FieldError{
 			{Field: "items[1].qty", Rule: "min", Param: "1", Message: "items[1].qty must be at least 1"},
 			{Field: "items[2].sku", Rule: "alphanum", Message: "items[2].sku must contain only letters and digits"},
 			{Field: "items[2].qty", Rule: "max", Param: "99", Message: "items[2].qty must be at most 99"}}},
-		{"slice length", `{"room":"r","text":"t","items":[{"sku":"a","qty":1},{"sku":"a","qty":1},{"sku":"a","qty":1},{"sku":"a","qty":1}]}`, validate.CodeValidationFailed, []validate.FieldError{
+		{"slice length", `{"room":"r","text":"t","items":[{"sku":"a","qty":1},{"sku":"a","qty":1},{"sku":"a","qty":1},{"sku":"a","qty":1}]}`, wire.CodeValidationFailed, []wire.FieldError{
 			{Field: "items", Rule: "max", Param: "3", Message: "items must have at most 3 items"}}},
-		{"map key", `{"room":"r","text":"t","meta":{"color":"ultraviolet"}}`, validate.CodeValidationFailed, []validate.FieldError{
+		{"map key", `{"room":"r","text":"t","meta":{"color":"ultraviolet"}}`, wire.CodeValidationFailed, []wire.FieldError{
 			{Field: "meta[color]", Rule: "max", Param: "5", Message: "meta[color] must be at most 5 characters long"}}},
-		{"nested pointer", `{"room":"r","text":"t","inner":{"level":11}}`, validate.CodeValidationFailed, []validate.FieldError{
+		{"nested pointer", `{"room":"r","text":"t","inner":{"level":11}}`, wire.CodeValidationFailed, []wire.FieldError{
 			{Field: "inner.level", Rule: "lte", Param: "10", Message: "inner.level must be at most 10"}}},
-		{"type mismatch", `{"room":"r","text":"t","items":[{"sku":"a","qty":1},{"sku":"b","qty":"x"}]}`, validate.CodeBadRequest, []validate.FieldError{
+		{"type mismatch", `{"room":"r","text":"t","items":[{"sku":"a","qty":1},{"sku":"b","qty":"x"}]}`, wire.CodeBadRequest, []wire.FieldError{
 			{Field: "items[1].qty", Rule: "type", Param: "int", Message: "items[1].qty must be an integer, not string"}}},
-		{"top-level mismatch", `[1,2]`, validate.CodeBadRequest, nil},
-		{"not JSON", `{"room":`, validate.CodeBadRequest, nil},
-		{"trailing garbage", `{"room":"r","text":"t"} x`, validate.CodeBadRequest, nil},
-		{"empty payload", ``, validate.CodeValidationFailed, []validate.FieldError{
+		{"top-level mismatch", `[1,2]`, wire.CodeBadRequest, nil},
+		{"not JSON", `{"room":`, wire.CodeBadRequest, nil},
+		{"trailing garbage", `{"room":"r","text":"t"} x`, wire.CodeBadRequest, nil},
+		{"empty payload", ``, wire.CodeValidationFailed, []wire.FieldError{
 			{Field: "room", Rule: "required", Message: "room is required"},
 			{Field: "text", Rule: "required", Message: "text is required"}}},
 	}
@@ -98,7 +99,7 @@ func TestLimits(t *testing.T) {
 		assert.ErrorIs(t, err, validate.ErrTooDeep)
 		var verr *validate.Error
 		require.ErrorAs(t, err, &verr)
-		assert.Equal(t, validate.CodeBadRequest, verr.Code)
+		assert.Equal(t, wire.CodeBadRequest, verr.Code)
 		_, err = validate.Decode[any](v, []byte(deep[1:len(deep)-1]))
 		assert.NoError(t, err, "exactly 32 levels pass")
 	})
@@ -120,7 +121,7 @@ func TestLimits(t *testing.T) {
 		assert.ErrorIs(t, err, validate.ErrTooLarge)
 		var verr *validate.Error
 		require.ErrorAs(t, err, &verr)
-		assert.Equal(t, validate.CodeTooLarge, verr.Code)
+		assert.Equal(t, wire.CodeTooLarge, verr.Code)
 	})
 	t.Run("configurable depth", func(t *testing.T) {
 		v := validate.New(validate.Options{MaxDepth: 2})
@@ -137,8 +138,8 @@ func TestUnknownFieldsPerInstance(t *testing.T) {
 	_, err := validate.Decode[Order](strict, payload)
 	var verr *validate.Error
 	require.ErrorAs(t, err, &verr)
-	assert.Equal(t, validate.CodeBadRequest, verr.Code)
-	assert.Equal(t, []validate.FieldError{{Field: "colour", Rule: "unknown", Message: "colour is not a known field"}}, verr.Fields)
+	assert.Equal(t, wire.CodeBadRequest, verr.Code)
+	assert.Equal(t, []wire.FieldError{{Field: "colour", Rule: "unknown", Message: "colour is not a known field"}}, verr.Fields)
 
 	_, err = validate.Decode[Order](lax, payload)
 	assert.NoError(t, err, "the strict instance does not change the other one")
@@ -196,7 +197,7 @@ func TestSharesGinEngineAndTags(t *testing.T) {
 	_, err := validate.Decode[GinRequest](gv, []byte(`{"name":"ann","color":"pink"}`))
 	var verr *validate.Error
 	require.ErrorAs(t, err, &verr)
-	assert.Equal(t, []validate.FieldError{{Field: "color", Rule: "primary", Message: "color must be a primary colour"}}, verr.Fields)
+	assert.Equal(t, []wire.FieldError{{Field: "color", Rule: "primary", Message: "color must be a primary colour"}}, verr.Fields)
 
 	// The same struct with the tag name option instead of Gin's engine.
 	byTag := validate.New(validate.Options{TagName: "binding"})
@@ -227,7 +228,7 @@ func TestCustomRules(t *testing.T) {
 	_, err := validate.Decode[Msg](v, []byte(`{"room":"lobby","from":5,"to":1}`))
 	var verr *validate.Error
 	require.ErrorAs(t, err, &verr)
-	assert.Equal(t, []validate.FieldError{
+	assert.Equal(t, []wire.FieldError{
 		{Field: "room", Rule: "room", Message: "room must start with room:"},
 		{Field: "to", Rule: "gtefield", Param: "From", Message: "to failed the rule gtefield=From"},
 	}, verr.Fields)

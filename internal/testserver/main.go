@@ -31,6 +31,7 @@ import (
 
 	"github.com/ginws/ginws/hub"
 	"github.com/ginws/ginws/middleware"
+	"github.com/ginws/ginws/wire"
 )
 
 type sendChat struct {
@@ -114,7 +115,7 @@ func main() {
 
 // silent welcomes a client with a short heartbeat and then never answers.
 func silent(c *gin.Context) {
-	up := websocket.Upgrader{Subprotocols: []string{hub.Subprotocol}, CheckOrigin: func(*http.Request) bool { return true }}
+	up := websocket.Upgrader{Subprotocols: []string{wire.Subprotocol}, CheckOrigin: func(*http.Request) bool { return true }}
 	conn, err := up.Upgrade(c.Writer, c.Request, nil)
 	if err != nil {
 		return

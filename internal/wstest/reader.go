@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/ginws/ginws/wire"
 )
 
 // Reader reads a client's connection on a goroutine of its own, so that
@@ -96,10 +98,10 @@ func (r *Reader) Count(typ string) int {
 }
 
 // Errors returns how many error frames with code have arrived.
-func (r *Reader) Errors(code string) int {
+func (r *Reader) Errors(code wire.Code) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.errors[code]
+	return r.errors[string(code)]
 }
 
 // Code returns the code of the close frame that ended the connection, or

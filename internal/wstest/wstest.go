@@ -12,10 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/wire"
 )
 
-// Subprotocol is offered on every dial.
-const Subprotocol = hub.Subprotocol
+// wire.Subprotocol is offered on every dial.
 
 // Wait bounds every read.
 const Wait = 5 * time.Second
@@ -48,9 +48,9 @@ type Frame struct {
 	} `json:"error"`
 }
 
-// Dialer offers Subprotocol and bounds the handshake by Wait.
+// Dialer offers wire.Subprotocol and bounds the handshake by Wait.
 func Dialer() *websocket.Dialer {
-	return &websocket.Dialer{Subprotocols: []string{Subprotocol}, HandshakeTimeout: Wait}
+	return &websocket.Dialer{Subprotocols: []string{wire.Subprotocol}, HandshakeTimeout: Wait}
 }
 
 // Dial connects, checks the selected subprotocol and reads the welcome.
@@ -58,7 +58,7 @@ func Dial(t *testing.T, url string, header http.Header) *Client {
 	t.Helper()
 	conn, resp, err := Dialer().Dial(url, header)
 	require.NoError(t, err)
-	require.Equal(t, Subprotocol, resp.Header.Get("Sec-WebSocket-Protocol"))
+	require.Equal(t, wire.Subprotocol, resp.Header.Get("Sec-WebSocket-Protocol"))
 	t.Cleanup(func() { conn.Close() })
 	c := &Client{t: t, Conn: conn}
 	c.Welcome = c.Read()
