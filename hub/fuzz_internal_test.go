@@ -30,7 +30,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			t.Fatalf("accepted a bad envelope %+v", env)
 		}
 		// What the hub echoes back must encode.
-		if _, err := replyFrame("error", env.ID, nil, &Error{Code: wire.CodeInternal, Message: "x"}); err != nil {
+		if _, err := encodeReply("error", env.ID, nil, &Error{Code: wire.CodeInternal, Message: "x"}); err != nil {
 			t.Fatal(err)
 		}
 		if env.Data != nil && !json.Valid(env.Data) {

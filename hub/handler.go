@@ -210,8 +210,8 @@ func (h *Hub) handle(s *Session, f inFrame) {
 	switch f.env.Type {
 	case "ping":
 		s.invalid.Store(0)
-		frame, _ := replyFrame("pong", c.id, nil, nil)
-		h.reply(s, frame)
+		frame, _ := encodeReply("pong", c.id, nil, nil)
+		s.queueReply(frame)
 		return
 	case "join":
 		if after, err = h.join(c, f.env.Data); err == nil {
@@ -291,10 +291,10 @@ func (h *Hub) answer(c *Context, result any, err error) wire.Code {
 		if c.id == "" {
 			return ""
 		}
-		frame, encErr := replyFrame("ack", c.id, result, nil)
+		frame, encErr := encodeReply("ack", c.id, result, nil)
 		if encErr != nil {
 			h.reportError(s, fmt.Errorf("hub: encode result of %q: %w", c.typ, encErr))
-			h.reply(s, replyError(c.id, &Error{Code: wire.CodeInternal, Message: "internal error"}))
+			s.queueReply(encodeError(c.id, &Error{Code: wire.CodeInternal, Message: "internal error"}))
 			return wire.CodeInternal
 		}
 		s.charge(len(frame))
@@ -305,7 +305,7 @@ func (h *Hub) answer(c *Context, result any, err error) wire.Code {
 		return ""
 	}
 	e := toClientError(h, c, err)
-	h.fail(s, c.id, e)
+	h.sendError(s, c.id, e)
 	return e.Code
 }
 

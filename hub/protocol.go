@@ -117,8 +117,8 @@ func marshalData(data any) ([]byte, error) {
 	return payload, nil
 }
 
-// replyFrame encodes an ack, pong or error for request id.
-func replyFrame(typ, id string, data any, e *Error) ([]byte, error) {
+// encodeReply encodes an ack, pong or error for request id.
+func encodeReply(typ, id string, data any, e *Error) ([]byte, error) {
 	type reply struct {
 		Type  string          `json:"type"`
 		ID    string          `json:"id,omitempty"`
@@ -137,4 +137,10 @@ func replyFrame(typ, id string, data any, e *Error) ([]byte, error) {
 		r.Data = payload
 	}
 	return json.Marshal(r)
+}
+
+// encodeError encodes an error reply for request id.
+func encodeError(id string, e *Error) []byte {
+	b, _ := encodeReply("error", id, nil, e)
+	return b
 }

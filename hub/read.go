@@ -42,7 +42,7 @@ func (h *Hub) onText(ms *melody.Session, data []byte) {
 	if h.opts.MaxDepth > 0 && validate.TooDeep(data, h.opts.MaxDepth) {
 		if h.allow(s, "", true) {
 			h.obs.Handled("invalid", wire.CodeBadRequest, 0)
-			h.fail(s, "", &Error{Code: wire.CodeBadRequest, Message: fmt.Sprintf("frame nests deeper than %d levels", h.opts.MaxDepth)})
+			h.sendError(s, "", &Error{Code: wire.CodeBadRequest, Message: fmt.Sprintf("frame nests deeper than %d levels", h.opts.MaxDepth)})
 		}
 		return
 	}
@@ -54,11 +54,11 @@ func (h *Hub) onText(ms *melody.Session, data []byte) {
 	}
 	if e != nil {
 		h.obs.Handled("invalid", e.Code, 0)
-		h.fail(s, env.ID, e)
+		h.sendError(s, env.ID, e)
 		return
 	}
 	if !s.dispatch(inFrame{env: env, size: len(data)}) {
-		h.fail(s, env.ID, &Error{Code: wire.CodeRateLimited, Message: "too many requests waiting"})
+		h.sendError(s, env.ID, &Error{Code: wire.CodeRateLimited, Message: "too many requests waiting"})
 	}
 }
 
@@ -75,11 +75,11 @@ func (h *Hub) onBinary(ms *melody.Session, data []byte) {
 	bin := h.binary
 	h.hmu.RUnlock()
 	if bin == nil {
-		h.fail(s, "", &Error{Code: wire.CodeUnsupported, Message: "binary frames are not supported here"})
+		h.sendError(s, "", &Error{Code: wire.CodeUnsupported, Message: "binary frames are not supported here"})
 		return
 	}
 	if !s.dispatch(inFrame{binary: data, size: len(data)}) {
-		h.fail(s, "", &Error{Code: wire.CodeRateLimited, Message: "too many requests waiting"})
+		h.sendError(s, "", &Error{Code: wire.CodeRateLimited, Message: "too many requests waiting"})
 	}
 }
 
@@ -108,7 +108,7 @@ func (h *Hub) allow(s *Session, id string, reply bool) bool {
 		return false
 	}
 	if reply {
-		h.reply(s, replyError(id, &Error{Code: wire.CodeRateLimited, Message: "slow down"}))
+		s.queueReply(encodeError(id, &Error{Code: wire.CodeRateLimited, Message: "slow down"}))
 	}
 	return false
 }
@@ -141,10 +141,10 @@ func (s *Session) inDebt() bool {
 	return s.output != nil && s.output.Tokens() < 0
 }
 
-// fail answers an invalid frame and closes the session with 1008 after
-// MaxInvalidFrames of them in a row.
-func (h *Hub) fail(s *Session, id string, e *Error) {
-	h.reply(s, replyError(id, e))
+// sendError answers a frame with an error, and closes the session with 1008
+// after MaxInvalidFrames invalid frames in a row.
+func (h *Hub) sendError(s *Session, id string, e *Error) {
+	s.queueReply(encodeError(id, e))
 	if !invalidFrame[e.Code] {
 		// A refusal (forbidden, not_member, too_many_rooms, an
 		// application's code) is an answer to a valid frame: a client
@@ -161,15 +161,6 @@ func (h *Hub) fail(s *Session, id string, e *Error) {
 // the handler's schema: MaxInvalidFrames of them in a row close the session.
 var invalidFrame = map[wire.Code]bool{
 	wire.CodeBadRequest: true, wire.CodeUnknownType: true, wire.CodeValidationFailed: true, wire.CodeTooLarge: true, wire.CodeUnsupported: true,
-}
-
-func replyError(id string, e *Error) []byte {
-	b, _ := replyFrame("error", id, nil, e)
-	return b
-}
-
-func (h *Hub) reply(s *Session, frame []byte) {
-	_ = s.enqueue(outFrame{data: frame, urgent: true})
 }
 
 // dispatch queues an inbound frame for the session's handler goroutine, so a

@@ -67,6 +67,12 @@ func (s *Session) enqueue(f outFrame) error {
 	return nil
 }
 
+// queueReply queues an answer (ack, error, pong) ahead of the events, as
+// enqueue does, from any goroutine.
+func (s *Session) queueReply(frame []byte) {
+	_ = s.enqueue(outFrame{data: frame, urgent: true})
+}
+
 // enqueueWait queues a frame like enqueue but, instead of overflowing,
 // waits while the queue is more than half full: a long replay of missed
 // events, or a large answer, is paced by what the peer reads. A peer that reads nothing for
