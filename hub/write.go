@@ -53,7 +53,7 @@ func (s *Session) enqueue(f outFrame) error {
 	}
 	o := &s.hub.opts
 	if s.outCount+1 > o.SendQueueFrames || s.outBytes+len(f.data) > o.SendQueueBytes {
-		s.startCloseLocked(wire.CloseSlowConsumer, wire.CloseSlowConsumer.Reason(), true)
+		s.overflowLocked()
 		return ErrSessionClosed
 	}
 	if f.control == websocket.PongMessage {
@@ -65,6 +65,12 @@ func (s *Session) enqueue(f outFrame) error {
 	s.answers = s.answers || f.urgent
 	s.kickLocked(f.urgent)
 	return nil
+}
+
+// overflowLocked closes a session whose queue is full with 1013 at once:
+// nothing is dropped silently, the client learns of the gap and resumes.
+func (s *Session) overflowLocked() {
+	s.startCloseLocked(wire.CloseSlowConsumer, wire.CloseSlowConsumer.Reason(), true)
 }
 
 // queueReply queues an answer (ack, error, pong) ahead of the events, as
@@ -103,7 +109,7 @@ func (s *Session) enqueueWait(ctx context.Context, f outFrame) error {
 			return ctx.Err()
 		case <-t.C:
 			s.mu.Lock()
-			s.startCloseLocked(wire.CloseSlowConsumer, wire.CloseSlowConsumer.Reason(), true)
+			s.overflowLocked()
 			s.mu.Unlock()
 			return ErrSessionClosed
 		}
