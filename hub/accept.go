@@ -223,21 +223,21 @@ func (h *Hub) onConnect(ms *melody.Session) {
 	s := &Session{
 		hub:       h,
 		conn:      ms.WebsocketConnection(),
-		socket:    ms.WebsocketConnection().NetConn().(*sock.Conn),
 		id:        newID(),
 		principal: p,
 		release:   release,
-		writing:   true, // held until open
 	}
+	socket := s.conn.NetConn().(*sock.Conn)
+	s.out = newOutbox(h, socket, s)
 	ms.Set(keySession, s)
-	s.socket.Own(s.requeue, s.writeFailed)
+	socket.Own(s.out.requeue, s.writeFailed)
 	s.conn.SetPingHandler(s.onPing)
-	welcome, _ := eventFrame("welcome", "", struct {
+	welcome, _ := encodeEvent("welcome", "", struct {
 		Session   string `json:"session"`
 		User      string `json:"user"`
 		Heartbeat int64  `json:"heartbeat"`
 	}{s.id, p.UserID, h.opts.PingInterval.Milliseconds()})
-	_ = s.enqueue(outFrame{data: welcome, urgent: true})
+	_ = s.out.enqueue(outgoing{data: welcome, urgent: true})
 
 	h.mu.Lock()
 	h.sessions[s] = struct{}{}
@@ -259,7 +259,7 @@ func (h *Hub) onConnect(ms *melody.Session) {
 			return
 		}
 	}
-	s.open()
+	s.out.open()
 	s.pingTimer = time.AfterFunc(h.opts.PingInterval, s.ping)
 	if !p.Expires.IsZero() {
 		s.expiry = time.AfterFunc(time.Until(p.Expires), func() {
@@ -291,8 +291,8 @@ func (h *Hub) onDisconnect(ms *melody.Session) {
 	if s.closeErr == nil {
 		s.closeErr = &CloseError{Code: wire.CloseAbnormal, Reason: wire.CloseAbnormal.Reason()}
 	}
-	s.dropQueueLocked()
 	s.mu.Unlock()
+	s.out.discard()
 
 	h.mu.Lock()
 	delete(h.sessions, s)

@@ -17,7 +17,8 @@ func benchHub(n, k int) (*Hub, []*Session) {
 	h.rooms["r"] = r
 	sessions := make([]*Session, n)
 	for i := range sessions {
-		s := &Session{hub: h, id: strconv.Itoa(i), writing: true, rooms: map[string]struct{}{}}
+		s := &Session{hub: h, id: strconv.Itoa(i), rooms: map[string]struct{}{}}
+		s.out = newOutbox(h, nil, s) // held: nothing is written
 		sessions[i] = s
 		h.sessions[s] = struct{}{}
 		if i < k {
@@ -30,8 +31,9 @@ func benchHub(n, k int) (*Hub, []*Session) {
 
 func drain(sessions []*Session) {
 	for _, s := range sessions {
-		clear(s.out)
-		s.out, s.outBytes, s.outCount = s.out[:0], 0, 0
+		o := &s.out
+		clear(o.msgs)
+		o.msgs, o.bytes, o.count = o.msgs[:0], 0, 0
 	}
 }
 
@@ -87,7 +89,7 @@ func BenchmarkEncodeOnly(b *testing.B) {
 	data := map[string]string{"user": "alice", "text": "hello"}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := eventFrame("announcement", "", data); err != nil {
+		if _, err := encodeEvent("announcement", "", data); err != nil {
 			b.Fatal(err)
 		}
 	}

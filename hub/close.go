@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"errors"
+	"net"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -59,26 +61,43 @@ func (s *Session) refuse(code wire.StatusCode) {
 	s.mu.Lock()
 	s.startCloseLocked(code, code.Reason(), true)
 	s.mu.Unlock()
-	s.open()
+	s.out.open()
 }
 
 // startCloseLocked begins the closing handshake: draining, or discarding
 // when now is set; a session already draining moves on to discarding if
 // now is set.
 func (s *Session) startCloseLocked(code wire.StatusCode, reason string, now bool) {
-	if s.state != open {
-		if now && s.state == draining {
-			s.state = discarding
-			s.setCloseLocked(code, reason)
-		}
+	switch {
+	case s.state == open:
+		s.state = draining
+	case s.state != draining || !now:
 		return
 	}
-	s.state = draining
 	if now {
 		s.state = discarding
 	}
 	s.setCloseLocked(code, reason)
-	s.kickLocked(true)
+	s.releaseCloseLocked()
+}
+
+// releaseCloseLocked lets the close frame go: after what is queued once no
+// frame waits for its answer, or at once when discarding.
+func (s *Session) releaseCloseLocked() {
+	switch {
+	case s.state == discarding:
+		s.out.closeNow(*s.closeErr)
+	case s.state == draining && !s.handling:
+		s.out.closeAfter(*s.closeErr)
+	}
+}
+
+// overflowed closes a session whose queue was full with 1013 at once:
+// nothing is dropped silently, the client learns of the gap and resumes.
+func (s *Session) overflowed() {
+	s.mu.Lock()
+	s.startCloseLocked(wire.CloseSlowConsumer, wire.CloseSlowConsumer.Reason(), true)
+	s.mu.Unlock()
 }
 
 // setCloseLocked records why the session closes. A slow consumer is
@@ -106,6 +125,20 @@ func (s *Session) isGone() bool {
 	return s.state == gone
 }
 
+// sendClose writes the close frame the outbox let go, unless the peer's
+// came first.
+func (s *Session) sendClose(ce CloseError) {
+	s.mu.Lock()
+	first := s.state < closeSent
+	if first {
+		s.state = closeSent
+	}
+	s.mu.Unlock()
+	if first {
+		s.writeClose(ce)
+	}
+}
+
 // writeClose sends the close frame and gives the peer CloseTimeout to
 // answer; the reader keeps reading and discarding meanwhile, so the TCP
 // connection is not reset under the peer's unread close frame.
@@ -119,7 +152,7 @@ func (s *Session) writeClose(ce CloseError) {
 		s.conn.Close()
 		return
 	}
-	if s.socket.Pending() {
+	if s.out.socket.Pending() {
 		// The close frame waits behind a backlog: the peer keeps the
 		// longer deadline to take it and answer.
 		return
@@ -140,12 +173,36 @@ func (s *Session) onPeerClose(code wire.StatusCode) {
 	if s.closeErr == nil {
 		s.closeErr = &CloseError{Code: code, Reason: "peer_closed"}
 	}
-	s.dropQueueLocked()
 	s.mu.Unlock()
+	s.out.discard()
 	if first {
 		if code == wire.CloseNoStatus {
 			code = wire.CloseNormal
 		}
 		_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(int(code), ""), time.Now().Add(s.hub.opts.WriteTimeout))
 	}
+}
+
+// writeFailed closes a connection that could not be written: the reader
+// fails too, and cleans up.
+func (s *Session) writeFailed(err error) {
+	if !errors.Is(err, net.ErrClosed) {
+		s.reportLater(err)
+	}
+	s.conn.Close()
+}
+
+// reportLater runs the error hook (and the observer, for a slow consumer)
+// on a goroutine of its own: write failures are found by the hub's writers,
+// slow consumers under locks, and a slow hook must hold up neither. Shutdown
+// waits for it.
+func (s *Session) reportLater(err error) {
+	s.hub.writers.active.add(1)
+	go func() {
+		defer s.hub.writers.active.add(-1)
+		if errors.Is(err, ErrSlowConsumer) {
+			s.hub.obs.SlowConsumer()
+		}
+		s.hub.reportError(s, err)
+	}()
 }

@@ -177,7 +177,7 @@ func (h *Hub) HandleBinary(fn func(c *Context, data []byte) error) {
 }
 
 // handle runs on the session's handler goroutine.
-func (h *Hub) handle(s *Session, f inFrame) {
+func (h *Hub) handle(s *Session, f incoming) {
 	c := &Context{Context: s.Context(), hub: h, session: s, id: f.env.ID, typ: f.env.Type, room: f.env.Room}
 	start, label := time.Now(), "binary"
 	var code wire.Code
@@ -210,8 +210,8 @@ func (h *Hub) handle(s *Session, f inFrame) {
 	switch f.env.Type {
 	case "ping":
 		s.invalid.Store(0)
-		frame, _ := encodeReply("pong", c.id, nil, nil)
-		s.queueReply(frame)
+		reply, _ := encodeReply("pong", c.id, nil, nil)
+		s.out.queueReply(reply)
 		return
 	case "join":
 		if after, err = h.join(c, f.env.Data); err == nil {
@@ -291,17 +291,17 @@ func (h *Hub) answer(c *Context, result any, err error) wire.Code {
 		if c.id == "" {
 			return ""
 		}
-		frame, encErr := encodeReply("ack", c.id, result, nil)
+		reply, encErr := encodeReply("ack", c.id, result, nil)
 		if encErr != nil {
 			h.reportError(s, fmt.Errorf("hub: encode result of %q: %w", c.typ, encErr))
-			s.queueReply(encodeError(c.id, &Error{Code: wire.CodeInternal, Message: "internal error"}))
+			s.out.queueReply(encodeError(c.id, &Error{Code: wire.CodeInternal, Message: "internal error"}))
 			return wire.CodeInternal
 		}
-		s.charge(len(frame))
+		s.charge(len(reply))
 		// The handler's goroutine is the session's own: a large answer
 		// waits for the peer to read, like a replay, instead of
 		// overflowing the queue.
-		_ = s.enqueueWait(c, outFrame{data: frame, urgent: true})
+		_ = s.out.enqueueWait(c, outgoing{data: reply, urgent: true})
 		return ""
 	}
 	e := toClientError(h, c, err)

@@ -25,7 +25,7 @@ func (s *Session) touch() {
 func (s *Session) onPing(data string) error {
 	s.touch()
 	if !s.isClosing() && s.hub.allow(s, "", false) {
-		_ = s.enqueue(outFrame{data: []byte(data), control: websocket.PongMessage, urgent: true})
+		_ = s.out.enqueue(outgoing{data: []byte(data), control: websocket.PongMessage, urgent: true})
 	}
 	return nil
 }

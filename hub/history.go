@@ -39,23 +39,23 @@ type Position struct {
 // suits one node.
 type HistoryStore interface {
 	// PublishHistory assigns the next offset of m.Room to m, whose Payload is
-	// an event frame without offset, keeps it, and has it delivered on
+	// an encoded event without offset, keeps it, and has it delivered on
 	// every node, this one included, in offset order.
 	PublishHistory(ctx context.Context, m Message, opts HistoryOptions) error
-	// Since returns the frames after since, oldest first, and the room's
-	// current position. ok is false, with no frames, when since's epoch is
+	// Since returns the events after since, oldest first, and the room's
+	// current position. ok is false, with no events, when since's epoch is
 	// not the room's or events after it were already dropped.
-	Since(ctx context.Context, room string, since Position, opts HistoryOptions) (frames [][]byte, now Position, ok bool, err error)
-	// Latest returns up to n of the newest frames, oldest first, and the
+	Since(ctx context.Context, room string, since Position, opts HistoryOptions) (events [][]byte, now Position, ok bool, err error)
+	// Latest returns up to n of the newest events, oldest first, and the
 	// room's current position.
-	Latest(ctx context.Context, room string, n int, opts HistoryOptions) (frames [][]byte, now Position, err error)
+	Latest(ctx context.Context, room string, n int, opts HistoryOptions) (events [][]byte, now Position, err error)
 }
 
-// withOffset returns an event frame ({...}) with "offset":n added. It runs
+// withOffset returns an encoded event ({...}) with "offset":n added. It runs
 // once per event, not per recipient.
-func withOffset(frame []byte, n uint64) []byte {
-	out := make([]byte, 0, len(frame)+32)
-	out = append(out, frame[:len(frame)-1]...)
+func withOffset(event []byte, n uint64) []byte {
+	out := make([]byte, 0, len(event)+32)
+	out = append(out, event[:len(event)-1]...)
 	out = append(out, `,"offset":`...)
 	out = strconv.AppendUint(out, n, 10)
 	return append(out, '}')
@@ -82,12 +82,12 @@ func (h *Hub) History(ctx context.Context, room string, n int) ([]json.RawMessag
 	if opts.Size <= 0 {
 		return nil, Position{}, fmt.Errorf("%w: room %q keeps no history", ErrNoHistory, room)
 	}
-	frames, pos, err := h.history.Latest(ctx, room, n, opts)
+	events, pos, err := h.history.Latest(ctx, room, n, opts)
 	if err != nil {
 		return nil, Position{}, fmt.Errorf("hub: history of %q: %w", room, err)
 	}
-	out := make([]json.RawMessage, len(frames))
-	for i, f := range frames {
+	out := make([]json.RawMessage, len(events))
+	for i, f := range events {
 		out[i] = f
 	}
 	return out, pos, nil

@@ -26,7 +26,7 @@ type memoryHistory struct {
 type entry struct {
 	offset uint64
 	at     time.Time
-	frame  []byte
+	event  []byte
 }
 
 // The bytes a history keeps besides the frames: an entry (its slot in the
@@ -165,7 +165,7 @@ func (r *ring) trim(now time.Time, opts HistoryOptions, size *atomic.Int64) {
 	if drop > 0 {
 		var n int64
 		for _, e := range r.entries[:drop] {
-			n += int64(len(e.frame) + entryOverhead)
+			n += int64(len(e.event) + entryOverhead)
 		}
 		r.bytes -= n
 		size.Add(-n)
@@ -180,7 +180,7 @@ func (h *memoryHistory) PublishHistory(_ context.Context, m Message, opts Histor
 	m.Offset = r.offset
 	m.Payload = withOffset(m.Payload, m.Offset)
 	now := time.Now()
-	r.entries = append(r.entries, entry{offset: m.Offset, at: now, frame: m.Payload})
+	r.entries = append(r.entries, entry{offset: m.Offset, at: now, event: m.Payload})
 	r.last = now
 	n := int64(len(m.Payload) + entryOverhead)
 	r.bytes += n
@@ -204,7 +204,7 @@ func (h *memoryHistory) Since(_ context.Context, room string, since Position, op
 	if missed > len(r.entries) {
 		return nil, now, false, nil
 	}
-	return r.frames(len(r.entries) - missed), now, true, nil
+	return r.events(len(r.entries) - missed), now, true, nil
 }
 
 func (h *memoryHistory) Latest(_ context.Context, room string, n int, opts HistoryOptions) ([][]byte, Position, error) {
@@ -212,13 +212,13 @@ func (h *memoryHistory) Latest(_ context.Context, room string, n int, opts Histo
 	defer r.mu.Unlock()
 	r.trim(time.Now(), opts, &h.size)
 	from := max(len(r.entries)-n, 0)
-	return r.frames(from), Position{Epoch: r.epoch, Offset: r.offset}, nil
+	return r.events(from), Position{Epoch: r.epoch, Offset: r.offset}, nil
 }
 
-func (r *ring) frames(from int) [][]byte {
+func (r *ring) events(from int) [][]byte {
 	out := make([][]byte, 0, len(r.entries)-from)
 	for _, e := range r.entries[from:] {
-		out = append(out, e.frame)
+		out = append(out, e.event)
 	}
 	return out
 }

@@ -91,7 +91,7 @@ func New(opts Options) *Hub {
 	// writes. What melody cannot do, and how the hub does without it:
 	//   - its writer goroutine writes one frame per message and waits for
 	//     the peer, so the hub writes through its own queues and writers
-	//     (write.go, writers.go) and never calls melody's Write; melody's
+	//     (outbox.go, writers.go) and never calls melody's Write; melody's
 	//     writer would also send Pings, so PingPeriod is out of reach and
 	//     the hub sends its own;
 	//   - its write deadlines (WriteWait, the upgrader's HandshakeTimeout)

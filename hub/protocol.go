@@ -78,9 +78,9 @@ func validName(s string, max int, slash bool) bool {
 	return true
 }
 
-// eventFrame encodes {"type":..,"room":..,"data":..} once for every
+// encodeEvent encodes {"type":..,"room":..,"data":..} once for every
 // recipient. typ and room are checked names, so they need no escaping.
-func eventFrame(typ, room string, data any) ([]byte, error) {
+func encodeEvent(typ, room string, data any) ([]byte, error) {
 	if !validName(typ, 64, false) || (room != "" && !validName(room, 128, true)) {
 		return nil, fmt.Errorf("%w: %q in room %q", ErrBadName, typ, room)
 	}

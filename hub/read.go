@@ -12,8 +12,8 @@ import (
 	"github.com/ginws/ginws/wire"
 )
 
-// inFrame is a client frame waiting for the session's handler goroutine.
-type inFrame struct {
+// incoming is a client frame waiting for the session's handler goroutine.
+type incoming struct {
 	env    envelope
 	binary []byte
 	size   int // bytes charged to MaxPendingBytes
@@ -35,7 +35,7 @@ func (h *Hub) onText(ms *melody.Session, data []byte) {
 	}
 	if len(data) == 4 && string(data) == "ping" {
 		if h.allow(s, "", true) {
-			_ = s.enqueue(outFrame{data: []byte("pong"), raw: true, urgent: true})
+			_ = s.out.enqueue(outgoing{data: []byte("pong"), raw: true, urgent: true})
 		}
 		return
 	}
@@ -57,7 +57,7 @@ func (h *Hub) onText(ms *melody.Session, data []byte) {
 		h.sendError(s, env.ID, e)
 		return
 	}
-	if !s.dispatch(inFrame{env: env, size: len(data)}) {
+	if !s.dispatch(incoming{env: env, size: len(data)}) {
 		h.sendError(s, env.ID, &Error{Code: wire.CodeRateLimited, Message: "too many requests waiting"})
 	}
 }
@@ -78,7 +78,7 @@ func (h *Hub) onBinary(ms *melody.Session, data []byte) {
 		h.sendError(s, "", &Error{Code: wire.CodeUnsupported, Message: "binary frames are not supported here"})
 		return
 	}
-	if !s.dispatch(inFrame{binary: data, size: len(data)}) {
+	if !s.dispatch(incoming{binary: data, size: len(data)}) {
 		h.sendError(s, "", &Error{Code: wire.CodeRateLimited, Message: "too many requests waiting"})
 	}
 }
@@ -108,7 +108,7 @@ func (h *Hub) allow(s *Session, id string, reply bool) bool {
 		return false
 	}
 	if reply {
-		s.queueReply(encodeError(id, &Error{Code: wire.CodeRateLimited, Message: "slow down"}))
+		s.out.queueReply(encodeError(id, &Error{Code: wire.CodeRateLimited, Message: "slow down"}))
 	}
 	return false
 }
@@ -144,7 +144,7 @@ func (s *Session) inDebt() bool {
 // sendError answers a frame with an error, and closes the session with 1008
 // after MaxInvalidFrames invalid frames in a row.
 func (h *Hub) sendError(s *Session, id string, e *Error) {
-	s.queueReply(encodeError(id, e))
+	s.out.queueReply(encodeError(id, e))
 	if !invalidFrame[e.Code] {
 		// A refusal (forbidden, not_member, too_many_rooms, an
 		// application's code) is an answer to a valid frame: a client
@@ -166,7 +166,7 @@ var invalidFrame = map[wire.Code]bool{
 // dispatch queues an inbound frame for the session's handler goroutine, so a
 // slow handler never stalls reading (and thus heartbeats) while the
 // session's frames are still handled one at a time, in order.
-func (s *Session) dispatch(f inFrame) bool {
+func (s *Session) dispatch(f incoming) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state >= draining {
@@ -193,19 +193,19 @@ func (s *Session) handleLoop() {
 		if len(s.in) == 0 || s.state == gone {
 			s.in = nil
 			s.handling = false
-			if s.state >= draining && s.state < gone {
+			if s.state == draining {
 				// The close frame waited for these frames' answers.
-				s.kickLocked(true)
+				s.releaseCloseLocked()
 			}
 			s.mu.Unlock()
 			return
 		}
 		f := s.in[0]
-		s.in[0] = inFrame{}
+		s.in[0] = incoming{}
 		s.in = s.in[1:]
 		s.inBytes -= f.size
 		s.mu.Unlock()
 		s.hub.handle(s, f)
-		s.writeAnswers()
+		s.out.writeAnswers()
 	}
 }

@@ -23,7 +23,7 @@ type room struct {
 // the hub's write lock.
 type member struct {
 	joining bool
-	pending []outFrame
+	pending []outgoing
 	// last is the newest offset this session got in the room: an event that
 	// was replayed and also arrives live is dropped, not sent twice.
 	last uint64
@@ -187,7 +187,7 @@ func (h *Hub) finishJoin(c *Context, r *room, replay [][]byte, ack *joinAck) err
 	}
 	s.charge(n)
 	for _, f := range replay {
-		if err := s.enqueueWait(c, outFrame{data: f}); err != nil {
+		if err := s.out.enqueueWait(c, outgoing{data: f}); err != nil {
 			return err
 		}
 	}
@@ -203,7 +203,7 @@ func (h *Hub) finishJoin(c *Context, r *room, replay [][]byte, ack *joinAck) err
 		if len(pending) <= h.opts.SendQueueFrames/4 {
 			for _, f := range pending {
 				if f.offset > ack.Offset {
-					_ = s.enqueue(f)
+					_ = s.out.enqueue(f)
 					ack.Offset = f.offset
 				}
 			}
@@ -216,7 +216,7 @@ func (h *Hub) finishJoin(c *Context, r *room, replay [][]byte, ack *joinAck) err
 		h.mu.Unlock()
 		for _, f := range pending {
 			if f.offset > ack.Offset {
-				if err := s.enqueueWait(c, f); err != nil {
+				if err := s.out.enqueueWait(c, f); err != nil {
 					return err
 				}
 				ack.Offset = f.offset

@@ -8,16 +8,13 @@ import (
 
 	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
-
-	"github.com/ginws/ginws/internal/sock"
 )
 
 // Session is one WebSocket connection. Its methods are safe for concurrent
 // use; sends never block: a session that cannot keep up is closed with 1013.
 type Session struct {
 	hub       *Hub
-	conn      *websocket.Conn // reads and control frames; data frames go to sock
-	socket    *sock.Conn
+	conn      *websocket.Conn // reads and control frames; data frames go to out
 	id        string
 	principal Principal
 	ctx       context.Context // made by Context; guarded by mu
@@ -37,25 +34,16 @@ type Session struct {
 	// When set (unix nanoseconds), the read deadline of the closing handshake.
 	closeDeadline atomic.Int64
 
+	out outbox // the send side, with a lock of its own
+
+	// mu guards the close state, the frames waiting for the handler
+	// goroutine and ctx.
 	mu       sync.Mutex
-	out      []outFrame // queued, not yet taken by the writer
-	spare    []outFrame // the writer's previous batch, reused
-	outBytes int        // queued, being written and in the socket's backlog
-	outCount int
-	backlog  int  // bytes of the last batch, charged until the socket's backlog drains
-	pongAt   int  // 1 + the index in out of the Pong not yet taken, or 0
-	writing  bool // the session has a turn coming, is in one or waits for its socket
-	queued   bool // a turn is coming (see writers)
-	urgent   bool // ... ahead of the sessions with only events
-	answers  bool // out holds an urgent frame
 	state    closeState
 	closeErr *CloseError
-	in       []inFrame
+	in       []incoming
 	inBytes  int
 	handling bool
-	// space is signalled when the writer has written a batch, for
-	// enqueueWait, which makes it: most sessions never need it.
-	space chan struct{}
 
 	// rooms is guarded by hub.mu.
 	rooms map[string]struct{}
@@ -83,16 +71,16 @@ func (s *Session) Context() context.Context {
 
 // Emit sends an event to this session only.
 func (s *Session) Emit(typ string, data any) error {
-	frame, err := eventFrame(typ, "", data)
+	event, err := encodeEvent(typ, "", data)
 	if err != nil {
 		return err
 	}
-	return s.enqueue(outFrame{data: frame})
+	return s.out.enqueue(outgoing{data: event})
 }
 
 // EmitBinary sends a binary frame to this session only.
 func (s *Session) EmitBinary(data []byte) error {
-	return s.enqueue(outFrame{data: data, binary: true})
+	return s.out.enqueue(outgoing{data: data, binary: true})
 }
 
 // Rooms returns the rooms the session has joined.

@@ -51,11 +51,11 @@ func (t Target) Emit(typ string, data any) error {
 	if t.kind == TargetRoom {
 		room = t.name
 	}
-	frame, err := eventFrame(typ, room, data)
+	event, err := encodeEvent(typ, room, data)
 	if err != nil {
 		return err
 	}
-	return t.send(frame, false)
+	return t.send(event, false)
 }
 
 // EmitBinary sends data as a binary frame to every recipient. Binary frames
@@ -65,8 +65,8 @@ func (t Target) EmitBinary(data []byte) error {
 	return t.send(data, true)
 }
 
-func (t Target) send(frame []byte, binary bool) error {
-	m := Message{Kind: t.kind, Binary: binary, Payload: frame}
+func (t Target) send(payload []byte, binary bool) error {
+	m := Message{Kind: t.kind, Binary: binary, Payload: payload}
 	switch t.kind {
 	case TargetRoom:
 		m.Room = t.name
@@ -100,7 +100,7 @@ func (t Target) send(frame []byte, binary bool) error {
 // deliver queues a message to this node's recipients. It costs O(recipients):
 // rooms and users are indexed, never found by scanning all sessions.
 func (h *Hub) deliver(m Message) {
-	f := outFrame{data: m.Payload, binary: m.Binary, offset: m.Offset}
+	f := outgoing{data: m.Payload, binary: m.Binary, offset: m.Offset}
 	n := 0
 	h.mu.RLock()
 	defer func() {
@@ -128,7 +128,7 @@ func (h *Hub) deliver(m Message) {
 					}
 					st.last = f.offset
 				}
-				_ = s.enqueue(f)
+				_ = s.out.enqueue(f)
 				n++
 			}
 		}
@@ -139,18 +139,18 @@ func (h *Hub) deliver(m Message) {
 	}
 }
 
-func (h *Hub) enqueueAll(set map[*Session]struct{}, except string, f outFrame) int {
+func (h *Hub) enqueueAll(set map[*Session]struct{}, except string, f outgoing) int {
 	n := 0
 	for s := range set {
 		if except == "" || s.id != except {
-			_ = s.enqueue(f)
+			_ = s.out.enqueue(f)
 			n++
 		}
 	}
 	return n
 }
 
-// eventType reads the type back from a frame eventFrame built
+// eventType reads the type back from an event encodeEvent encoded
 // ({"type":"...), without decoding it.
 func eventType(m Message) string {
 	if m.Binary {

@@ -7,7 +7,7 @@ import (
 )
 
 // writers writes for every session of a hub. A few goroutines take the
-// sessions that have something queued, answers to requests before events,
+// outboxes that have something queued, answers to requests before events,
 // and write each one's queue with one write that never waits (internal/sock).
 // A goroutine per busy session would make thousands runnable at each
 // broadcast, and an answer would wait behind all of them; a few goroutines
@@ -43,14 +43,14 @@ func newWriters(n int) *writers {
 	return &writers{max: n}
 }
 
-// push queues s for a turn, starting a writer goroutine if fewer than max
-// run. The caller holds s.mu.
-func (w *writers) push(s *Session, urgent bool) {
+// push queues o for a turn, starting a writer goroutine if fewer than max
+// run. The caller holds o.mu.
+func (w *writers) push(o *outbox, urgent bool) {
 	w.mu.Lock()
 	if urgent {
-		w.urgent.push(s)
+		w.urgent.push(o)
 	} else {
-		w.normal.push(s)
+		w.normal.push(o)
 	}
 	start := w.running < w.max
 	if start {
@@ -63,23 +63,23 @@ func (w *writers) push(s *Session, urgent bool) {
 	}
 }
 
-// run gives sessions their turns until none is queued.
+// run gives outboxes their turns until none is queued.
 func (w *writers) run() {
 	defer w.active.add(-1)
 	start := time.Now()
-	var turns, frames int
+	var turns, msgs int
 	for {
-		s := w.next()
-		if s == nil {
+		o := w.next()
+		if o == nil {
 			return
 		}
-		frames += s.turn()
+		msgs += o.turn()
 		turns++
 		if time.Since(start) > writeRound {
-			if frames < fullWrite*turns && w.idleAnswers() {
+			if msgs < fullWrite*turns && w.idleAnswers() {
 				time.Sleep(writeRound)
 			}
-			start, turns, frames = time.Now(), 0, 0
+			start, turns, msgs = time.Now(), 0, 0
 		}
 	}
 }
@@ -100,47 +100,47 @@ func (w *writers) idleAnswers() bool {
 	return w.urgent.len() == 0
 }
 
-// next returns the session whose turn is next, answers first, or nil when
+// next returns the outbox whose turn is next, answers first, or nil when
 // none is queued: the calling writer then stops.
-func (w *writers) next() *Session {
+func (w *writers) next() *outbox {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	s := w.urgent.pop()
-	if s == nil {
-		s = w.normal.pop()
+	o := w.urgent.pop()
+	if o == nil {
+		o = w.normal.pop()
 	}
-	if s == nil {
+	if o == nil {
 		w.running--
 	}
-	return s
+	return o
 }
 
-// fifo is a queue of sessions that reuses its array.
+// fifo is a queue of outboxes that reuses its array.
 type fifo struct {
-	items []*Session
+	items []*outbox
 	head  int
 }
 
-func (q *fifo) push(s *Session) {
+func (q *fifo) push(o *outbox) {
 	if q.head > 64 && q.head*2 > len(q.items) {
 		n := copy(q.items, q.items[q.head:])
 		clear(q.items[n:])
 		q.items, q.head = q.items[:n], 0
 	}
-	q.items = append(q.items, s)
+	q.items = append(q.items, o)
 }
 
 func (q *fifo) len() int { return len(q.items) - q.head }
 
-func (q *fifo) pop() *Session {
+func (q *fifo) pop() *outbox {
 	if q.head == len(q.items) {
 		return nil
 	}
-	s := q.items[q.head]
+	o := q.items[q.head]
 	q.items[q.head] = nil
 	q.head++
 	if q.head == len(q.items) {
 		q.items, q.head = q.items[:0], 0
 	}
-	return s
+	return o
 }

@@ -94,12 +94,12 @@ func main() {
 		// probe; else one frame serves the whole call, so that the bench
 		// allocates nothing per event beside the server under test.
 		stamp := r.URL.Query().Get("stamp") == "1"
-		frame := eventFrame(size, time.Time{})
+		frame := encodeEvent(size, time.Time{})
 		start := time.Now()
 		cpu0 := cpuNanos()
 		for i := 0; i < count; i++ {
 			if stamp {
-				frame = eventFrame(size, time.Now())
+				frame = encodeEvent(size, time.Now())
 			}
 			if err := srv.broadcast(room, frame); err != nil {
 				http.Error(w, err.Error(), 500)
@@ -115,10 +115,10 @@ func main() {
 	log.Fatal(http.Serve(cl, nil))
 }
 
-// eventFrame is the JSON event every mode sends, padded to size bytes. Its
+// encodeEvent is the JSON event every mode sends, padded to size bytes. Its
 // data begins with the time it was made (Unix nanoseconds): the probe times
 // how long events take to arrive.
-func eventFrame(size int, made time.Time) []byte {
+func encodeEvent(size int, made time.Time) []byte {
 	b := make([]byte, 0, size)
 	b = append(b, `{"type":"tick","data":"`...)
 	b = strconv.AppendInt(b, made.UnixNano(), 10)

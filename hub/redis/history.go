@@ -51,8 +51,8 @@ local off = tostring(n)
 redis.call('PUBLISH', KEYS[4], ARGV[2] .. string.char(#off) .. off .. f)
 return n`)
 
-// readHistory returns {epoch, offset, ok, frames...}: the frames after
-// ARGV[2] (or, with ARGV[3] = 'latest', the newest ARGV[2] frames).
+// readHistory returns {epoch, offset, ok, events...}: the events after
+// ARGV[2] (or, with ARGV[3] = 'latest', the newest ARGV[2] events).
 var readHistory = goredis.NewScript(`
 redis.call('SET', KEYS[3], ARGV[4], 'NX', 'PX', ARGV[5])
 local epoch = redis.call('GET', KEYS[3])

@@ -1,0 +1,330 @@
+package hub
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/ginws/ginws/internal/sock"
+)
+
+// outgoing is one message queued for the peer: an event, an answer, or a
+// control frame.
+type outgoing struct {
+	data   []byte
+	offset uint64
+	binary bool
+	// raw messages (the plain-text pong) are never merged into an array.
+	raw bool
+	// control is the opcode of a control frame (a Pong), else 0.
+	control byte
+	// urgent messages (answers) move the outbox's turn ahead of events.
+	urgent bool
+}
+
+// outbox is a session's send side: what is queued for the peer, what it is
+// charged, and the session's turns with the hub's writers. It has a lock of
+// its own, so that a broadcast queueing to a session never waits for the
+// session's reader or handler.
+//
+// Its session locks it only while holding its own lock or none; the outbox
+// calls its session (owner) only with its lock released.
+type outbox struct {
+	mu      sync.Mutex
+	msgs    []outgoing // queued, not yet taken by a writer
+	spare   []outgoing // the previous batch, reused
+	bytes   int        // queued, being written and in the socket's backlog
+	count   int
+	backlog int  // bytes of the last batch, charged until the socket's backlog drains
+	pongAt  int  // 1 + the index in msgs of the Pong not yet taken, or 0
+	writing bool // a turn is coming, running or waits for the socket
+	queued  bool // a turn is coming (see writers)
+	urgent  bool // ... ahead of the outboxes with only events
+	answers bool // msgs holds an urgent message
+	// shut: nothing more is queued (the queue was discarded, or the close
+	// frame was decided on).
+	shut bool
+	// closing is the close frame to write once the queue is empty.
+	closing *CloseError
+	// space is signalled when a batch has been written, for enqueueWait,
+	// which makes it: most sessions never need it.
+	space chan struct{}
+
+	opts    *Options
+	writers *writers
+	socket  *sock.Conn
+	owner   owner
+}
+
+// owner is what an outbox tells its session.
+type owner interface {
+	// overflowed: the queue was full, and was discarded.
+	overflowed()
+	// sendClose: the queue is empty and the close frame may go.
+	sendClose(CloseError)
+	// writeFailed: the socket could not be written.
+	writeFailed(error)
+}
+
+// newOutbox returns an outbox held until open: whatever is queued before
+// then (the welcome) goes out first, as PROTOCOL.md says.
+func newOutbox(h *Hub, socket *sock.Conn, owner owner) outbox {
+	return outbox{opts: &h.opts, writers: h.writers, socket: socket, owner: owner, writing: true}
+}
+
+// open ends the hold and writes what is queued from the calling goroutine:
+// the welcome answers the connection.
+func (o *outbox) open() {
+	o.mu.Lock()
+	o.queued = true
+	o.mu.Unlock()
+	o.turn()
+}
+
+// enqueue adds a message to the queue, starting a writer if needed. A full
+// queue is discarded and the owner told: nothing is dropped silently, the
+// session is closed with 1013, and the client learns of the gap and resumes.
+func (o *outbox) enqueue(m outgoing) error {
+	o.mu.Lock()
+	if o.shut {
+		o.mu.Unlock()
+		return ErrSessionClosed
+	}
+	if m.control == websocket.PongMessage && o.pongAt > 0 {
+		// Only the newest Ping needs an answer (RFC 6455 section 5.5.3):
+		// a Ping flood costs one queued Pong.
+		p := &o.msgs[o.pongAt-1]
+		o.bytes += len(m.data) - len(p.data)
+		p.data = m.data
+		o.mu.Unlock()
+		return nil
+	}
+	if o.count+1 > o.opts.SendQueueFrames || o.bytes+len(m.data) > o.opts.SendQueueBytes {
+		o.overflow()
+		return ErrSessionClosed
+	}
+	if m.control == websocket.PongMessage {
+		o.pongAt = len(o.msgs) + 1
+	}
+	o.msgs = append(o.msgs, m)
+	o.bytes += len(m.data)
+	o.count++
+	o.answers = o.answers || m.urgent
+	o.kickLocked(m.urgent)
+	o.mu.Unlock()
+	return nil
+}
+
+// overflow discards the queue and tells the owner. It is called with o.mu
+// held and releases it.
+func (o *outbox) overflow() {
+	first := !o.shut
+	o.discardLocked()
+	o.mu.Unlock()
+	if first {
+		o.owner.overflowed()
+	}
+}
+
+// queueReply queues an answer (ack, error, pong) ahead of the events.
+func (o *outbox) queueReply(reply []byte) {
+	_ = o.enqueue(outgoing{data: reply, urgent: true})
+}
+
+// enqueueWait queues a message like enqueue but, instead of overflowing,
+// waits while the queue is more than half full: a long replay of missed
+// events, or a large answer, is paced by what the peer reads. A peer that
+// reads nothing for WriteTimeout overflows.
+func (o *outbox) enqueueWait(ctx context.Context, m outgoing) error {
+	for {
+		o.mu.Lock()
+		if o.shut {
+			o.mu.Unlock()
+			return ErrSessionClosed
+		}
+		if o.count < o.opts.SendQueueFrames/2 && o.bytes+len(m.data) <= o.opts.SendQueueBytes/2 || o.count == 0 {
+			o.mu.Unlock()
+			return o.enqueue(m)
+		}
+		if o.space == nil {
+			o.space = make(chan struct{}, 1)
+		}
+		space := o.space
+		o.mu.Unlock()
+		t := time.NewTimer(o.opts.WriteTimeout)
+		select {
+		case <-space:
+			t.Stop()
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+			o.mu.Lock()
+			o.overflow()
+			return ErrSessionClosed
+		}
+	}
+}
+
+// closeAfter writes the close frame after what is queued.
+func (o *outbox) closeAfter(ce CloseError) {
+	o.mu.Lock()
+	o.closing = &ce
+	o.kickLocked(true)
+	o.mu.Unlock()
+}
+
+// closeNow discards what is queued and writes the close frame next.
+func (o *outbox) closeNow(ce CloseError) {
+	o.mu.Lock()
+	o.discardLocked()
+	o.closing = &ce
+	o.kickLocked(true)
+	o.mu.Unlock()
+}
+
+// discard forgets what is queued and takes no more: the peer's close frame
+// came, or the connection ended.
+func (o *outbox) discard() {
+	o.mu.Lock()
+	o.discardLocked()
+	o.closing = nil
+	o.mu.Unlock()
+}
+
+func (o *outbox) discardLocked() {
+	o.shut = true
+	for _, m := range o.msgs {
+		o.bytes -= len(m.data)
+	}
+	o.count -= len(o.msgs)
+	clear(o.msgs)
+	o.msgs = o.msgs[:0]
+	o.answers = false
+	o.pongAt = 0
+}
+
+// kickLocked gives the outbox a turn with the hub's writers, unless it has
+// one coming, is in one or waits for its socket; an urgent message (an
+// answer) moves a coming turn ahead of the outboxes that only have events.
+func (o *outbox) kickLocked(urgent bool) {
+	switch {
+	case !o.writing:
+		o.writing, o.queued, o.urgent = true, true, urgent
+		o.writers.push(o, urgent)
+	case urgent && o.queued && !o.urgent:
+		// The earlier entry is skipped when its turn comes (see turn).
+		o.urgent = true
+		o.writers.push(o, true)
+	}
+}
+
+// turn writes everything queued, or the close frame, with one write that
+// does not wait for the peer. The hub's writers call it; one turn runs at a
+// time per outbox.
+func (o *outbox) turn() (messages int) {
+	o.mu.Lock()
+	if !o.queued {
+		// This turn was taken already: an entry moved ahead, or the
+		// handler's goroutine (writeAnswers).
+		o.mu.Unlock()
+		return 0
+	}
+	o.queued, o.urgent = false, false
+	if len(o.msgs) == 0 {
+		if ce := o.closing; ce != nil {
+			// writing stays true: no turn comes after the close frame.
+			o.closing, o.shut = nil, true
+			o.mu.Unlock()
+			o.owner.sendClose(*ce)
+			return 0
+		}
+		o.writing = false
+		o.mu.Unlock()
+		return 0
+	}
+	batch := o.msgs
+	o.msgs = o.spare[:0]
+	o.answers = false
+	o.pongAt = 0
+	o.mu.Unlock()
+
+	err := writeBatch(o.socket, batch)
+
+	n := 0
+	for _, m := range batch {
+		n += len(m.data)
+	}
+	clear(batch)
+	o.mu.Lock()
+	o.count -= len(batch)
+	o.spare = batch[:0]
+	// What waits in the socket's backlog stays charged to the session
+	// until the peer has taken it; requeue releases it.
+	parked := err == nil && o.socket.Park()
+	if parked {
+		o.backlog = n
+	} else {
+		o.bytes -= n
+	}
+	space := o.space
+	o.mu.Unlock()
+	if !parked {
+		signal(space)
+	}
+	if err != nil {
+		// writing stays true: nothing more is written.
+		o.owner.writeFailed(err)
+		return len(batch)
+	}
+	if !parked { // else the socket's flusher calls requeue once the peer has caught up
+		o.requeue()
+	}
+	return len(batch)
+}
+
+// requeue ends a turn: the next one comes if more was queued meanwhile or
+// the close frame waits.
+func (o *outbox) requeue() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.backlog > 0 {
+		o.bytes -= o.backlog
+		o.backlog = 0
+		signal(o.space)
+	}
+	if len(o.msgs) == 0 && o.closing == nil {
+		o.writing = false
+		return
+	}
+	o.queued, o.urgent = true, o.answers || o.closing != nil
+	o.writers.push(o, o.urgent)
+}
+
+// signal tells enqueueWait, if it waits, that the queue has room.
+func signal(space chan struct{}) {
+	if space == nil {
+		return
+	}
+	select {
+	case space <- struct{}{}:
+	default:
+	}
+}
+
+// writeAnswers writes the queue at once if it holds an answer and no turn
+// runs, from the goroutine that made the answer (which holds no lock),
+// instead of waiting for a writer: with the writers busy with a broadcast,
+// a request's answer would wait for the scheduler to run one.
+func (o *outbox) writeAnswers() {
+	o.mu.Lock()
+	if !o.answers || !o.queued {
+		o.mu.Unlock()
+		return
+	}
+	// The pool's entry is skipped when its turn comes.
+	o.mu.Unlock()
+	o.turn()
+}
