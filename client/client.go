@@ -407,6 +407,18 @@ func (c *Client) resolve(id string, data json.RawMessage, e *Error) {
 }
 
 func (c *Client) event(ev Event) {
+	if ev.Type == "room.joined" && ev.Room != "" {
+		// The application joined this session to the room: it is joined
+		// again after a reconnect, as if Join had been called.
+		c.mu.Lock()
+		if c.rooms[ev.Room] == nil {
+			c.rooms[ev.Room] = &roomState{}
+		}
+		c.mu.Unlock()
+		if _, err := c.joined(ev.Room, ev.Data); err != nil {
+			c.opts.Logger.Warn("ginws client: room.joined", "room", ev.Room, "err", err)
+		}
+	}
 	c.mu.Lock()
 	if r := c.rooms[ev.Room]; r != nil && ev.Offset > r.offset {
 		r.offset = ev.Offset

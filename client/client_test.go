@@ -239,6 +239,43 @@ func TestResumeAfterSlowConsumerClose(t *testing.T) {
 	assert.Equal(t, []uint64{1, 2, 3, 4}, got, "every event once, in order")
 }
 
+func TestJoinByTheServerIsKeptAcrossReconnects(t *testing.T) {
+	ts := startServer(t, "127.0.0.1:0")
+	rejoined := make(chan string, 2)
+	alice := newClient(t, client.Options{URL: ts.url(), Token: staticToken("alice"), BaseDelay: 10 * time.Millisecond, MaxDelay: 10 * time.Millisecond,
+		OnRecover: func(room string, _ bool) { rejoined <- room }})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	joined := make(chan string, 1)
+	client.On(alice, "room.joined", func(ev client.Event, res client.JoinResult) { joined <- res.Room })
+	messages := make(chan string, 4)
+	client.On(alice, "chat.message", func(_ client.Event, m wstest.ChatMessage) { messages <- m.Text })
+	waitState(t, alice, client.StateOpen)
+
+	require.NoError(t, ts.Hub.JoinUser(ctx, "alice", "h/team"))
+	select {
+	case room := <-joined:
+		assert.Equal(t, "h/team", room)
+	case <-ctx.Done():
+		t.Fatal("no room.joined")
+	}
+	s, _ := ts.sessions.Load("alice")
+	s.(*hub.Session).Close(1013, "slow_consumer")
+	select {
+	case room := <-rejoined:
+		assert.Equal(t, "h/team", room, "the client joins the room the server joined it to again")
+	case <-ctx.Done():
+		t.Fatal("no re-join")
+	}
+	require.NoError(t, ts.Hub.To("h/team").Emit("chat.message", wstest.ChatMessage{User: "bot", Text: "still here"}))
+	select {
+	case text := <-messages:
+		assert.Equal(t, "still here", text)
+	case <-ctx.Done():
+		t.Fatal("no event after the re-join")
+	}
+}
+
 func TestOfflineQueueIsBounded(t *testing.T) {
 	c := newClient(t, client.Options{URL: "ws://127.0.0.1:1/ws", Token: staticToken("a"), QueueSize: 2, BaseDelay: time.Hour})
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
@@ -344,7 +381,7 @@ func TestBackoff(t *testing.T) {
 func TestJSONAccessors(t *testing.T) {
 	var e client.Error
 	require.NoError(t, json.Unmarshal([]byte(`{"code":"forbidden","message":"no"}`), &e))
-	assert.EqualError(t, &e, "client: forbidden: no")
+	assert.EqualError(t, &e, "forbidden: no")
 	assert.True(t, wire.StatusCode(4403).Terminal())
 	assert.True(t, wire.StatusCode(1002).Terminal(), "a protocol error is final")
 	assert.False(t, wire.StatusCode(4401).Terminal())

@@ -2,7 +2,6 @@ package client
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/ginws/ginws/wire"
 )
@@ -19,20 +18,7 @@ var (
 )
 
 // Error is an error frame the server answered a request with.
-type Error struct {
-	Code    wire.Code         `json:"code"`
-	Message string            `json:"message"`
-	Fields  []wire.FieldError `json:"fields,omitempty"`
-}
-
-func (e *Error) Error() string { return fmt.Sprintf("client: %s: %s", e.Code, e.Message) }
+type Error = wire.Error
 
 // CloseError is why the server closed the connection.
-type CloseError struct {
-	Code   wire.StatusCode
-	Reason string
-}
-
-func (e *CloseError) Error() string {
-	return fmt.Sprintf("client: closed by server with %d (%s)", e.Code, e.Reason)
-}
+type CloseError = wire.CloseError

@@ -40,5 +40,5 @@ func ExampleClient_Request() {
 	// Output:
 	// {"len":5} <nil>
 	// alice in lobby: hello
-	// client: validation_failed: validation failed
+	// validation_failed: validation failed
 }

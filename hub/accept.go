@@ -182,20 +182,28 @@ func (h *Hub) reserve(ctx context.Context, user string) (release func(), err err
 		h.reserved--
 		h.mu.Unlock()
 		h.live.add(-1)
-	}
-	sc, ok := h.broker.(SessionCounter)
-	if !ok || max <= 0 {
-		return sync.OnceFunc(local), nil
-	}
-	remote, err := sc.AcquireSession(ctx, user, max)
-	if err != nil {
-		local()
-		if errors.Is(err, ErrTooManySessions) {
-			return nil, err
+		if err := h.syncUser(user); err != nil {
+			h.reportError(nil, err)
 		}
-		return nil, fmt.Errorf("hub: count sessions across nodes: %w", err)
 	}
-	return sync.OnceFunc(func() { remote(); local() }), nil
+	release = sync.OnceFunc(local)
+	if sc, ok := h.broker.(SessionCounter); ok && max > 0 {
+		remote, err := sc.AcquireSession(ctx, user, max)
+		if err != nil {
+			local()
+			if errors.Is(err, ErrTooManySessions) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("hub: count sessions across nodes: %w", err)
+		}
+		release = sync.OnceFunc(func() { remote(); local() })
+	}
+	if err := h.syncUser(user); err != nil {
+		// The session works on this node; messages for the user from
+		// other nodes reach it once a later session subscribes.
+		h.reportError(nil, err)
+	}
+	return release, nil
 }
 
 func sessionOf(ms *melody.Session) *Session {
@@ -219,13 +227,11 @@ func newID() string {
 
 func (h *Hub) onConnect(ms *melody.Session) {
 	p, _ := ms.Keys[keyPrincipal].(Principal)
-	release, _ := ms.Keys[keyRelease].(func())
 	s := &Session{
 		hub:       h,
 		conn:      ms.WebsocketConnection(),
 		id:        newID(),
 		principal: p,
-		release:   release,
 	}
 	socket := s.conn.NetConn().(*sock.Conn)
 	s.out = newOutbox(h, socket, s)
@@ -285,8 +291,8 @@ func (h *Hub) onDisconnect(ms *melody.Session) {
 	}
 	s.mu.Lock()
 	s.state = gone
-	if s.cancel != nil {
-		s.cancel()
+	if s.ctx != nil {
+		s.ctx.cancel()
 	}
 	if s.closeErr == nil {
 		s.closeErr = &CloseError{Code: wire.CloseAbnormal, Reason: wire.CloseAbnormal.Reason()}
@@ -320,7 +326,8 @@ func (h *Hub) onDisconnect(ms *melody.Session) {
 	}
 	h.obs.SessionClosed(s.closeErr.Code)
 	h.log.Debug("ginws: session closed", "session", s.id, "user", s.principal.UserID, "reason", s.closeErr.Reason)
-	if s.release != nil {
-		s.release()
+	// The slot was taken in Accept, which handed melody its release.
+	if release, _ := ms.Keys[keyRelease].(func()); release != nil {
+		release()
 	}
 }

@@ -1,6 +1,10 @@
 package hub
 
-import "context"
+import (
+	"context"
+
+	"github.com/ginws/ginws/wire"
+)
 
 // TargetKind says who a Message is for.
 type TargetKind uint8
@@ -12,21 +16,47 @@ const (
 	TargetAll
 )
 
-// Message is one encoded frame on its way to the sessions of other nodes.
+// Message is one encoded event on its way to the sessions of other nodes, or
+// an action on those sessions.
 type Message struct {
 	Kind TargetKind
-	// Room or User names the recipients for TargetRoom and TargetUser.
+	// Room or User names the recipients for TargetRoom and TargetUser;
+	// Room is the room to join for ActionJoin.
 	Room, User string
 	// Except is the id of a session that must not receive it.
 	Except string
 	// Binary sends Payload as a binary frame instead of a text frame.
 	Binary bool
-	// Payload is the frame, encoded once.
+	// Payload is the event, encoded once.
 	Payload []byte
 	// Offset is the event's place in its room's history; 0 for rooms
 	// without history and for ephemeral events.
 	Offset uint64
+	// Action is what the receiving nodes do: deliver Payload (the zero
+	// value), or act on the recipients' sessions.
+	Action Action
+	// Code is the close code of ActionDisconnect.
+	Code wire.StatusCode
 }
+
+// Action is what a Message asks of the nodes that receive it.
+type Action uint8
+
+// The actions of a Message.
+const (
+	// ActionDeliver delivers Payload.
+	ActionDeliver Action = iota
+	// ActionDisconnect closes the recipients' sessions with Code
+	// (Hub.DisconnectUser).
+	ActionDisconnect
+	// ActionJoin joins the sessions of User to Room (Hub.JoinUser).
+	ActionJoin
+	// ActionMissed tells this node's hub that messages for the recipients
+	// may have been lost on their way from the broker (its subscription
+	// broke): their sessions are closed with 1013 and resume. Brokers
+	// deliver it to their own hub only.
+	ActionMissed
+)
 
 // Broker carries messages between the hubs (nodes) of one application. A
 // hub always delivers to its own sessions itself; the broker's job is the
@@ -61,6 +91,15 @@ type PresenceStore interface {
 // returns ErrTooManySessions when the user is at max; release frees the slot.
 type SessionCounter interface {
 	AcquireSession(ctx context.Context, user string, max int) (release func(), err error)
+}
+
+// UserRouter is implemented by brokers that carry a user's messages only to
+// the nodes where that user has a session, instead of to every node. The hub
+// subscribes a user while this node has a session of theirs, as it does a
+// room while it has a member there.
+type UserRouter interface {
+	SubscribeUser(ctx context.Context, user string) error
+	UnsubscribeUser(ctx context.Context, user string) error
 }
 
 // HealthChecker is implemented by brokers that can fail (Redis): Health

@@ -106,7 +106,7 @@ func (s *Session) overflowed() {
 // under the session's (and maybe the hub's) lock.
 func (s *Session) setCloseLocked(code wire.StatusCode, reason string) {
 	s.closeErr = &CloseError{Code: code, Reason: reason}
-	if code == wire.CloseSlowConsumer {
+	if code == wire.CloseSlowConsumer && reason == code.Reason() {
 		s.reportLater(ErrSlowConsumer)
 	}
 }

@@ -2,7 +2,6 @@ package hub
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/ginws/ginws/wire"
 )
@@ -26,20 +25,7 @@ var (
 // Error is an error a client receives as an error frame. Handlers return
 // one (or wrap one) to choose the code; any other error reaches the client
 // as internal, and its text goes to the error hook only.
-type Error struct {
-	Code    wire.Code         `json:"code"`
-	Message string            `json:"message"`
-	Fields  []wire.FieldError `json:"fields,omitempty"`
-}
-
-func (e *Error) Error() string { return fmt.Sprintf("hub: %s: %s", e.Code, e.Message) }
-
-// Is matches two *Error values by code, so errors.Is(err, hub.ErrForbidden)
-// holds for any forbidden error.
-func (e *Error) Is(target error) bool {
-	t, ok := target.(*Error)
-	return ok && t.Code == e.Code
-}
+type Error = wire.Error
 
 // Errors with the protocol's codes, for handlers to return.
 var (
@@ -53,14 +39,7 @@ var (
 func NewError(code wire.Code, message string) *Error { return &Error{Code: code, Message: message} }
 
 // CloseError tells why a session ended; Session.Err returns one.
-type CloseError struct {
-	Code   wire.StatusCode
-	Reason string
-}
-
-func (e *CloseError) Error() string {
-	return fmt.Sprintf("hub: session closed with %d (%s)", e.Code, e.Reason)
-}
+type CloseError = wire.CloseError
 
 // ErrSlowConsumer is reported to the error hook when a session's send queue
 // overflows and it is closed with 1013.

@@ -23,6 +23,8 @@ type Context struct {
 	id      string
 	typ     string
 	room    string
+	// server: the request was made by the application (Hub.JoinUser).
+	server bool
 }
 
 // Hub returns the hub, for deliveries: c.Hub().To(room).Emit(...).
@@ -178,7 +180,7 @@ func (h *Hub) HandleBinary(fn func(c *Context, data []byte) error) {
 
 // handle runs on the session's handler goroutine.
 func (h *Hub) handle(s *Session, f incoming) {
-	c := &Context{Context: s.Context(), hub: h, session: s, id: f.env.ID, typ: f.env.Type, room: f.env.Room}
+	c := &Context{Context: s.Context(), hub: h, session: s, id: f.env.ID, typ: f.env.Type, room: f.env.Room, server: f.server}
 	start, label := time.Now(), "binary"
 	var code wire.Code
 	if f.binary == nil {
@@ -219,6 +221,10 @@ func (h *Hub) handle(s *Session, f incoming) {
 				after()
 			}
 			return // join answered itself
+		}
+		if c.server {
+			s.reportLater(fmt.Errorf("hub: join %q for the application: %w", c.room, err))
+			return
 		}
 	case "leave":
 		result, err = h.leaveRequest(c)

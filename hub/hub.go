@@ -43,7 +43,8 @@ type Hub struct {
 	sessions map[*Session]struct{}
 	users    map[string]map[*Session]struct{}
 	slots    map[string]int // sessions per user, counting those upgrading
-	reserved int            // sessions, counting those upgrading
+	subs     *subscriptions
+	reserved int // sessions, counting those upgrading
 	rooms    map[string]*room
 
 	writers   *writers
@@ -66,9 +67,10 @@ func New(opts Options) *Hub {
 		sessions: make(map[*Session]struct{}),
 		users:    make(map[string]map[*Session]struct{}),
 		slots:    make(map[string]int),
+		subs:     newSubscriptions(),
 		rooms:    make(map[string]*room),
-		writers:  newWriters(opts.Writers),
 	}
+	h.writers = newWriters(&h.opts)
 	h.presences = newPresence(h)
 	h.broker = opts.Broker
 	if h.broker == nil {

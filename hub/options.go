@@ -48,8 +48,8 @@ type Options struct {
 	// what was written but still waits for the peer in the hub's socket
 	// backlog. A session that overflows either is closed with 1013
 	// (slow_consumer): nothing is dropped silently. By default 1 MiB and
-	// 4096 frames. Queued events are written as one array frame when the
-	// peer falls behind.
+	// 4096 frames; at most 1 GiB and 2^30 frames. Queued events are
+	// written as one array frame when the peer falls behind.
 	SendQueueBytes  int
 	SendQueueFrames int
 	// SocketSendBuffer is the kernel's send buffer of each connection
@@ -181,11 +181,15 @@ type RoomOptions struct {
 	History HistoryOptions
 }
 
+const maxSendQueue = 1 << 30
+
 func (o Options) withDefaults() Options {
 	setDefault(&o.MaxFrameBytes, DefaultMaxFrameBytes)
 	setDefault(&o.MaxDepth, DefaultMaxDepth)
 	setDefault(&o.SendQueueBytes, DefaultSendQueueBytes)
 	setDefault(&o.SendQueueFrames, DefaultSendQueueFrames)
+	// A session's counts are 32-bit: a few bytes less for every session.
+	o.SendQueueBytes, o.SendQueueFrames = min(o.SendQueueBytes, maxSendQueue), min(o.SendQueueFrames, maxSendQueue)
 	setDefault(&o.PingInterval, DefaultPingInterval)
 	setDefault(&o.HeartbeatTimeout, DefaultHeartbeatTimeout)
 	setDefault(&o.WriteTimeout, DefaultWriteTimeout)

@@ -32,17 +32,19 @@ type outgoing struct {
 // Its session locks it only while holding its own lock or none; the outbox
 // calls its session (owner) only with its lock released.
 type outbox struct {
-	mu      sync.Mutex
-	msgs    []outgoing // queued, not yet taken by a writer
-	spare   []outgoing // the previous batch, reused
-	bytes   int        // queued, being written and in the socket's backlog
-	count   int
-	backlog int  // bytes of the last batch, charged until the socket's backlog drains
-	pongAt  int  // 1 + the index in msgs of the Pong not yet taken, or 0
-	writing bool // a turn is coming, running or waits for the socket
-	queued  bool // a turn is coming (see writers)
-	urgent  bool // ... ahead of the outboxes with only events
-	answers bool // msgs holds an urgent message
+	mu    sync.Mutex
+	msgs  []outgoing // queued, not yet taken by a writer
+	spare []outgoing // the previous batch, reused
+	// bytes is what is queued, being written and in the socket's backlog;
+	// 32 bits, as SendQueueBytes is at most 1 GiB.
+	bytes   int32
+	count   int32
+	backlog int32 // bytes of the last batch, charged until the socket's backlog drains
+	pongAt  int32 // 1 + the index in msgs of the Pong not yet taken, or 0
+	writing bool  // a turn is coming, running or waits for the socket
+	queued  bool  // a turn is coming (see writers)
+	urgent  bool  // ... ahead of the outboxes with only events
+	answers bool  // msgs holds an urgent message
 	// shut: nothing more is queued (the queue was discarded, or the close
 	// frame was decided on).
 	shut bool
@@ -52,7 +54,6 @@ type outbox struct {
 	// which makes it: most sessions never need it.
 	space chan struct{}
 
-	opts    *Options
 	writers *writers
 	socket  *sock.Conn
 	owner   owner
@@ -71,7 +72,7 @@ type owner interface {
 // newOutbox returns an outbox held until open: whatever is queued before
 // then (the welcome) goes out first, as PROTOCOL.md says.
 func newOutbox(h *Hub, socket *sock.Conn, owner owner) outbox {
-	return outbox{opts: &h.opts, writers: h.writers, socket: socket, owner: owner, writing: true}
+	return outbox{writers: h.writers, socket: socket, owner: owner, writing: true}
 }
 
 // open ends the hold and writes what is queued from the calling goroutine:
@@ -96,20 +97,20 @@ func (o *outbox) enqueue(m outgoing) error {
 		// Only the newest Ping needs an answer (RFC 6455 section 5.5.3):
 		// a Ping flood costs one queued Pong.
 		p := &o.msgs[o.pongAt-1]
-		o.bytes += len(m.data) - len(p.data)
+		o.bytes += int32(len(m.data) - len(p.data))
 		p.data = m.data
 		o.mu.Unlock()
 		return nil
 	}
-	if o.count+1 > o.opts.SendQueueFrames || o.bytes+len(m.data) > o.opts.SendQueueBytes {
+	if int(o.count)+1 > o.writers.opts.SendQueueFrames || int(o.bytes)+len(m.data) > o.writers.opts.SendQueueBytes {
 		o.overflow()
 		return ErrSessionClosed
 	}
 	if m.control == websocket.PongMessage {
-		o.pongAt = len(o.msgs) + 1
+		o.pongAt = int32(len(o.msgs)) + 1
 	}
 	o.msgs = append(o.msgs, m)
-	o.bytes += len(m.data)
+	o.bytes += int32(len(m.data))
 	o.count++
 	o.answers = o.answers || m.urgent
 	o.kickLocked(m.urgent)
@@ -144,7 +145,7 @@ func (o *outbox) enqueueWait(ctx context.Context, m outgoing) error {
 			o.mu.Unlock()
 			return ErrSessionClosed
 		}
-		if o.count < o.opts.SendQueueFrames/2 && o.bytes+len(m.data) <= o.opts.SendQueueBytes/2 || o.count == 0 {
+		if int(o.count) < o.writers.opts.SendQueueFrames/2 && int(o.bytes)+len(m.data) <= o.writers.opts.SendQueueBytes/2 || o.count == 0 {
 			o.mu.Unlock()
 			return o.enqueue(m)
 		}
@@ -153,7 +154,7 @@ func (o *outbox) enqueueWait(ctx context.Context, m outgoing) error {
 		}
 		space := o.space
 		o.mu.Unlock()
-		t := time.NewTimer(o.opts.WriteTimeout)
+		t := time.NewTimer(o.writers.opts.WriteTimeout)
 		select {
 		case <-space:
 			t.Stop()
@@ -197,9 +198,9 @@ func (o *outbox) discard() {
 func (o *outbox) discardLocked() {
 	o.shut = true
 	for _, m := range o.msgs {
-		o.bytes -= len(m.data)
+		o.bytes -= int32(len(m.data))
 	}
-	o.count -= len(o.msgs)
+	o.count -= int32(len(o.msgs))
 	clear(o.msgs)
 	o.msgs = o.msgs[:0]
 	o.answers = false
@@ -253,13 +254,13 @@ func (o *outbox) turn() (messages int) {
 
 	err := writeBatch(o.socket, batch)
 
-	n := 0
+	var n int32
 	for _, m := range batch {
-		n += len(m.data)
+		n += int32(len(m.data))
 	}
 	clear(batch)
 	o.mu.Lock()
-	o.count -= len(batch)
+	o.count -= int32(len(batch))
 	o.spare = batch[:0]
 	// What waits in the socket's backlog stays charged to the session
 	// until the peer has taken it; requeue releases it.

@@ -17,6 +17,8 @@ type incoming struct {
 	env    envelope
 	binary []byte
 	size   int // bytes charged to MaxPendingBytes
+	// server: a join the application made (Hub.JoinUser), not the client.
+	server bool
 }
 
 // onText runs on the session's reader goroutine for each text frame.
@@ -98,12 +100,12 @@ func (h *Hub) allow(s *Session, id string, reply bool) bool {
 	if s.limiter.Allow() {
 		return true
 	}
-	if now := time.Now(); now.Sub(s.strikesSince) > time.Second {
+	if now := time.Now().UnixNano(); now-s.strikesSince > int64(time.Second) {
 		s.strikesSince, s.strikes = now, 0
 	}
 	s.strikes++
 	h.obs.RateLimited()
-	if s.strikes >= h.opts.RateLimitStrikes {
+	if int(s.strikes) >= h.opts.RateLimitStrikes {
 		s.closeWith(wire.CloseRateLimited)
 		return false
 	}

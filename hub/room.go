@@ -79,8 +79,12 @@ func (h *Hub) join(c *Context, data json.RawMessage) (func(), error) {
 	if err := needRoom(c); err != nil {
 		return nil, err
 	}
-	if err := h.allowJoin(c.session); err != nil {
-		return nil, err
+	// JoinRate and JoinPolicy are for the client's requests, not for the
+	// application's joins (JoinUser).
+	if !c.server {
+		if err := h.allowJoin(c.session); err != nil {
+			return nil, err
+		}
 	}
 	var req joinRequest
 	if len(data) > 0 {
@@ -89,7 +93,7 @@ func (h *Hub) join(c *Context, data json.RawMessage) (func(), error) {
 			return nil, err
 		}
 	}
-	if h.opts.JoinPolicy != nil {
+	if h.opts.JoinPolicy != nil && !c.server {
 		if _, err := h.safeCall(c, func() (any, error) { return nil, h.opts.JoinPolicy(c, c.room) }); err != nil {
 			return nil, asForbidden(err)
 		}
@@ -125,10 +129,8 @@ func (h *Hub) join(c *Context, data json.RawMessage) (func(), error) {
 
 	// Subscribed before history is read: an event published meanwhile is
 	// in the history or in pending, maybe both, never in neither.
-	if first {
-		if err := h.broker.Subscribe(context.Background(), c.room); err != nil {
-			h.reportError(s, err)
-		}
+	if err := h.syncRoom(c.room); err != nil {
+		h.reportError(s, err)
 	}
 	if ps, ok := h.broker.(PresenceStore); ok {
 		if !already {
@@ -175,6 +177,18 @@ func (h *Hub) join(c *Context, data json.RawMessage) (func(), error) {
 	}, nil
 }
 
+// joined answers a join with an ack, or, for a join the application made
+// (JoinUser), tells the client with a room.joined event.
+func (h *Hub) joined(c *Context, ack joinAck) {
+	if !c.server {
+		h.answer(c, ack, nil)
+		return
+	}
+	if event, err := encodeEvent("room.joined", c.room, ack); err == nil {
+		_ = c.session.out.enqueue(outgoing{data: event})
+	}
+}
+
 // finishJoin queues the replayed events, then the events published while
 // the session joined (pending), then the ack, which says the newest offset
 // the session has. Long replays are paced by what the peer reads; the last
@@ -195,7 +209,7 @@ func (h *Hub) finishJoin(c *Context, r *room, replay [][]byte, ack *joinAck) err
 		h.mu.Lock()
 		m := r.members[s]
 		if m == nil || !m.joining {
-			h.answer(c, *ack, nil)
+			h.joined(c, *ack)
 			h.mu.Unlock()
 			return nil
 		}
@@ -208,7 +222,7 @@ func (h *Hub) finishJoin(c *Context, r *room, replay [][]byte, ack *joinAck) err
 				}
 			}
 			m.joining, m.pending, m.last = false, nil, ack.Offset
-			h.answer(c, *ack, nil)
+			h.joined(c, *ack)
 			h.mu.Unlock()
 			return nil
 		}
@@ -229,8 +243,12 @@ func (h *Hub) leaveRequest(c *Context) (any, error) {
 	if err := needRoom(c); err != nil {
 		return nil, err
 	}
-	if err := h.allowJoin(c.session); err != nil {
-		return nil, err
+	// JoinRate and JoinPolicy are for the client's requests, not for the
+	// application's joins (JoinUser).
+	if !c.server {
+		if err := h.allowJoin(c.session); err != nil {
+			return nil, err
+		}
 	}
 	if !h.leave(c.session, c.room) {
 		return nil, ErrNotMember
@@ -265,7 +283,7 @@ func (h *Hub) leave(s *Session, name string) bool {
 	h.mu.Unlock()
 
 	if empty {
-		if err := h.broker.Unsubscribe(context.Background(), name); err != nil {
+		if err := h.syncRoom(name); err != nil {
 			h.reportError(s, err)
 		}
 	}

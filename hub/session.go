@@ -17,18 +17,17 @@ type Session struct {
 	conn      *websocket.Conn // reads and control frames; data frames go to out
 	id        string
 	principal Principal
-	ctx       context.Context // made by Context; guarded by mu
-	cancel    context.CancelFunc
+	ctx       *cancelable   // made by Context; guarded by mu
 	limiter   *rate.Limiter // made on the first frame; reader goroutine only
 	output    *rate.Limiter // made on the first large answer; handler goroutine only
 	joins     *rate.Limiter // made on the first join; handler goroutine only
 	pingTimer *time.Timer
 	expiry    *time.Timer
-	release   func() // frees the user's session slot
 
-	// Owned by the read goroutine: rate_limited replies since strikesSince.
-	strikes      int
-	strikesSince time.Time
+	// Owned by the read goroutine: rate_limited replies since strikesSince
+	// (unix nanoseconds).
+	strikes      int32
+	strikesSince int64
 	// Invalid frames in a row; the handler goroutine updates it too.
 	invalid atomic.Int32
 	// When set (unix nanoseconds), the read deadline of the closing handshake.
@@ -40,10 +39,10 @@ type Session struct {
 	// goroutine and ctx.
 	mu       sync.Mutex
 	state    closeState
+	handling bool
 	closeErr *CloseError
 	in       []incoming
 	inBytes  int
-	handling bool
 
 	// rooms is guarded by hub.mu.
 	rooms map[string]struct{}
@@ -61,12 +60,20 @@ func (s *Session) Context() context.Context {
 	defer s.mu.Unlock()
 	// Made on first use: an idle session needs none.
 	if s.ctx == nil {
-		s.ctx, s.cancel = context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(context.Background())
+		s.ctx = &cancelable{ctx, cancel}
 		if s.state == gone {
-			s.cancel()
+			cancel()
 		}
 	}
 	return s.ctx
+}
+
+// cancelable is a context with its cancel function: one field of a session
+// instead of two.
+type cancelable struct {
+	context.Context
+	cancel context.CancelFunc
 }
 
 // Emit sends an event to this session only.

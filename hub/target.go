@@ -100,6 +100,10 @@ func (t Target) send(payload []byte, binary bool) error {
 // deliver queues a message to this node's recipients. It costs O(recipients):
 // rooms and users are indexed, never found by scanning all sessions.
 func (h *Hub) deliver(m Message) {
+	if m.Action != ActionDeliver {
+		h.deliverAction(m)
+		return
+	}
 	f := outgoing{data: m.Payload, binary: m.Binary, offset: m.Offset}
 	n := 0
 	h.mu.RLock()

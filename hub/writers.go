@@ -29,6 +29,7 @@ type writers struct {
 	normal  fifo
 	running int
 	max     int
+	opts    *Options // the send queues' limits
 	// active counts the writers, the sockets' flushers and the error
 	// reports they make: Shutdown waits for them. Not a sync.WaitGroup:
 	// a flusher may requeue its session, starting a writer, while
@@ -36,11 +37,12 @@ type writers struct {
 	active counter
 }
 
-func newWriters(n int) *writers {
+func newWriters(opts *Options) *writers {
+	n := opts.Writers
 	if n <= 0 {
 		n = max(1, runtime.GOMAXPROCS(0)-1)
 	}
-	return &writers{max: n}
+	return &writers{max: n, opts: opts}
 }
 
 // push queues o for a turn, starting a writer goroutine if fewer than max

@@ -7,7 +7,7 @@ import (
 )
 
 func TestWritersTakeAnswersFirst(t *testing.T) {
-	w := newWriters(1)
+	w := newWriters(&Options{Writers: 1})
 	w.running = 1 // as if a writer ran: push starts none
 	a, b, c := &outbox{}, &outbox{}, &outbox{}
 	w.push(a, false)

@@ -1,11 +1,14 @@
 // Package wire names the vocabulary of the ginws protocol (docs/PROTOCOL.md):
 // the subprotocol, the error codes of error frames and refused upgrades,
-// the close codes with the reasons the server gives, and the shape of a
-// field error. The hub, the middleware, validate, metrics, the Go client and
+// the close codes with the reasons the server gives, and the errors of error
+// frames and close frames. The hub, the middleware, validate, metrics, the Go client and
 // the tests all use these names, so that each is written once.
 package wire
 
-import "strconv"
+import (
+	"fmt"
+	"strconv"
+)
 
 // Subprotocol is the WebSocket subprotocol of version 1 of the protocol.
 const Subprotocol = "ginws.v1"
@@ -107,4 +110,32 @@ type FieldError struct {
 	Param string `json:"param,omitempty"`
 	// Message is a readable sentence naming the field.
 	Message string `json:"message"`
+}
+
+// Error is the error of an error frame: what a handler returns to choose
+// the code (hub.Error) and what a client receives (client.Error).
+type Error struct {
+	Code    Code         `json:"code"`
+	Message string       `json:"message"`
+	Fields  []FieldError `json:"fields,omitempty"`
+}
+
+func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
+
+// Is matches two *Error values by code, so errors.Is(err, hub.ErrForbidden)
+// holds for any forbidden error.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// CloseError is why a connection ended: the code and reason of the close
+// frame.
+type CloseError struct {
+	Code   StatusCode
+	Reason string
+}
+
+func (e *CloseError) Error() string {
+	return fmt.Sprintf("connection closed with %d (%s)", e.Code, e.Reason)
 }

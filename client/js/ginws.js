@@ -318,6 +318,12 @@ export class Client {
         }
         return;
     }
+    if (f.type === 'room.joined' && f.room) {
+      // The application joined this session to the room: it is joined
+      // again after a reconnect, as if join() had been called.
+      if (!this._rooms.has(f.room)) this._rooms.set(f.room, { epoch: '', offset: 0, joined: false });
+      this._joined(f.room, f.data);
+    }
     if (f.room && typeof f.offset === 'number') {
       const r = this._rooms.get(f.room);
       if (r && f.offset > r.offset) r.offset = f.offset;

@@ -6,16 +6,18 @@ import (
 	"strconv"
 
 	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/wire"
 )
 
-const codecVersion = 1
+const codecVersion = 2
 
 var errBadMessage = errors.New("redis broker: malformed message")
 
-// encode packs a message for a Redis channel: version, kind, flags, then
-// length-prefixed node, target, except and offset (decimal, empty when
-// none), then the frame as is (no JSON around JSON, no base64 around binary
-// frames).
+// encode packs a message for a Redis channel: version, kind, flags, action,
+// then length-prefixed node, target, except, the action's argument (the
+// room to join, or the close code in decimal) and offset (decimal, empty
+// when none), then the payload as is (no JSON around JSON, no base64 around
+// binary frames).
 func encode(node string, m hub.Message) []byte {
 	off := ""
 	if m.Offset > 0 {
@@ -34,31 +36,43 @@ func header(node string, m hub.Message) []byte {
 	if m.Kind == hub.TargetUser {
 		target = m.User
 	}
-	b := make([]byte, 0, 4+4*binary.MaxVarintLen16+len(node)+len(target)+len(m.Except)+20+len(m.Payload))
+	b := make([]byte, 0, 5+5*binary.MaxVarintLen16+len(node)+len(target)+len(m.Except)+len(m.Room)+20+len(m.Payload))
 	var flags byte
 	if m.Binary {
 		flags = 1
 	}
-	b = append(b, codecVersion, byte(m.Kind), flags)
-	for _, s := range []string{node, target, m.Except} {
+	b = append(b, codecVersion, byte(m.Kind), flags, byte(m.Action))
+	for _, s := range []string{node, target, m.Except, argument(m)} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
 	return b
 }
 
+// argument is the action's argument: the room to join, or the close code.
+func argument(m hub.Message) string {
+	switch m.Action {
+	case hub.ActionJoin:
+		return m.Room
+	case hub.ActionDisconnect:
+		return strconv.Itoa(int(m.Code))
+	}
+	return ""
+}
+
 // decode unpacks a message and the node that published it.
 func decode(b []byte) (node string, m hub.Message, err error) {
-	if len(b) < 3 || b[0] != codecVersion {
+	if len(b) < 4 || b[0] != codecVersion {
 		return "", m, errBadMessage
 	}
-	m.Kind = hub.TargetKind(b[1])
-	if m.Kind < hub.TargetRoom || m.Kind > hub.TargetAll || b[2] > 1 {
+	m.Kind, m.Action = hub.TargetKind(b[1]), hub.Action(b[3])
+	// ActionMissed never crosses nodes.
+	if m.Kind < hub.TargetRoom || m.Kind > hub.TargetAll || b[2] > 1 || m.Action > hub.ActionJoin {
 		return "", m, errBadMessage
 	}
 	m.Binary = b[2] == 1
-	b = b[3:]
-	var fields [4]string
+	b = b[4:]
+	var fields [5]string
 	for i := range fields {
 		n, k := binary.Uvarint(b)
 		// Only the shortest encoding is valid: one message, one form.
@@ -79,8 +93,25 @@ func decode(b []byte) (node string, m hub.Message, err error) {
 			return "", m, errBadMessage
 		}
 	}
-	if fields[3] != "" {
-		if m.Offset, err = strconv.ParseUint(fields[3], 10, 64); err != nil || m.Offset == 0 || strconv.FormatUint(m.Offset, 10) != fields[3] {
+	switch arg := fields[3]; m.Action {
+	case hub.ActionJoin:
+		if m.Kind != hub.TargetUser || arg == "" {
+			return "", hub.Message{}, errBadMessage
+		}
+		m.Room = arg
+	case hub.ActionDisconnect:
+		code, err := strconv.Atoi(arg)
+		if err != nil || code < 1000 || code > 4999 || strconv.Itoa(code) != arg {
+			return "", hub.Message{}, errBadMessage
+		}
+		m.Code = wire.StatusCode(code)
+	default:
+		if arg != "" {
+			return "", hub.Message{}, errBadMessage
+		}
+	}
+	if fields[4] != "" {
+		if m.Offset, err = strconv.ParseUint(fields[4], 10, 64); err != nil || m.Offset == 0 || strconv.FormatUint(m.Offset, 10) != fields[4] {
 			return "", hub.Message{}, errBadMessage
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/wire"
 )
 
 func TestCodecRoundTrip(t *testing.T) {
@@ -13,11 +14,27 @@ func TestCodecRoundTrip(t *testing.T) {
 		{Kind: hub.TargetUser, User: "alice", Binary: true, Payload: []byte{0, 1, 2}},
 		{Kind: hub.TargetAll, Payload: nil},
 		{Kind: hub.TargetRoom, Room: "h", Offset: 1234567, Payload: []byte(`{"offset":1234567}`)},
+		{Kind: hub.TargetUser, User: "alice", Action: hub.ActionJoin, Room: "lobby"},
+		{Kind: hub.TargetUser, User: "bob", Action: hub.ActionDisconnect, Code: wire.CloseForbidden},
 	} {
 		node, got, err := decode(encode("n1", m))
 		if err != nil || node != "n1" || got.Kind != m.Kind || got.Room != m.Room || got.User != m.User ||
-			got.Except != m.Except || got.Binary != m.Binary || got.Offset != m.Offset || !bytes.Equal(got.Payload, m.Payload) {
+			got.Except != m.Except || got.Binary != m.Binary || got.Offset != m.Offset || !bytes.Equal(got.Payload, m.Payload) ||
+			got.Action != m.Action || got.Code != m.Code {
 			t.Fatalf("round trip of %+v gave %q %+v %v", m, node, got, err)
+		}
+	}
+}
+
+func TestCodecRefusesWhatNoNodeSends(t *testing.T) {
+	for name, m := range map[string]hub.Message{
+		"an action for this node only": {Kind: hub.TargetRoom, Room: "r", Action: hub.ActionMissed},
+		"a join without a room":        {Kind: hub.TargetUser, User: "u", Action: hub.ActionJoin},
+		"a join of a room's members":   {Kind: hub.TargetRoom, Room: "r", Action: hub.ActionJoin},
+		"a close code out of range":    {Kind: hub.TargetUser, User: "u", Action: hub.ActionDisconnect, Code: 999},
+	} {
+		if _, _, err := decode(encode("n", m)); err == nil {
+			t.Errorf("%s: decoded", name)
 		}
 	}
 }
@@ -25,7 +42,9 @@ func TestCodecRoundTrip(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	f.Add(encode("node", hub.Message{Kind: hub.TargetRoom, Room: "r", Payload: []byte(`{}`)}))
 	f.Add(encode("node", hub.Message{Kind: hub.TargetUser, User: "u", Binary: true}))
-	f.Add([]byte{1, 3, 0, 200, 1})
+	f.Add(encode("node", hub.Message{Kind: hub.TargetUser, User: "u", Action: hub.ActionJoin, Room: "r"}))
+	f.Add(encode("node", hub.Message{Kind: hub.TargetUser, User: "u", Action: hub.ActionDisconnect, Code: 4401}))
+	f.Add([]byte{2, 3, 0, 0, 200, 1})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		node, m, err := decode(data)

@@ -1,14 +1,23 @@
 // Package redis is the hub.Broker for applications that run on many nodes:
 // a message sent on node A reaches the room members, users and everyone
-// connected to nodes B and C, through Redis pub/sub (github.com/redis/go-redis/v9).
+// connected to nodes B and C, through Redis pub/sub
+// (github.com/redis/go-redis/v9), on a single Redis or a Redis Cluster.
 //
 //	b, err := redis.New(redis.Options{URL: os.Getenv("REDIS_URL")})
+//	// or redis.Options{Addrs: []string{"10.0.0.1:7000", "10.0.0.2:7000"}} on a cluster
 //	h := hub.New(hub.Options{Broker: b})
 //
 // A node delivers its own messages to its own sessions directly and ignores
 // their echo from Redis, so every recipient gets a message once. A node
-// subscribes to a room's channel only while it has a member there. Messages
-// of one publisher to one room keep their order.
+// subscribes to a room's channel only while it has a member there, and to a
+// user's channel only while it has a session of that user. Messages of one
+// publisher to one room, or to one user, keep their order.
+//
+// On a cluster, room and user channels are sharded (SPUBLISH, SSUBSCRIBE;
+// Redis 7): rooms and users are spread over Options.Partitions hash slots,
+// every key and the channel of one room carry its partition as a hash tag,
+// and each node keeps one subscription connection per partition, which
+// go-redis moves to the new master after a failover.
 //
 // Presence (Hub.Members and the presence built-in) and MaxSessionsPerUser
 // count sessions on every node; the entries of a node that dies without
@@ -18,9 +27,15 @@
 // publish error within Options.PublishTimeout, the outage reaches the hub's
 // error hook once and Hub.Health reports it; go-redis reconnects and
 // subscribes again to every channel the node needs. Messages published
-// during the outage do not reach the other nodes.
+// during the outage do not reach the other nodes: once a subscription is
+// back, the node closes the members of its rooms on it with 1013
+// (missed_events), and their clients resume. A room's history gets a new
+// epoch when a different master (a promoted replica, or a restarted Redis)
+// took it over, since the newest events may not have been replicated: a
+// client resuming from one of them gets recovered:false, never a gap.
 //
-// Tested against a single redis-server 7 (Debian's package); Sentinel and
-// Cluster go through a goredis.UniversalClient passed as Options.Client, and
-// are not covered by the tests.
+// Tested against a single redis-server 7 and a cluster of six (Debian's
+// package), including a master killed with SIGKILL; Sentinel goes through a
+// goredis.UniversalClient passed as Options.Client and is not covered by
+// the tests.
 package redis

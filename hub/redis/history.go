@@ -14,14 +14,6 @@ import (
 
 var _ hub.HistoryStore = (*Broker)(nil)
 
-// Keys of a room's history: the offset counter, the stream of events
-// (fields o: offset, f: frame) and the epoch. All three expire together,
-// TTL after the last event, so a lost history always gets a new epoch.
-func (b *Broker) historyKeys(room string) []string {
-	p := b.opts.Prefix + "history:" + room
-	return []string{p + ":offset", p + ":events", p + ":epoch"}
-}
-
 func ttlMillis(o hub.HistoryOptions) int64 {
 	if o.TTL > 0 {
 		return o.TTL.Milliseconds()
@@ -35,12 +27,32 @@ func epochCandidate() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
+// epochLua defines epoch(key, candidate, ttl), which returns a room's epoch:
+// a new one when there is none, or when another master wrote it. Redis
+// replicates asynchronously: a replica promoted after its master died may
+// lack the newest events, and would give their offsets again to other
+// events; a client that saw the lost ones must not resume as if nothing
+// had happened. The master's replication id, which a promotion or restart
+// changes, is kept beside the epoch to notice.
+const epochLua = `
+local function epoch(key, candidate, ttl)
+  local rid = string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)')
+  local cur = redis.call('GET', key)
+  if cur and string.sub(cur, -#rid - 1) == ' ' .. rid then
+    return string.sub(cur, 1, -#rid - 2)
+  end
+  redis.call('SET', key, candidate .. ' ' .. rid, 'PX', ttl)
+  return candidate
+end
+`
+
 // publishHistory assigns the offset, keeps the event, trims by count and
-// age, and publishes it, atomically: Redis runs a script alone, so every
-// node receives a room's events in offset order.
-var publishHistory = goredis.NewScript(`
+// age, and publishes it (ARGV[6]: PUBLISH, or SPUBLISH on a cluster, where
+// the room's keys and channel share a slot), atomically: Redis runs a
+// script alone, so every node receives a room's events in offset order.
+var publishHistory = goredis.NewScript(epochLua + `
+epoch(KEYS[3], ARGV[5], ARGV[4])
 local n = redis.call('INCR', KEYS[1])
-redis.call('SET', KEYS[3], ARGV[5], 'NX')
 local f = string.sub(ARGV[1], 1, -2) .. ',"offset":' .. n .. '}'
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], '*', 'o', n, 'f', f)
 local t = redis.call('TIME')
@@ -48,14 +60,13 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('XTRIM', KEYS[2], 'MINID', tostring(now - tonumber(ARGV[4])))
 for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
 local off = tostring(n)
-redis.call('PUBLISH', KEYS[4], ARGV[2] .. string.char(#off) .. off .. f)
+redis.call(ARGV[6], KEYS[4], ARGV[2] .. string.char(#off) .. off .. f)
 return n`)
 
 // readHistory returns {epoch, offset, ok, events...}: the events after
 // ARGV[2] (or, with ARGV[3] = 'latest', the newest ARGV[2] events).
-var readHistory = goredis.NewScript(`
-redis.call('SET', KEYS[3], ARGV[4], 'NX', 'PX', ARGV[5])
-local epoch = redis.call('GET', KEYS[3])
+var readHistory = goredis.NewScript(epochLua + `
+local ep = epoch(KEYS[3], ARGV[4], ARGV[5])
 local n = tonumber(redis.call('GET', KEYS[1]) or '0')
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -65,13 +76,13 @@ if ARGV[3] == 'latest' then
   want = tonumber(ARGV[2])
 else
   local since = tonumber(ARGV[2])
-  if epoch ~= ARGV[1] or since > n then return {epoch, n, 0} end
+  if ep ~= ARGV[1] or since > n then return {ep, n, 0} end
   want = n - since
 end
-local out = {epoch, n, 1}
+local out = {ep, n, 1}
 if want <= 0 then return out end
 local entries = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', want)
-if ARGV[3] ~= 'latest' and #entries < want then return {epoch, n, 0} end
+if ARGV[3] ~= 'latest' and #entries < want then return {ep, n, 0} end
 for i = #entries, 1, -1 do
   local fields = entries[i][2]
   for j = 1, #fields, 2 do
@@ -87,11 +98,18 @@ func (b *Broker) PublishHistory(ctx context.Context, m hub.Message, opts hub.His
 	defer cancel()
 	keys := append(b.historyKeys(m.Room), b.channelRoom(m.Room))
 	err := publishHistory.Run(ctx, b.client, keys,
-		m.Payload, header(b.node, m), opts.Size, ttlMillis(opts), epochCandidate()).Err()
+		m.Payload, header(b.node, m), opts.Size, ttlMillis(opts), epochCandidate(), b.publishCommand()).Err()
 	if err != nil {
 		return fmt.Errorf("redis broker: publish with history: %w", err)
 	}
 	return nil
+}
+
+func (b *Broker) publishCommand() string {
+	if b.shards != nil {
+		return "SPUBLISH"
+	}
+	return "PUBLISH"
 }
 
 // Since implements hub.HistoryStore.

@@ -9,14 +9,14 @@ import (
 
 	"github.com/ginws/ginws/hub"
 	"github.com/ginws/ginws/hub/redis"
-	"github.com/ginws/ginws/internal/redistest"
 	"github.com/ginws/ginws/internal/wstest"
 )
 
 func TestHistoryAcrossNodes(t *testing.T) {
-	srv := redistest.Start(t)
-	a := newNode(t, srv, redis.Options{}, hub.Options{})
-	b := newNode(t, srv, redis.Options{}, hub.Options{})
+	r := single(t)
+	srv := r.srv
+	a := newNode(t, r, redis.Options{}, hub.Options{})
+	b := newNode(t, r, redis.Options{}, hub.Options{})
 	c := a.dial(t, "alice")
 	first := c.Join("h/lobby", nil)
 	require.NoError(t, a.h.To("h/lobby").Emit("n", 1))
@@ -60,11 +60,12 @@ func TestHistoryAcrossNodes(t *testing.T) {
 }
 
 func TestHistoryRejoinUnderConcurrentPublishingAcrossNodes(t *testing.T) {
-	srv := redistest.Start(t)
-	var nodes []wstest.Node
-	for range 2 {
-		n := newNode(t, srv, redis.Options{}, hub.Options{})
-		nodes = append(nodes, wstest.Node{Hub: n.h, URL: n.url})
-	}
-	wstest.RejoinRace(t, nodes, wstest.Pace{Every: 1, Pause: 500 * time.Microsecond})
+	onEachRedis(t, func(t *testing.T, r target) {
+		var nodes []wstest.Node
+		for range 2 {
+			n := newNode(t, r, redis.Options{}, hub.Options{})
+			nodes = append(nodes, wstest.Node{Hub: n.h, URL: n.url})
+		}
+		wstest.RejoinRace(t, nodes, wstest.Pace{Every: 1, Pause: 500 * time.Microsecond})
+	})
 }

@@ -5,19 +5,34 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/ginws/ginws/hub"
 	"github.com/ginws/ginws/hub/redis"
 	"github.com/ginws/ginws/internal/redistest"
 	"github.com/ginws/ginws/internal/wstest"
+	"github.com/ginws/ginws/wire"
 )
 
-func TestMain(m *testing.M) { wstest.Main(m) }
+func TestMain(m *testing.M) {
+	// go-redis logs every failed dial of a killed cluster node; the tests
+	// see the outage through the error hook.
+	goredis.SetLogger(quiet{})
+	// After a node was killed, go-redis's pool keeps trying to dial it for
+	// up to a second after the client is closed, with no way to stop it.
+	wstest.Main(m, goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).tryDial"))
+}
+
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
 
 type node struct {
 	h      *hub.Hub
@@ -26,10 +41,43 @@ type node struct {
 	errors chan error
 }
 
+// target is a Redis the tests run on: one server, or a cluster.
+type target struct {
+	opts    redis.Options // URL or Addrs
+	srv     *redistest.Server
+	cluster *redistest.Cluster
+}
+
+// onEachRedis runs test on a single redis-server and on a Redis Cluster.
+func onEachRedis(t *testing.T, test func(t *testing.T, r target)) {
+	t.Run("single", func(t *testing.T) {
+		srv := redistest.Start(t)
+		test(t, target{opts: redis.Options{URL: srv.URL()}, srv: srv})
+	})
+	t.Run("cluster", func(t *testing.T) {
+		cl := redistest.StartCluster(t)
+		test(t, target{opts: redis.Options{Addrs: cl.Addrs()}, cluster: cl})
+	})
+}
+
+// single is a target of one redis-server.
+func single(t *testing.T) target {
+	srv := redistest.Start(t)
+	return target{opts: redis.Options{URL: srv.URL()}, srv: srv}
+}
+
+// subscribers counts the connections subscribed to a room or user channel.
+func (r target) subscribers(channel string) int64 {
+	if r.cluster != nil {
+		return r.cluster.MasterOf(channel).Do("PUBSUB", "SHARDNUMSUB", channel).([]any)[1].(int64)
+	}
+	return r.srv.Do("PUBSUB", "NUMSUB", channel).([]any)[1].(int64)
+}
+
 // newNode starts a hub on a Redis broker, served on loopback.
-func newNode(t *testing.T, srv *redistest.Server, opts redis.Options, hopts hub.Options) *node {
+func newNode(t *testing.T, r target, opts redis.Options, hopts hub.Options) *node {
 	t.Helper()
-	opts.URL = srv.URL()
+	opts.URL, opts.Addrs = r.opts.URL, r.opts.Addrs
 	opts.Logger = wstest.Quiet
 	if opts.Prefix == "" {
 		opts.Prefix = "test:"
@@ -57,52 +105,65 @@ func (n *node) dial(t *testing.T, user string) *wstest.Client {
 	return wstest.Dial(t, n.url+"?user="+user, nil)
 }
 
-func threeNodes(t *testing.T, srv *redistest.Server) []*node {
-	return []*node{newNode(t, srv, redis.Options{}, hub.Options{}), newNode(t, srv, redis.Options{}, hub.Options{}), newNode(t, srv, redis.Options{}, hub.Options{})}
+func threeNodes(t *testing.T, r target) []*node {
+	return []*node{newNode(t, r, redis.Options{}, hub.Options{}), newNode(t, r, redis.Options{}, hub.Options{}), newNode(t, r, redis.Options{}, hub.Options{})}
 }
 
 func TestDeliveryAcrossNodesExactlyOnce(t *testing.T) {
-	srv := redistest.Start(t)
-	var nodes []wstest.Node
-	for _, n := range threeNodes(t, srv) {
-		nodes = append(nodes, wstest.Node{Hub: n.h, URL: n.url})
-	}
-	wstest.DeliveryAcrossNodes(t, nodes)
+	onEachRedis(t, func(t *testing.T, r target) {
+		var nodes []wstest.Node
+		for _, n := range threeNodes(t, r) {
+			nodes = append(nodes, wstest.Node{Hub: n.h, URL: n.url})
+		}
+		wstest.DeliveryAcrossNodes(t, nodes)
+	})
 }
 
 func TestANodeSubscribesToARoomOnlyWhileItHasAMemberThere(t *testing.T) {
-	srv := redistest.Start(t)
-	nodes := threeNodes(t, srv)
-	numsub := func() int64 {
-		v := srv.Do("PUBSUB", "NUMSUB", "test:room:lobby").([]any)
-		return v[1].(int64)
-	}
-	nodes[0].dial(t, "alice").Join("lobby", nil)
-	b := nodes[1].dial(t, "bob")
-	b.Join("lobby", nil)
-	nodes[2].dial(t, "carol")
-	assert.Equal(t, int64(2), numsub(), "nodes 0 and 1")
-	b.Request("leave", "l", "lobby", nil)
-	require.Eventually(t, func() bool { return numsub() == 1 }, 5*time.Second, 10*time.Millisecond)
+	onEachRedis(t, func(t *testing.T, r target) {
+		nodes := threeNodes(t, r)
+		room, alice := nodes[0].b.ChannelRoom("lobby"), nodes[0].b.ChannelUser("alice")
+		a := nodes[0].dial(t, "alice")
+		a.Join("lobby", nil)
+		b := nodes[1].dial(t, "bob")
+		b.Join("lobby", nil)
+		nodes[2].dial(t, "carol")
+		assert.Equal(t, int64(2), r.subscribers(room), "nodes 0 and 1")
+		assert.Equal(t, int64(1), r.subscribers(alice), "the node with alice's session hears her channel, no other")
+		b.Request("leave", "l", "lobby", nil)
+		require.Eventually(t, func() bool { return r.subscribers(room) == 1 }, 5*time.Second, 10*time.Millisecond)
+		a.Conn.Close()
+		require.Eventually(t, func() bool { return r.subscribers(alice) == 0 }, 5*time.Second, 10*time.Millisecond, "and only while she has one")
+	})
 }
 
 func TestOrderPerPublisher(t *testing.T) {
-	srv := redistest.Start(t)
-	nodes := threeNodes(t, srv)[:2]
-	sub := nodes[1].dial(t, "bob")
-	sub.Request("join", "j", "r", nil)
-	const n = 200 // within the subscriber's send queue (256 frames) even in one burst
-	for i := range n {
-		require.NoError(t, nodes[0].h.To("r").Emit("seq", i))
-	}
-	for i := range n {
-		assert.Equal(t, fmt.Sprint(i), string(sub.ReadUntil("seq").Data))
-	}
+	onEachRedis(t, func(t *testing.T, r target) {
+		nodes := []*node{newNode(t, r, redis.Options{}, hub.Options{}), newNode(t, r, redis.Options{}, hub.Options{})}
+		sub := nodes[1].dial(t, "bob")
+		sub.Request("join", "j", "r", nil)
+		const n = 200 // within the subscriber's send queue (256 frames) even in one burst
+		for i := range n {
+			require.NoError(t, nodes[0].h.To("r").Emit("seq", i))
+		}
+		for i := range n {
+			assert.Equal(t, fmt.Sprint(i), string(sub.ReadUntil("seq").Data))
+		}
+		for i := range n {
+			require.NoError(t, nodes[0].h.ToUser("bob").Emit("useq", i))
+		}
+		for i := range n {
+			assert.Equal(t, fmt.Sprint(i), string(sub.ReadUntil("useq").Data), "a user's messages keep their order too")
+		}
+	})
 }
 
 func TestPresenceAcrossNodes(t *testing.T) {
-	srv := redistest.Start(t)
-	nodes := threeNodes(t, srv)
+	onEachRedis(t, testPresenceAcrossNodes)
+}
+
+func testPresenceAcrossNodes(t *testing.T, r target) {
+	nodes := threeNodes(t, r)
 	a, b := nodes[0].dial(t, "alice"), nodes[1].dial(t, "bob")
 	a.Request("join", "j", "lobby", nil)
 	ack := b.Request("join", "j", "lobby", nil)
@@ -126,9 +187,9 @@ func TestPresenceAcrossNodes(t *testing.T) {
 }
 
 func TestCrashedNodePresenceExpires(t *testing.T) {
-	srv := redistest.Start(t)
-	survivor := newNode(t, srv, redis.Options{PresenceTTL: 600 * time.Millisecond}, hub.Options{})
-	doomed := newNode(t, srv, redis.Options{PresenceTTL: 600 * time.Millisecond}, hub.Options{})
+	r := single(t)
+	survivor := newNode(t, r, redis.Options{PresenceTTL: 600 * time.Millisecond}, hub.Options{})
+	doomed := newNode(t, r, redis.Options{PresenceTTL: 600 * time.Millisecond}, hub.Options{})
 	doomed.dial(t, "ghost").Request("join", "j", "lobby", nil)
 	members := func() int {
 		m, err := survivor.h.Members(context.Background(), "lobby")
@@ -144,9 +205,12 @@ func TestCrashedNodePresenceExpires(t *testing.T) {
 }
 
 func TestSessionLimitAcrossNodes(t *testing.T) {
-	srv := redistest.Start(t)
-	n1 := newNode(t, srv, redis.Options{}, hub.Options{MaxSessionsPerUser: 2})
-	n2 := newNode(t, srv, redis.Options{}, hub.Options{MaxSessionsPerUser: 2})
+	onEachRedis(t, testSessionLimitAcrossNodes)
+}
+
+func testSessionLimitAcrossNodes(t *testing.T, r target) {
+	n1 := newNode(t, r, redis.Options{}, hub.Options{MaxSessionsPerUser: 2})
+	n2 := newNode(t, r, redis.Options{}, hub.Options{MaxSessionsPerUser: 2})
 	n1.dial(t, "alice")
 	second := n2.dial(t, "alice")
 	require.Equal(t, http.StatusTooManyRequests, wstest.DialStatus(n1.url+"?user=alice", nil), "the third session, on either node, is refused")
@@ -171,35 +235,50 @@ func got(r *wstest.Reader, want int, d time.Duration) bool {
 }
 
 func TestRedisOutage(t *testing.T) {
-	srv := redistest.Start(t)
-	n1 := newNode(t, srv, redis.Options{PublishTimeout: 300 * time.Millisecond}, hub.Options{})
-	n2 := newNode(t, srv, redis.Options{PublishTimeout: 300 * time.Millisecond}, hub.Options{})
-	localC, remoteC := n1.dial(t, "local"), n2.dial(t, "remote")
-	localC.Request("join", "j", "r", nil)
-	remoteC.Request("join", "j", "r", nil)
-	local, remote := localC.Background("n"), remoteC.Background("n")
-	i := 0
+	r := single(t)
+	srv := r.srv
+	n1 := newNode(t, r, redis.Options{PublishTimeout: 300 * time.Millisecond}, hub.Options{})
+	n2 := newNode(t, r, redis.Options{PublishTimeout: 300 * time.Millisecond}, hub.Options{})
+	// members joins a client to room r on each node.
+	members := func() (local, remote *wstest.Reader) {
+		l, r := n1.dial(t, "local"), n2.dial(t, "remote")
+		l.Join("r", nil)
+		r.Join("r", nil)
+		return l.Background("n"), r.Background("n")
+	}
+	// missed asserts that the members were closed with 1013 once the
+	// subscription was back: events may have been published meanwhile.
+	missed := func(t *testing.T, readers ...*wstest.Reader) {
+		t.Helper()
+		for _, r := range readers {
+			assert.Equal(t, int(wire.CloseSlowConsumer), r.Wait(10*time.Second), "the client learns of the gap and resumes")
+		}
+	}
+	local, remote := members()
+	var i atomic.Int64
 	// crosses emits a new event on node 1 and reports whether node 2's
 	// client got it.
-	crosses := func() bool {
-		i++
-		return n1.h.To("r").Emit("n", i) == nil && got(remote, i, 300*time.Millisecond)
+	crosses := func(remote *wstest.Reader) bool {
+		n := int(i.Add(1))
+		return n1.h.To("r").Emit("n", n) == nil && got(remote, n, 300*time.Millisecond)
 	}
-	require.True(t, crosses())
+	require.True(t, crosses(remote))
 
 	t.Run("pubsub connection killed", func(t *testing.T) {
 		srv.Do("CLIENT", "KILL", "TYPE", "pubsub")
-		require.Eventually(t, crosses, 10*time.Second, 10*time.Millisecond, "re-subscribed")
+		missed(t, local, remote)
+		local, remote = members()
+		require.True(t, crosses(remote), "subscribed again")
 	})
 
 	t.Run("redis down, then restarted", func(t *testing.T) {
 		srv.Stop()
-		i++
+		n := int(i.Add(1))
 		start := time.Now()
-		err := n1.h.To("r").Emit("n", i)
+		err := n1.h.To("r").Emit("n", n)
 		assert.Error(t, err, "publishing to other nodes fails")
 		assert.Less(t, time.Since(start), 2*time.Second, "and fails fast")
-		assert.True(t, got(local, i, 5*time.Second), "local delivery goes on")
+		assert.True(t, got(local, n, 5*time.Second), "local delivery goes on")
 		require.Eventually(t, func() bool { return n2.h.Health(context.Background()) != nil }, 5*time.Second, 20*time.Millisecond)
 		select {
 		case err := <-n2.errors:
@@ -212,13 +291,15 @@ func TestRedisOutage(t *testing.T) {
 		require.Eventually(t, func() bool {
 			return n1.h.Health(context.Background()) == nil && n2.h.Health(context.Background()) == nil
 		}, 10*time.Second, 50*time.Millisecond, "health recovers")
-		require.Eventually(t, crosses, 10*time.Second, 10*time.Millisecond, "delivery resumes")
+		missed(t, local, remote)
+		_, remote = members()
+		require.True(t, crosses(remote), "delivery resumes")
 	})
 }
 
 func TestConfiguration(t *testing.T) {
 	_, err := redis.New(redis.Options{})
-	assert.ErrorContains(t, err, "URL or Options.Client is required")
+	assert.ErrorContains(t, err, "Options.URL, Options.Addrs or Options.Client is required")
 	_, err = redis.New(redis.Options{URL: "http://example.com"})
 	assert.Error(t, err)
 	b, err := redis.New(redis.Options{URL: "rediss://user:pw@127.0.0.1:1/2"})

@@ -18,6 +18,7 @@ import (
 type Server struct {
 	t    testing.TB
 	Port int
+	args []string // beyond the port and the defaults
 	cmd  *exec.Cmd
 	done chan struct{}
 }
@@ -26,19 +27,30 @@ type Server struct {
 // installed (make test installs Debian's package); the test fails if not.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	s := newServer(t)
+	s.start()
+	return s
+}
+
+// newServer returns a Server on a free port, stopped when the test ends.
+func newServer(t testing.TB, args ...string) *Server {
+	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatal("redis-server is not installed: run `make deps` (Debian package redis-server)")
 	}
+	s := &Server{t: t, Port: freePort(t), args: args}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	s := &Server{t: t, Port: port}
-	s.start()
-	t.Cleanup(s.Stop)
-	return s
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // Addr is host:port.
@@ -49,8 +61,9 @@ func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
 
 func (s *Server) start() {
 	s.t.Helper()
-	s.cmd = exec.Command("redis-server", "--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--protected-mode", "yes", "--loglevel", "warning")
+	args := append([]string{"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--protected-mode", "yes", "--loglevel", "warning"}, s.args...)
+	s.cmd = exec.Command("redis-server", args...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
@@ -107,11 +120,7 @@ func (s *Server) Client() *goredis.Client {
 // Do runs one command, failing the test on error.
 func (s *Server) Do(args ...any) any {
 	s.t.Helper()
-	c := goredis.NewClient(&goredis.Options{Addr: s.Addr()})
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	v, err := c.Do(ctx, args...).Result()
+	v, err := s.try(args...)
 	if err != nil {
 		s.t.Fatalf("redis %v: %v", args, err)
 	}

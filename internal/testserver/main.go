@@ -65,6 +65,13 @@ func main() {
 		return "ok", c.Hub().To(in.Room).Emit("chat.message", map[string]string{"user": c.User().UserID, "text": in.Text})
 	})
 	hub.Handle(h, "echo", func(c *hub.Context, in any) (any, error) { return in, nil })
+	// join.me has the server join every session of the caller's user to a
+	// room (Hub.JoinUser), as an application would.
+	hub.Handle(h, "join.me", func(c *hub.Context, in struct {
+		Room string `json:"room" validate:"required,max=128"`
+	}) (any, error) {
+		return nil, c.Hub().JoinUser(c, c.User().UserID, in.Room)
+	})
 
 	auth := middleware.AuthFunc(func(_ *gin.Context, token string) (hub.Principal, error) {
 		user, ms, expiring := strings.Cut(token, ".")

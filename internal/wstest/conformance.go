@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/wire"
 )
 
 // Node is one hub of a conformance test, served by Serve at URL. Nodes
@@ -77,7 +78,8 @@ func RejoinRace(t *testing.T, nodes []Node, pace Pace) {
 // DeliveryAcrossNodes is the conformance test of a broker: on three nodes
 // that share it, an event reaches every member of a room, every session of
 // a user and every session, whichever node each is on and whichever node
-// emits it, exactly once. The nodes' hubs have the events of NewHub.
+// emits it, exactly once; JoinUser and DisconnectUser reach every session
+// of the user. The nodes' hubs have the events of NewHub.
 func DeliveryAcrossNodes(t *testing.T, nodes []Node) {
 	t.Helper()
 	require.Len(t, nodes, 3)
@@ -112,6 +114,25 @@ func DeliveryAcrossNodes(t *testing.T, nodes []Node) {
 			assert.Equal(t, "news", cl.ReadUntil("news").Type)
 			noMore(t, cl, "news")
 		}
+	})
+	t.Run("join a user", func(t *testing.T) {
+		require.NoError(t, nodes[1].Hub.JoinUser(t.Context(), "alice", "side"))
+		for _, cl := range []*Client{a, a2} {
+			assert.Equal(t, "side", cl.ReadUntil("room.joined").Room, "every session of the user, on every node")
+		}
+		require.NoError(t, nodes[1].Hub.To("side").Emit("n", 1))
+		for _, cl := range []*Client{a, a2} {
+			assert.Equal(t, "side", cl.ReadUntil("n").Room)
+		}
+		noMore(t, b, "n")
+		noMore(t, b, "room.joined")
+	})
+	t.Run("disconnect a user", func(t *testing.T) {
+		require.NoError(t, nodes[2].Hub.DisconnectUser(t.Context(), "alice", wire.CloseForbidden))
+		for _, cl := range []*Client{a, a2} {
+			assert.Equal(t, int(wire.CloseForbidden), cl.ExpectClose(), "every session of the user, on every node")
+		}
+		assert.Equal(t, "pong", b.Request("ping", "p", "", nil).Type, "the others stay")
 	})
 }
 

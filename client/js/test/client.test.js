@@ -171,6 +171,23 @@ test('after a dropped connection it re-joins from its last offset and gets exact
   b.close();
 });
 
+test('a room the server joined it to is joined again after a reconnect', async () => {
+  const recovered = [];
+  const a = client({ token: () => 'carol', baseDelay: 10, maxDelay: 10, onRecover: (room) => recovered.push(room) });
+  const b = client({ token: () => 'bob' });
+  const joined = nextEvent(a, 'room.joined');
+  await a.request('join.me', { room: 'h/team' });
+  assert.equal((await joined).data.room, 'h/team');
+  a._ws.terminate();
+  await until(() => recovered.includes('h/team'), 10000, 're-joined');
+  await b.join('h/team');
+  const got = nextEvent(a, 'chat.message');
+  await b.request('chat.send', { room: 'h/team', text: 'still here' });
+  assert.equal((await got).data.text, 'still here');
+  a.close();
+  b.close();
+});
+
 test('reconnects after a server restart, re-joins and keeps chatting', async () => {
   const own = await start();
   const recovered = new Map();

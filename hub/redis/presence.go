@@ -1,0 +1,164 @@
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/ginws/ginws/hub"
+)
+
+func memberKey(m hub.Member) string { return m.Session + "|" + m.User }
+
+func (b *Broker) expiry() float64 {
+	return float64(time.Now().Add(b.opts.PresenceTTL).UnixMilli())
+}
+
+// AddMember records m in room for every node to see.
+func (b *Broker) AddMember(ctx context.Context, room string, m hub.Member) error {
+	b.mu.Lock()
+	if b.members[room] == nil {
+		b.members[room] = make(map[string]struct{})
+	}
+	b.members[room][memberKey(m)] = struct{}{}
+	b.mu.Unlock()
+	return b.touch(ctx, b.keyPresence(room), memberKey(m))
+}
+
+// touch sets a sorted-set entry's expiry and keeps the key itself from
+// outliving its entries.
+func (b *Broker) touch(ctx context.Context, key, member string) error {
+	ctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)
+	defer cancel()
+	_, err := b.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		p.ZAdd(ctx, key, goredis.Z{Score: b.expiry(), Member: member})
+		p.PExpire(ctx, key, 2*b.opts.PresenceTTL)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redis broker: %w", err)
+	}
+	return nil
+}
+
+// RemoveMember removes m from room.
+func (b *Broker) RemoveMember(ctx context.Context, room string, m hub.Member) error {
+	b.mu.Lock()
+	if set := b.members[room]; set != nil {
+		delete(set, memberKey(m))
+		if len(set) == 0 {
+			delete(b.members, room)
+		}
+	}
+	b.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)
+	defer cancel()
+	if err := b.client.ZRem(ctx, b.keyPresence(room), memberKey(m)).Err(); err != nil {
+		return fmt.Errorf("redis broker: %w", err)
+	}
+	return nil
+}
+
+// Members lists room's members on every node whose entries have not expired.
+func (b *Broker) Members(ctx context.Context, room string) ([]hub.Member, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)
+	defer cancel()
+	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	entries, err := b.client.ZRangeByScore(ctx, b.keyPresence(room), &goredis.ZRangeBy{Min: "(" + now, Max: "+inf"}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis broker: %w", err)
+	}
+	out := make([]hub.Member, 0, len(entries))
+	for _, e := range entries {
+		session, user, _ := strings.Cut(e, "|")
+		out = append(out, hub.Member{User: user, Session: session})
+	}
+	return out, nil
+}
+
+// acquire atomically drops expired reservations, checks the count and adds one.
+var acquire = goredis.NewScript(`
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1`)
+
+// AcquireSession takes one of user's max session slots across all nodes.
+func (b *Broker) AcquireSession(ctx context.Context, user string, max int) (func(), error) {
+	var raw [9]byte
+	_, _ = rand.Read(raw[:])
+	id := base64.RawURLEncoding.EncodeToString(raw[:])
+	key := b.keySessions(user)
+	ctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)
+	defer cancel()
+	ok, err := acquire.Run(ctx, b.client, []string{key},
+		time.Now().UnixMilli(), max, int64(b.expiry()), id, (2 * b.opts.PresenceTTL).Milliseconds()).Int()
+	if err != nil {
+		return nil, fmt.Errorf("redis broker: %w", err)
+	}
+	if ok == 0 {
+		return nil, hub.ErrTooManySessions
+	}
+	b.mu.Lock()
+	b.sessions[id] = user
+	b.mu.Unlock()
+	return func() {
+		b.mu.Lock()
+		delete(b.sessions, id)
+		b.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), b.opts.PublishTimeout)
+		defer cancel()
+		if err := b.client.ZRem(ctx, key, id).Err(); err != nil {
+			b.report(fmt.Errorf("redis broker: release session slot of %q: %w", user, err))
+		}
+	}, nil
+}
+
+// refresh renews this node's presence entries and session slots every
+// third of PresenceTTL, so they expire only when the node is gone.
+func (b *Broker) refresh() {
+	defer b.wg.Done()
+	t := time.NewTicker(b.opts.PresenceTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-t.C:
+		}
+		b.mu.Lock()
+		var keys, members []string
+		for room, set := range b.members {
+			for m := range set {
+				keys, members = append(keys, b.keyPresence(room)), append(members, m)
+			}
+		}
+		for id, user := range b.sessions {
+			keys, members = append(keys, b.keySessions(user)), append(members, id)
+		}
+		b.mu.Unlock()
+		if len(keys) == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(b.ctx, b.opts.PublishTimeout)
+		_, err := b.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			exp := b.expiry()
+			for i := range keys {
+				p.ZAdd(ctx, keys[i], goredis.Z{Score: exp, Member: members[i]})
+				p.PExpire(ctx, keys[i], 2*b.opts.PresenceTTL)
+			}
+			return nil
+		})
+		cancel()
+		if err != nil && b.ctx.Err() == nil {
+			b.report(fmt.Errorf("redis broker: refresh presence: %w", err))
+		}
+	}
+}
