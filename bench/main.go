@@ -36,6 +36,8 @@ var (
 	modes    = flag.String("modes", "ginws,melody", "servers to measure beside the raw floor, comma-separated (none: fan-out only)")
 	fanouts  = flag.Bool("fanout", true, "measure room fan-out")
 	writers  = flag.Int("writers", 0, "hub.Options.Writers of the ginws server (0: its default)")
+	multi    = flag.Bool("multinode", true, "measure several nodes on Redis and on a Redis Cluster (needs redis-server and redis-cli)")
+	mconns   = flag.Int("mconns", 3000, "connections of the multi-node scenario, spread over the nodes")
 )
 
 func main() {
@@ -58,6 +60,9 @@ func main() {
 	}
 	if *fanouts {
 		r.fanout(dir)
+	}
+	if *multi {
+		r.multiNode(dir)
 	}
 	r.allocs()
 	text := r.markdown()
@@ -237,6 +242,8 @@ type report struct {
 	fans        []fan
 	idle        []idleCost
 	fanRatios   []fanRatio
+	nodeRuns    []nodeRun
+	userRuns    []userRun
 	// allocations per event sent to 1,000 sessions, and for encoding it
 	// alone (hub's BenchmarkBroadcastEncodeOnce and BenchmarkEncodeOnly)
 	allocsBroadcast, allocsEncode float64
@@ -548,6 +555,7 @@ func (r *report) markdown() string {
 		}
 		b.WriteString("\n")
 	}
+	b.WriteString(r.multiNodeMarkdown())
 	fmt.Fprintf(&b, "\n## Allocations\n\nAn event sent to 1,000 sessions: %.0f allocations; encoding it alone: %.0f (`go test -bench 'BroadcastEncodeOnce|EncodeOnly' -benchmem ./hub`).\n", r.allocsBroadcast, r.allocsEncode)
 	b.WriteString(r.targets())
 	return b.String()
@@ -587,6 +595,7 @@ func (r *report) targets() string {
 		row("fan-out cost per delivery within 10% between N = 1,000 and N = "+fmt.Sprint(*conns),
 			fmt.Sprintf("largest difference %+.0f%% (K = %d; median of %d paired runs)", 100*worst, at, fanRep), math.Abs(worst) <= 0.10)
 	}
+	r.multiNodeTargets(row)
 	row("no allocation per recipient", fmt.Sprintf("%.0f allocations per event to 1,000 sessions, %.0f to encode it", r.allocsBroadcast, r.allocsEncode),
 		r.allocsEncode > 0 && r.allocsBroadcast-r.allocsEncode < 10)
 	return b.String()

@@ -7,9 +7,11 @@
 //	go run ./example -addr 127.0.0.1:9000 -jwt-secret s3cret
 //	go run ./example -tls-cert cert.pem -tls-key key.pem
 //	go run ./example -trusted-proxies 10.0.0.0/8   # behind a load balancer
+//	go run ./example -redis redis://127.0.0.1:6379/0             # many nodes, one Redis
+//	go run ./example -redis-cluster 127.0.0.1:7000,127.0.0.1:7001 # many nodes, a Redis Cluster
 //
 // Flags may also come from the environment: ADDR, JWT_SECRET, REDIS_URL,
-// TRUSTED_PROXIES.
+// REDIS_CLUSTER, TRUSTED_PROXIES.
 package main
 
 import (
@@ -50,7 +52,7 @@ func main() {
 
 type config struct {
 	addr, secret, redis, cert, key string
-	trustedProxies                 []string
+	redisCluster, trustedProxies   []string
 	// What no flag sets; tests change them.
 	readTimeout, idleTimeout, shutdownTimeout time.Duration
 	closeTimeout                              time.Duration // hub.Options.CloseTimeout; 0: its default
@@ -63,6 +65,8 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	fl.StringVar(&c.addr, "addr", envOr(getenv, "ADDR", "127.0.0.1:8080"), "listen address (env ADDR)")
 	fl.StringVar(&c.secret, "jwt-secret", getenv("JWT_SECRET"), "HS256 key for tokens (env JWT_SECRET); random when empty")
 	fl.StringVar(&c.redis, "redis", getenv("REDIS_URL"), "Redis URL for the multi-node broker (env REDIS_URL)")
+	cluster := fl.String("redis-cluster", getenv("REDIS_CLUSTER"),
+		"addresses (host:port, comma-separated) of Redis Cluster nodes for the multi-node broker (env REDIS_CLUSTER)")
 	fl.StringVar(&c.cert, "tls-cert", "", "TLS certificate file: serve HTTPS and wss://")
 	fl.StringVar(&c.key, "tls-key", "", "TLS key file")
 	proxies := fl.String("trusted-proxies", getenv("TRUSTED_PROXIES"),
@@ -72,6 +76,18 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	}
 	if (c.cert == "") != (c.key == "") {
 		return c, errors.New("-tls-cert and -tls-key go together")
+	}
+	for _, a := range strings.Split(*cluster, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return c, fmt.Errorf("-redis-cluster: %q is not host:port", a)
+		}
+		c.redisCluster = append(c.redisCluster, a)
+	}
+	if c.redis != "" && len(c.redisCluster) > 0 {
+		return c, errors.New("-redis and -redis-cluster exclude each other")
 	}
 	for _, p := range strings.Split(*proxies, ",") {
 		if p = strings.TrimSpace(p); p == "" {
@@ -121,10 +137,10 @@ func serve(ctx context.Context, cfg config, out io.Writer, ready chan<- string) 
 		return err
 	}
 	var broker hub.Broker // nil: the in-memory default
-	if cfg.redis != "" {
-		rb, err := redis.New(redis.Options{URL: cfg.redis, Logger: log})
+	if cfg.redis != "" || len(cfg.redisCluster) > 0 {
+		rb, err := redis.New(redis.Options{URL: cfg.redis, Addrs: cfg.redisCluster, Logger: log})
 		if err != nil {
-			return fmt.Errorf("-redis: %w", err)
+			return fmt.Errorf("redis broker: %w", err)
 		}
 		broker = rb
 	}

@@ -329,9 +329,21 @@ func TestHealthzDuringShutdown(t *testing.T) {
 }
 
 func TestTwoNodesShareRedis(t *testing.T) {
-	srv := redistest.Start(t)
-	addr1, _ := startApp(t, []string{"-redis", srv.URL()}, nil)
-	addr2, _ := startApp(t, nil, map[string]string{"REDIS_URL": srv.URL()})
+	t.Run("one Redis", func(t *testing.T) {
+		srv := redistest.Start(t)
+		twoNodesChat(t, []string{"-redis", srv.URL()}, map[string]string{"REDIS_URL": srv.URL()})
+	})
+	t.Run("a Redis Cluster", func(t *testing.T) {
+		addrs := strings.Join(redistest.StartCluster(t).Addrs(), ",")
+		twoNodesChat(t, []string{"-redis-cluster", addrs}, map[string]string{"REDIS_CLUSTER": addrs})
+	})
+}
+
+// twoNodesChat starts one example process with args and one with env, and
+// has a user on each chat.
+func twoNodesChat(t *testing.T, args []string, env map[string]string) {
+	addr1, _ := startApp(t, args, nil)
+	addr2, _ := startApp(t, nil, env)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	alice := chatClient(t, addr1, "alice", "member")
@@ -358,7 +370,14 @@ func TestFlagsAndEnvironment(t *testing.T) {
 
 	_, err = parseFlags([]string{"-tls-cert", "x"}, func(string) string { return "" }, io.Discard)
 	assert.ErrorContains(t, err, "-tls-cert and -tls-key go together")
-	cfg, err := parseFlags([]string{"-jwt-secret", "flag"}, func(k string) string { return map[string]string{"JWT_SECRET": "env"}[k] }, io.Discard)
+	_, err = parseFlags([]string{"-redis", "redis://127.0.0.1:1", "-redis-cluster", "127.0.0.1:2"}, func(string) string { return "" }, io.Discard)
+	assert.ErrorContains(t, err, "exclude each other")
+	_, err = parseFlags([]string{"-redis-cluster", "127.0.0.1"}, func(string) string { return "" }, io.Discard)
+	assert.ErrorContains(t, err, `"127.0.0.1" is not host:port`)
+	cfg, err := parseFlags(nil, func(k string) string { return map[string]string{"REDIS_CLUSTER": "127.0.0.1:1, 127.0.0.1:2"}[k] }, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"127.0.0.1:1", "127.0.0.1:2"}, cfg.redisCluster)
+	cfg, err = parseFlags([]string{"-jwt-secret", "flag"}, func(k string) string { return map[string]string{"JWT_SECRET": "env"}[k] }, io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, "flag", cfg.secret, "a flag beats the environment")
 	assert.Equal(t, "127.0.0.1:8080", cfg.addr)

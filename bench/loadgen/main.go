@@ -47,7 +47,7 @@ import (
 var ticks atomic.Int64
 
 func main() {
-	url := flag.String("url", "", "ws://127.0.0.1:PORT/ws, or host:port with -tcp")
+	url := flag.String("url", "", "ws://127.0.0.1:PORT/ws, or host:port with -tcp; several, comma-separated, are dialed in turn (connection i to the i-th modulo their number)")
 	tcp := flag.Bool("tcp", false, "raw TCP connections (the floor server)")
 	welcome := flag.Bool("welcome", true, "the server greets each connection with a frame (ginws does, melody does not)")
 	probe := flag.Bool("probe", false, "time round trips (rtt) instead of counting events")
@@ -57,6 +57,7 @@ func main() {
 	rooms := flag.String("rooms", "", "comma-separated sizes K: the first K connections join room kK")
 	flag.Parse()
 
+	urls := strings.Split(*url, ",")
 	var sizes []int
 	for _, f := range strings.Split(*rooms, ",") {
 		if k, err := strconv.Atoi(f); err == nil {
@@ -70,11 +71,11 @@ func main() {
 	// websocket.Conn of its own.
 	open := func(i int) (net.Conn, *websocket.Conn, error) {
 		if *tcp {
-			c, err := dialer(i).Dial("tcp", *url)
+			c, err := dialer(i).Dial("tcp", urls[i%len(urls)])
 			return c, nil, err
 		}
 		d := websocket.Dialer{NetDial: dialer(i).Dial, HandshakeTimeout: 10 * time.Second}
-		c, _, err := d.Dial(*url, http.Header{"Authorization": {"Bearer u" + strconv.Itoa(i)}})
+		c, _, err := d.Dial(urls[i%len(urls)], http.Header{"Authorization": {"Bearer u" + strconv.Itoa(i)}})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -202,7 +203,8 @@ func newRTTs() *rtts { return &rtts{sent: make(map[string]time.Time)} }
 
 var (
 	idMark    = []byte(`"id":"b`)
-	eventMark = []byte(`"type":"tick","data":"`)
+	eventMark = []byte(`"type":"tick",`)
+	dataMark  = []byte(`"data":"`) // after the room, in a room's events
 )
 
 // read times the answers arriving on a probe connection.
@@ -222,6 +224,10 @@ func read(c *websocket.Conn, r *rtts) {
 				break
 			}
 			rest = rest[i+len(eventMark):]
+			if i = bytes.Index(rest, dataMark); i < 0 {
+				break
+			}
+			rest = rest[i+len(dataMark):]
 			j := bytes.IndexByte(rest, ' ')
 			if j < 0 {
 				break

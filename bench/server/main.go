@@ -8,8 +8,9 @@
 //	        system call per message: the physical floor of a delivery
 //
 // Control API: GET /stats (memory, CPU, connections), POST /gc,
-// POST /broadcast?count=N&size=B&room=R&interval=D&stamp=1 (room: ginws
-// only).
+// POST /broadcast?count=N&size=B&room=R&user=U&interval=D&stamp=1 (room and
+// user: ginws only). With -redis or -redis-cluster the ginws server is one
+// node of many.
 package main
 
 import (
@@ -36,12 +37,15 @@ import (
 	"github.com/olahol/melody"
 
 	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/hub/redis"
 	"github.com/ginws/ginws/internal/wsframe"
 	"github.com/ginws/ginws/middleware"
 )
 
 type server interface {
-	broadcast(room string, frame []byte) error
+	// broadcast sends frame to a room's members, a user's sessions, or
+	// everyone when both are empty.
+	broadcast(room, user string, frame []byte) error
 	conns() int
 }
 
@@ -51,6 +55,9 @@ func main() {
 	control := flag.String("control", "127.0.0.1:0", "control API address")
 	writers := flag.Int("writers", 0, "ginws: hub.Options.Writers")
 	queue := flag.Int("queue", 0, "ginws: hub.Options.SendQueueFrames (and 1 KiB per frame of SendQueueBytes)")
+	heartbeat := flag.Duration("ping", 0, "ginws: hub.Options.PingInterval, and twice it HeartbeatTimeout (0: the defaults)")
+	redisURL := flag.String("redis", "", "ginws: the Redis broker on this Redis URL (one of many nodes)")
+	redisCluster := flag.String("redis-cluster", "", "ginws: the Redis broker on this Redis Cluster (addresses, comma-separated)")
 	flag.Parse()
 	gin.SetMode(gin.ReleaseMode)
 	for _, a := range []string{*addr, *control} {
@@ -65,7 +72,20 @@ func main() {
 	var srv server
 	switch *mode {
 	case "ginws":
-		srv = serveGinws(ln, hub.Options{Writers: *writers, SendQueueFrames: *queue, SendQueueBytes: *queue << 10})
+		opts := hub.Options{Writers: *writers, SendQueueFrames: *queue, SendQueueBytes: *queue << 10,
+			PingInterval: *heartbeat, HeartbeatTimeout: 2 * *heartbeat}
+		if *redisURL != "" || *redisCluster != "" {
+			ro := redis.Options{URL: *redisURL, Logger: slog.New(slog.DiscardHandler)}
+			if *redisCluster != "" {
+				ro.Addrs = strings.Split(*redisCluster, ",")
+			}
+			b, err := redis.New(ro)
+			if err != nil {
+				log.Fatal(err)
+			}
+			opts.Broker = b
+		}
+		srv = serveGinws(ln, opts)
 	case "melody":
 		srv = serveMelody(ln)
 	case "tcp":
@@ -89,7 +109,7 @@ func main() {
 		count, _ := strconv.Atoi(r.URL.Query().Get("count"))
 		size, _ := strconv.Atoi(r.URL.Query().Get("size"))
 		interval, _ := time.ParseDuration(r.URL.Query().Get("interval"))
-		room := r.URL.Query().Get("room")
+		room, user := r.URL.Query().Get("room"), r.URL.Query().Get("user")
 		// With stamp=1 each event carries the time it was made, for the
 		// probe; else one frame serves the whole call, so that the bench
 		// allocates nothing per event beside the server under test.
@@ -101,7 +121,7 @@ func main() {
 			if stamp {
 				frame = encodeEvent(size, time.Now())
 			}
-			if err := srv.broadcast(room, frame); err != nil {
+			if err := srv.broadcast(room, user, frame); err != nil {
 				http.Error(w, err.Error(), 500)
 				return
 			}
@@ -144,10 +164,13 @@ func serveGinws(ln net.Listener, opts hub.Options) server {
 	return &ginwsServer{h: h}
 }
 
-func (s *ginwsServer) broadcast(room string, frame []byte) error {
+func (s *ginwsServer) broadcast(room, user string, frame []byte) error {
 	var data json.RawMessage = frame[len(`{"type":"tick","data":`) : len(frame)-1]
-	if room != "" {
+	switch {
+	case room != "":
 		return s.h.To(room).Emit("tick", data)
+	case user != "":
+		return s.h.ToUser(user).Emit("tick", data)
 	}
 	return s.h.All().Emit("tick", data)
 }
@@ -168,8 +191,8 @@ func serveMelody(ln net.Listener) server {
 	return &melodyServer{m: m}
 }
 
-func (s *melodyServer) broadcast(_ string, frame []byte) error { return s.m.Broadcast(frame) }
-func (s *melodyServer) conns() int                             { return s.m.Len() }
+func (s *melodyServer) broadcast(_, _ string, frame []byte) error { return s.m.Broadcast(frame) }
+func (s *melodyServer) conns() int                                { return s.m.Len() }
 
 // tcpServer accepts plain TCP connections (the load tool speaks no HTTP to
 // it) and writes each message as a pre-encoded WebSocket text frame.
@@ -196,7 +219,7 @@ func serveTCP(ln net.Listener) server {
 	return s
 }
 
-func (s *tcpServer) broadcast(_ string, frame []byte) error {
+func (s *tcpServer) broadcast(_, _ string, frame []byte) error {
 	wire := append(wsframe.AppendHeader(nil, 1, len(frame)), frame...)
 	s.mu.Lock()
 	conns := s.list

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
@@ -64,9 +64,9 @@ function freePort() {
 }
 
 /** Starts redis-server (Debian's package) on a free loopback port, no persistence. */
-async function startRedis() {
+async function startRedisServer(...args) {
   const port = await freePort();
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], { stdio: 'ignore' });
   const exited = new Promise((resolve) => proc.on('exit', resolve));
   const deadline = Date.now() + 10000;
   for (;;) {
@@ -78,7 +78,46 @@ async function startRedis() {
     if (Date.now() > deadline) throw new Error('redis-server did not start');
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { url: `redis://127.0.0.1:${port}/0`, async stop() { proc.kill('SIGKILL'); await exited; } };
+  return { port, addr: `127.0.0.1:${port}`, async stop() { proc.kill('SIGKILL'); await exited; } };
+}
+
+/** Starts one redis-server; the example takes its URL with -redis. */
+async function startRedis() {
+  const srv = await startRedisServer();
+  return { flags: ['-redis', `redis://${srv.addr}/0`], stop: srv.stop };
+}
+
+/**
+ * Starts a Redis Cluster of three masters and three replicas on free
+ * loopback ports (redis-cli --cluster create); the example takes its
+ * addresses with -redis-cluster.
+ */
+async function startRedisCluster() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ginws-cluster-'));
+  const nodes = [];
+  const stop = async () => {
+    for (const n of nodes) await n.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    for (let i = 0; i < 6; i++) {
+      const bus = await freePort();
+      nodes.push(await startRedisServer('--cluster-enabled', 'yes', '--cluster-port', String(bus),
+        '--cluster-config-file', path.join(dir, `nodes-${i}.conf`), '--dir', dir));
+    }
+    execFileSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => n.addr), '--cluster-replicas', '1', '--cluster-yes'],
+      { stdio: 'ignore', timeout: 60000 });
+    const deadline = Date.now() + 30000;
+    const ready = (n) => execFileSync('redis-cli', ['-p', String(n.port), 'cluster', 'info'], { encoding: 'utf8' }).includes('cluster_state:ok');
+    while (!nodes.every(ready)) {
+      if (Date.now() > deadline) throw new Error('the Redis Cluster did not become ready');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { flags: ['-redis-cluster', nodes.map((n) => n.addr).join(',')], stop };
 }
 
 async function signIn(page, base, user, role = 'member') {
@@ -200,26 +239,28 @@ test('two users chat, and keep chatting after a server restart', async () => {
   }
 });
 
-test('two processes sharing one Redis: a page on each chats in the same room', async () => {
-  browser ??= await launch();
-  const redis = await startRedis();
-  const nodes = [];
-  try {
-    nodes.push(await startExample('127.0.0.1:0', '-redis', redis.url));
-    nodes.push(await startExample('127.0.0.1:0', '-redis', redis.url));
-    const [alice, bob] = [await (await browser.newContext()).newPage(), await (await browser.newContext()).newPage()];
-    for (const p of [alice, bob]) p.setDefaultTimeout(WAIT);
-    await signIn(alice, `http://${nodes[0].addr}/`, 'alice');
-    await signIn(bob, `http://${nodes[1].addr}/`, 'bob');
-    await join(alice, 'lobby');
-    await join(bob, 'lobby');
-    await alice.getByTestId('presence').locator('li', { hasText: 'bob' }).waitFor();
-    await say(alice, 'from node one');
-    await bob.getByTestId('messages').locator('li', { hasText: 'from node one' }).waitFor();
-    await say(bob, 'from node two');
-    await alice.getByTestId('messages').locator('li', { hasText: 'from node two' }).waitFor();
-  } finally {
-    for (const n of nodes) await n.stop();
-    await redis.stop();
-  }
-});
+for (const [name, start] of [['one Redis', startRedis], ['a Redis Cluster', startRedisCluster]]) {
+  test(`two processes sharing ${name}: a page on each chats in the same room`, async () => {
+    browser ??= await launch();
+    const redis = await start();
+    const nodes = [];
+    try {
+      nodes.push(await startExample('127.0.0.1:0', ...redis.flags));
+      nodes.push(await startExample('127.0.0.1:0', ...redis.flags));
+      const [alice, bob] = [await (await browser.newContext()).newPage(), await (await browser.newContext()).newPage()];
+      for (const p of [alice, bob]) p.setDefaultTimeout(WAIT);
+      await signIn(alice, `http://${nodes[0].addr}/`, 'alice');
+      await signIn(bob, `http://${nodes[1].addr}/`, 'bob');
+      await join(alice, 'lobby');
+      await join(bob, 'lobby');
+      await alice.getByTestId('presence').locator('li', { hasText: 'bob' }).waitFor();
+      await say(alice, 'from node one');
+      await bob.getByTestId('messages').locator('li', { hasText: 'from node one' }).waitFor();
+      await say(bob, 'from node two');
+      await alice.getByTestId('messages').locator('li', { hasText: 'from node two' }).waitFor();
+    } finally {
+      for (const n of nodes) await n.stop();
+      await redis.stop();
+    }
+  });
+}

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -15,14 +14,14 @@ import (
 // Cluster is a Redis Cluster of three masters with one replica each, every
 // one a redis-server process on loopback, stopped when the test ends.
 type Cluster struct {
-	t     testing.TB
+	t     T
 	Nodes []*Server
 }
 
 // StartCluster starts six redis-server processes in cluster mode and joins
 // them with redis-cli --cluster create. A master that stops answering is
 // failed over within about two seconds (cluster-node-timeout 1 s).
-func StartCluster(t testing.TB) *Cluster {
+func StartCluster(t T) *Cluster {
 	t.Helper()
 	if _, err := exec.LookPath("redis-cli"); err != nil {
 		t.Fatal("redis-cli is not installed: run `make deps` (Debian package redis-tools)")

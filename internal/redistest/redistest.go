@@ -1,5 +1,6 @@
-// Package redistest runs a real redis-server on a free loopback port for
-// tests, with no persistence, and stops it when the test ends.
+// Package redistest runs a real redis-server, or a Redis Cluster of them, on
+// free loopback ports for tests (and the benchmark suite), with no
+// persistence, and stops them when the test ends.
 package redistest
 
 import (
@@ -8,15 +9,25 @@ import (
 	"net"
 	"os/exec"
 	"strconv"
-	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 )
 
+// T is what the servers need of their owner: *testing.T and *testing.B have
+// it, and the benchmark suite has its own.
+type T interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Error(args ...any)
+	Cleanup(func())
+	TempDir() string
+}
+
 // Server is one redis-server process.
 type Server struct {
-	t    testing.TB
+	t    T
 	Port int
 	args []string // beyond the port and the defaults
 	cmd  *exec.Cmd
@@ -25,7 +36,7 @@ type Server struct {
 
 // Start runs redis-server on a free 127.0.0.1 port. redis-server must be
 // installed (make test installs Debian's package); the test fails if not.
-func Start(t testing.TB) *Server {
+func Start(t T) *Server {
 	t.Helper()
 	s := newServer(t)
 	s.start()
@@ -33,7 +44,7 @@ func Start(t testing.TB) *Server {
 }
 
 // newServer returns a Server on a free port, stopped when the test ends.
-func newServer(t testing.TB, args ...string) *Server {
+func newServer(t T, args ...string) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatal("redis-server is not installed: run `make deps` (Debian package redis-server)")
@@ -43,7 +54,7 @@ func newServer(t testing.TB, args ...string) *Server {
 	return s
 }
 
-func freePort(t testing.TB) int {
+func freePort(t T) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -55,6 +66,14 @@ func freePort(t testing.TB) int {
 
 // Addr is host:port.
 func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.Port) }
+
+// PID is the process id while the server runs, else 0.
+func (s *Server) PID() int {
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
 
 // URL is the redis:// URL of the server.
 func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }

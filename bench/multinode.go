@@ -1,0 +1,315 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ginws/ginws/internal/redistest"
+)
+
+// backend is how a multi-node run reaches Redis: not at all (one node, the
+// in-memory broker), through one redis-server, or through a Redis Cluster.
+type backend string
+
+const (
+	inMemory     backend = "in-memory"
+	oneRedis     backend = "one Redis"
+	redisCluster backend = "Redis Cluster"
+)
+
+// nodeRun is one configuration of the multi-node scenario.
+type nodeRun struct {
+	backend backend
+	nodes   int
+	// CPU per delivery (ns), summed over the nodes and Redis, by room size.
+	cpuPerDel map[int]float64
+	// Publish-to-delivery latency (µs) from node 0 to a member on the last
+	// node: p50, p99, p99.9.
+	latency [3]float64
+}
+
+// userRun is the user-directed scenario: node 0 sends to one of its own
+// users at a rate; node 1 has none of them.
+type userRun struct {
+	backend      backend
+	rate         float64 // messages per second achieved
+	node0, node1 float64 // CPU ms per second
+	redis        float64 // CPU ms per second of redis-server
+}
+
+// multiRoomSizes are the room sizes K of the multi-node scenario.
+var multiRoomSizes = []int{10, 100}
+
+// multiNode measures the cross-node cost of room fan-out with the same
+// room layout each time: -mconns connections dialed round-robin over the
+// nodes, so that a room's members are spread over them, and events
+// published on node 0. CPU per delivery is summed over every node process
+// and redis-server: on one machine the nodes share its cores, so that, not
+// throughput, is the figure.
+func (r *report) multiNode(dir string) {
+	runs := []struct {
+		b backend
+		n int
+	}{{inMemory, 1}, {oneRedis, 1}, {oneRedis, 2}, {oneRedis, 3}, {redisCluster, 1}, {redisCluster, 2}, {redisCluster, 3}}
+	for _, run := range runs {
+		r.nodeRuns = append(r.nodeRuns, multiNodeRun(dir, run.b, run.n))
+	}
+	for _, b := range []backend{oneRedis, redisCluster} {
+		r.userRuns = append(r.userRuns, userDirected(dir, b)...)
+	}
+}
+
+// benchT runs redistest's servers for the suite: a failure ends it, and the
+// servers are stopped by close.
+type benchT struct{ cleanups []func() }
+
+func (*benchT) Helper()                           {}
+func (*benchT) Fatal(args ...any)                 { log.Fatal(args...) }
+func (*benchT) Fatalf(format string, args ...any) { log.Fatalf(format, args...) }
+func (*benchT) Error(args ...any)                 { log.Print(args...) }
+func (t *benchT) Cleanup(f func())                { t.cleanups = append(t.cleanups, f) }
+func (t *benchT) TempDir() string {
+	d, err := os.MkdirTemp("", "ginws-bench-redis-")
+	must(err)
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+func (t *benchT) close() {
+	for i := len(t.cleanups) - 1; i >= 0; i-- {
+		t.cleanups[i]()
+	}
+}
+
+// startBackend starts Redis for b and returns the servers' flags and the
+// redis-server processes whose CPU counts.
+func startBackend(t *benchT, b backend) (flags []string, pids []int) {
+	switch b {
+	case oneRedis:
+		s := redistest.Start(t)
+		return []string{"-redis", s.URL()}, []int{s.PID()}
+	case redisCluster:
+		c := redistest.StartCluster(t)
+		for _, s := range c.Nodes {
+			pids = append(pids, s.PID())
+		}
+		return []string{"-redis-cluster", strings.Join(c.Addrs(), ",")}, pids
+	}
+	return nil, nil
+}
+
+func multiNodeRun(dir string, b backend, n int) nodeRun {
+	log.Printf("multi-node: %d node(s), %s", n, b)
+	t := &benchT{}
+	defer t.close()
+	flags, pids := startBackend(t, b)
+	var servers []*server
+	var urls []string
+	for range n {
+		s := startServer(dir, "ginws", append([]string{"-queue", "16384"}, flags...)...)
+		defer s.kill()
+		servers = append(servers, s)
+		urls = append(urls, "ws://"+s.ws+"/ws")
+	}
+	var sizes []string
+	for _, k := range multiRoomSizes {
+		sizes = append(sizes, fmt.Sprint(k))
+	}
+	lg := loadgen(dir, "-url", strings.Join(urls, ","), "-conns", fmt.Sprint(*mconns), "-rooms", strings.Join(sizes, ","))
+	defer lg.stop()
+	for _, s := range servers {
+		for s.get("/stats").Conns < *mconns/n {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	cpu := func() int64 {
+		var total int64
+		for _, s := range servers {
+			total += s.get("/stats").CPUNanos
+		}
+		for _, pid := range pids {
+			total += procCPU(pid)
+		}
+		return total
+	}
+	res := nodeRun{backend: b, nodes: n, cpuPerDel: make(map[int]float64)}
+	for _, k := range multiRoomSizes {
+		// 200,000 deliveries in calls of 20 events.
+		const per = 20
+		calls := max(1, 200000/(per*k))
+		var have int64
+		_, _ = fmt.Sscan(lg.ask("count", 10*time.Second), &have)
+		before := cpu()
+		for c := 1; c <= calls; c++ {
+			servers[0].broadcast(fmt.Sprintf("count=%d&size=%d&room=k%d", per, *size, k))
+			waitCount(lg, have+int64(c*per*k), 2*time.Minute)
+		}
+		res.cpuPerDel[k] = float64(cpu()-before) / float64(calls*per*k)
+	}
+
+	// The probe's 16 connections join room k16 on the last node; node 0
+	// publishes 500 stamped events a second to it for 3 s.
+	probe := loadgen(dir, "-probe", "-url", urls[n-1], "-conns", "16", "-rooms", "16", "-first", "60", "-sources", "1")
+	defer probe.stop()
+	done := make(chan struct{})
+	go func() {
+		servers[0].broadcast(fmt.Sprintf("count=1500&size=%d&room=k16&interval=2ms&stamp=1", *size))
+		close(done)
+	}()
+	_, res.latency = rtt(probe, "rtt 50 3")
+	<-done
+	return res
+}
+
+// userDirected sends to a user of node 0 at growing rates: with per-user
+// channels node 1, which has none of that user's sessions, hears nothing.
+func userDirected(dir string, b backend) []userRun {
+	log.Printf("user-directed messages: 2 nodes, %s", b)
+	t := &benchT{}
+	defer t.close()
+	flags, pids := startBackend(t, b)
+	// No heartbeats within the run: 500 sessions that connected together
+	// would ping together, a burst as large as what is measured.
+	flags = append(flags, "-ping", "10m")
+	s0 := startServer(dir, "ginws", flags...)
+	defer s0.kill()
+	s1 := startServer(dir, "ginws", flags...)
+	defer s1.kill()
+	lg := loadgen(dir, "-url", "ws://"+s0.ws+"/ws,ws://"+s1.ws+"/ws", "-conns", "1000")
+	defer lg.stop()
+	for _, s := range []*server{s0, s1} {
+		for s.get("/stats").Conns < 500 {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	var out []userRun
+	// No messages first: the sessions' own cost. Then about 250, 1,000 and
+	// as many as the server's sleeps allow per second (the achieved rate
+	// is reported).
+	for _, interval := range []time.Duration{0, 4 * time.Millisecond, time.Millisecond, 250 * time.Microsecond} {
+		redisCPU := func() (total int64) {
+			for _, pid := range pids {
+				total += procCPU(pid)
+			}
+			return total
+		}
+		a0, a1, r0, start := s0.get("/stats").CPUNanos, s1.get("/stats").CPUNanos, redisCPU(), time.Now()
+		rate := 0.0
+		if interval > 0 {
+			// u0 is connection 0's user, on node 0.
+			count := int(3 * time.Second / interval)
+			rate = float64(count) / s0.broadcastSeconds(fmt.Sprintf("count=%d&size=%d&user=u0&interval=%s", count, *size, interval))
+		} else {
+			time.Sleep(3 * time.Second)
+		}
+		secs := time.Since(start).Seconds()
+		out = append(out, userRun{backend: b, rate: rate,
+			node0: float64(s0.get("/stats").CPUNanos-a0) / secs / 1e6, node1: float64(s1.get("/stats").CPUNanos-a1) / secs / 1e6,
+			redis: float64(redisCPU()-r0) / secs / 1e6})
+	}
+	return out
+}
+
+// broadcastSeconds runs a broadcast and returns how long the server took.
+func (s *server) broadcastSeconds(q string) float64 {
+	resp, err := http.Post("http://"+s.control+"/broadcast?"+q, "text/plain", nil)
+	must(err)
+	defer resp.Body.Close()
+	var res struct{ Seconds float64 }
+	must(json.NewDecoder(resp.Body).Decode(&res))
+	return res.Seconds
+}
+
+// procCPU is a process's user+system CPU time from /proc (10 ms ticks).
+func procCPU(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name, in parentheses, may hold spaces: count from after it.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return (utime + stime) * int64(10*time.Millisecond)
+}
+
+func (r *report) multiNodeMarkdown() string {
+	if len(r.nodeRuns) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n## Several nodes: room fan-out across nodes\n\n%d connections dialed round-robin over the nodes, so that each room's members are spread over them; events of %d bytes published on node 0. CPU per delivery is summed over every node process and redis-server (on one machine the nodes share the cores, so CPU per delivery is the figure, not throughput). Latency is from node 0's clock to a member on the last node, 500 events a second.\n\n", *mconns, *size)
+	b.WriteString("| broker | nodes |")
+	for _, k := range multiRoomSizes {
+		fmt.Fprintf(&b, " CPU per delivery, K = %d |", k)
+	}
+	b.WriteString(" latency p50 | p99 | p99.9 |\n|---|---|")
+	for range multiRoomSizes {
+		b.WriteString("---|")
+	}
+	b.WriteString("---|---|---|\n")
+	for _, n := range r.nodeRuns {
+		fmt.Fprintf(&b, "| %s | %d |", n.backend, n.nodes)
+		for _, k := range multiRoomSizes {
+			fmt.Fprintf(&b, " %.1f µs |", n.cpuPerDel[k]/1000)
+		}
+		fmt.Fprintf(&b, " %.0f µs | %.0f µs | %.0f µs |\n", n.latency[0], n.latency[1], n.latency[2])
+	}
+	if len(r.userRuns) > 0 {
+		b.WriteString("\n## Several nodes: messages to one user\n\nTwo nodes; node 0 sends to a user whose sessions are all on node 0. With a channel per user, node 1 hears none of it, whatever the rate.\n\n| broker | messages/s | node 0 CPU | node 1 CPU | redis-server CPU |\n|---|---|---|---|---|\n")
+		for _, u := range r.userRuns {
+			fmt.Fprintf(&b, "| %s | %.0f | %.1f ms/s | %.1f ms/s | %.1f ms/s |\n", u.backend, u.rate, u.node0, u.node1, u.redis)
+		}
+	}
+	return b.String()
+}
+
+// multiNodeTargets are the targets of issue 17 that this run measured.
+func (r *report) multiNodeTargets(row func(target, got string, met bool)) {
+	find := func(b backend, n int) *nodeRun {
+		for i := range r.nodeRuns {
+			if r.nodeRuns[i].backend == b && r.nodeRuns[i].nodes == n {
+				return &r.nodeRuns[i]
+			}
+		}
+		return nil
+	}
+	for _, b := range []backend{oneRedis, redisCluster} {
+		one, three := find(b, 1), find(b, 3)
+		if one == nil || three == nil {
+			continue
+		}
+		worst := 0.0
+		for _, k := range multiRoomSizes {
+			worst = max(worst, three.cpuPerDel[k]/one.cpuPerDel[k])
+		}
+		row(fmt.Sprintf("%s: CPU per delivery with 3 nodes within 1.3× of 1 node", b), fmt.Sprintf("at most %.2f× (K = 10, 100)", worst), worst <= 1.3)
+	}
+	var flat []string
+	met := len(r.userRuns) > 0
+	for _, u := range r.userRuns {
+		if u.rate > 0 {
+			idle := 0.0
+			for _, v := range r.userRuns {
+				if v.backend == u.backend && v.rate == 0 {
+					idle = v.node1
+				}
+			}
+			flat = append(flat, fmt.Sprintf("%s %.0f/s: %+.1f ms/s", u.backend, u.rate, u.node1-idle))
+			// Within a millisecond a second of idle: the noise of the
+			// sessions' own timers.
+			met = met && u.node1-idle < 1
+		}
+	}
+	if len(flat) > 0 {
+		row("messages to a user cost nothing on a node without that user", "node 1 CPU over idle: "+strings.Join(flat, "; "), met)
+	}
+}
