@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math/big"
 	"net"
@@ -358,6 +359,69 @@ func twoNodesChat(t *testing.T, args []string, env map[string]string) {
 	_, err = alice.Request(ctx, "chat.send", SendChat{Room: "lobby", Text: "from node 1"})
 	require.NoError(t, err)
 	assert.Equal(t, "from node 1", waitFor(t, got).Text)
+}
+
+// Two example processes on a Redis Cluster keep chatting after the master
+// that serves the room is killed: the members resume, and the chat goes on.
+func TestTwoNodesOnAClusterSurviveAFailover(t *testing.T) {
+	cl := redistest.StartCluster(t)
+	addrs := strings.Join(cl.Addrs(), ",")
+	addr1, _ := startApp(t, []string{"-redis-cluster", addrs}, nil)
+	addr2, _ := startApp(t, []string{"-redis-cluster", addrs}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	alice := chatClient(t, addr1, "alice", "member")
+	recovered := make(chan bool, 4)
+	bob, err := client.New(client.Options{
+		URL: "ws://" + addr2 + "/ws",
+		Token: func(context.Context) (string, error) {
+			return loginToken(t, "http://"+addr2, "bob", "member", nil), nil
+		},
+		Logger:    wstest.Quiet,
+		OnRecover: func(_ string, ok bool) { recovered <- ok },
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = bob.Close() })
+	got := make(chan string, 16)
+	client.On(bob, "chat.message", func(_ client.Event, m ChatMessage) { got <- m.Text })
+	_, err = alice.Join(ctx, "lobby")
+	require.NoError(t, err)
+	_, err = bob.Join(ctx, "lobby")
+	require.NoError(t, err)
+	_, err = alice.Request(ctx, "chat.send", SendChat{Room: "lobby", Text: "before"})
+	require.NoError(t, err)
+	assert.Equal(t, "before", waitFor(t, got))
+
+	// The room's keys and channel carry its partition's hash tag (hub/redis
+	// with the default 16 partitions).
+	h := fnv.New32a()
+	_, _ = h.Write([]byte("lobby"))
+	cl.MasterOf(fmt.Sprintf("ginws:{%d}room:lobby", h.Sum32()%16)).Stop()
+
+	select {
+	case <-recovered:
+	case <-ctx.Done():
+		t.Fatal("bob's client did not resume after the failover")
+	}
+	for {
+		rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := alice.Request(rctx, "chat.send", SendChat{Room: "lobby", Text: "after"})
+		rcancel()
+		if err == nil {
+			break
+		}
+		require.NoError(t, ctx.Err(), "no message went through after the failover: %v", err)
+	}
+	for {
+		select {
+		case text := <-got:
+			if text == "after" {
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("the message sent after the failover did not arrive")
+		}
+	}
 }
 
 func TestFlagsAndEnvironment(t *testing.T) {

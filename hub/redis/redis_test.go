@@ -9,10 +9,8 @@ import (
 	"testing"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/ginws/ginws/hub"
 	"github.com/ginws/ginws/hub/redis"
@@ -21,18 +19,7 @@ import (
 	"github.com/ginws/ginws/wire"
 )
 
-func TestMain(m *testing.M) {
-	// go-redis logs every failed dial of a killed cluster node; the tests
-	// see the outage through the error hook.
-	goredis.SetLogger(quiet{})
-	// After a node was killed, go-redis's pool keeps trying to dial it for
-	// up to a second after the client is closed, with no way to stop it.
-	wstest.Main(m, goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).tryDial"))
-}
-
-type quiet struct{}
-
-func (quiet) Printf(context.Context, string, ...any) {}
+func TestMain(m *testing.M) { wstest.Main(m) }
 
 type node struct {
 	h      *hub.Hub
