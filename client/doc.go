@@ -3,7 +3,8 @@
 // with exponential back-off and full jitter (base 500 ms, cap 30 s, reset
 // after 10 s open; at least 5 s after a 4429), keeps a heartbeat (a JSON
 // ping every interval the server's welcome names; no pong within twice that
-// closes and reconnects), re-joins its rooms with their last offsets,
+// closes and reconnects), re-joins its rooms with their last offsets (the
+// rooms it joined and those the server joined it to with room.joined),
 // queues requests while offline (bounded) and stops for good on the
 // terminal close codes 1000, 1007, 1008, 1009 and 4403.
 //
