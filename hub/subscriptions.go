@@ -41,10 +41,9 @@ func (s *subscriptions) sync(key string, want func() bool, subscribe, unsubscrib
 	} else {
 		err = unsubscribe(context.Background(), key[1:])
 	}
-	if err != nil && w {
-		// Not recorded: the next member or session tries again.
-		return err
-	}
+	// Recorded even when the broker failed: it retries a subscription
+	// when it reconnects (and tells the members what they may have
+	// missed), and must be told when the name is no longer wanted.
 	s.mu.Lock()
 	if w {
 		s.on[key] = struct{}{}

@@ -229,9 +229,18 @@ func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		if b.cancel != nil {
 			b.cancel()
-			b.closeErr = b.all.ps.Close()
+			b.mu.Lock()
+			pss := []*goredis.PubSub{b.all.ps}
 			for _, c := range b.shards {
-				b.closeErr = errors.Join(b.closeErr, c.ps.Close())
+				pss = append(pss, c.ps)
+			}
+			b.mu.Unlock()
+			for _, ps := range pss {
+				// A connection go-redis closed already (that of a
+				// node it dropped from the cluster) is no error.
+				if err := ps.Close(); !errors.Is(err, goredis.ErrClosed) {
+					b.closeErr = errors.Join(b.closeErr, err)
+				}
 			}
 			b.wg.Wait()
 		}

@@ -93,9 +93,14 @@ func decode(b []byte) (node string, m hub.Message, err error) {
 			return "", m, errBadMessage
 		}
 	}
+	// Actions are sent by JoinUser and DisconnectUser only: to a user,
+	// with nothing but their argument.
+	if m.Action != hub.ActionDeliver && (m.Kind != hub.TargetUser || m.Binary || m.Except != "" || fields[4] != "" || len(b) > 0) {
+		return "", hub.Message{}, errBadMessage
+	}
 	switch arg := fields[3]; m.Action {
 	case hub.ActionJoin:
-		if m.Kind != hub.TargetUser || arg == "" {
+		if arg == "" {
 			return "", hub.Message{}, errBadMessage
 		}
 		m.Room = arg

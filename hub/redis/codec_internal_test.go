@@ -32,6 +32,9 @@ func TestCodecRefusesWhatNoNodeSends(t *testing.T) {
 		"a join without a room":        {Kind: hub.TargetUser, User: "u", Action: hub.ActionJoin},
 		"a join of a room's members":   {Kind: hub.TargetRoom, Room: "r", Action: hub.ActionJoin},
 		"a close code out of range":    {Kind: hub.TargetUser, User: "u", Action: hub.ActionDisconnect, Code: 999},
+		"a disconnect of a room":       {Kind: hub.TargetRoom, Room: "r", Action: hub.ActionDisconnect, Code: 4403},
+		"an action with a payload":     {Kind: hub.TargetUser, User: "u", Action: hub.ActionDisconnect, Code: 4403, Payload: []byte("x")},
+		"an action with an offset":     {Kind: hub.TargetUser, User: "u", Action: hub.ActionJoin, Room: "r", Offset: 3},
 	} {
 		if _, _, err := decode(encode("n", m)); err == nil {
 			t.Errorf("%s: decoded", name)

@@ -28,14 +28,22 @@
 // error hook once and Hub.Health reports it; go-redis reconnects and
 // subscribes again to every channel the node needs. Messages published
 // during the outage do not reach the other nodes: once a subscription is
-// back, the node closes the members of its rooms on it with 1013
-// (missed_events), and their clients resume. A room's history gets a new
-// epoch when a different master (a promoted replica, or a restarted Redis)
-// took it over, since the newest events may not have been replicated: a
-// client resuming from one of them gets recovered:false, never a gap.
+// back (or was moved by a failover or resharding, which Redis announces),
+// the node closes with 1013 (missed_events) every session that may have
+// missed a message on it (the members of its rooms and the sessions of its
+// users; for the global channel, every session), and their clients resume.
+// A room's history gets a new epoch when a different master (a promoted
+// replica, or a restarted Redis) took it over, since the newest events may
+// not have been replicated: a client resuming from one of them gets
+// recovered:false, never a gap.
+//
+// The history scripts read the master's replication id with INFO: an ACL
+// user needs +info (in @dangerous), else the epoch is not renewed on a
+// failover.
 //
 // Tested against a single redis-server 7 and a cluster of six (Debian's
-// package), including a master killed with SIGKILL; Sentinel goes through a
+// package), including a master killed with SIGKILL and a manual failover;
+// Sentinel goes through a
 // goredis.UniversalClient passed as Options.Client and is not covered by
 // the tests.
 package redis

@@ -1,6 +1,7 @@
 package redis_test
 
 import (
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -97,4 +98,62 @@ func TestClusterFailover(t *testing.T) {
 		assert.True(t, ok, "delivery resumes")
 	}
 	t.Logf("resumed at %d: recovered %v (ack %+v)", last, ack.Recovered, ack)
+}
+
+// A manual failover (CLUSTER FAILOVER on the replica) leaves the old master
+// up as a replica, which drops its shard subscriptions with a notice: the
+// node subscribes again on the new master, its members resume, and rooms,
+// users and DisconnectUser work on that partition again.
+func TestClusterManualFailover(t *testing.T) {
+	cl := redistest.StartCluster(t)
+	r := target{opts: redis.Options{Addrs: cl.Addrs()}, cluster: cl}
+	pub, sub := newNode(t, r, redis.Options{}, hub.Options{}), newNode(t, r, redis.Options{}, hub.Options{})
+	const room = "lobby"
+	master := cl.MasterOf(sub.b.ChannelRoom(room))
+	user := ""
+	for i := 0; user == ""; i++ {
+		if u := "alice" + strconv.Itoa(i); cl.MasterOf(sub.b.ChannelUser(u)) == master {
+			user = u
+		}
+	}
+	c := sub.dial(t, user)
+	c.Join(room, nil)
+	events := c.Background("n")
+	require.NoError(t, pub.h.To(room).Emit("n", 0))
+	_, ok := events.Next(10 * time.Second)
+	require.True(t, ok)
+
+	cl.ReplicaOf(master).Do("CLUSTER", "FAILOVER")
+	assert.Equal(t, int(wire.CloseSlowConsumer), events.Wait(30*time.Second), "the member learns that the partition moved")
+	// Every partition the old master served is subscribed again (the
+	// user's may come after the room's, and close a new session too).
+	require.Eventually(t, func() bool { return sub.b.Health(t.Context()) == nil }, 30*time.Second, 20*time.Millisecond)
+
+	c2 := sub.dial(t, user)
+	c2.Join(room, nil)
+	after := c2.Background("n", "u")
+	require.NoError(t, pub.h.To(room).Emit("n", 1))
+	f, ok := after.Next(10 * time.Second)
+	require.True(t, ok, "room messages arrive again")
+	assert.Equal(t, "n", f.Type)
+	require.NoError(t, pub.h.ToUser(user).Emit("u", 1))
+	f, ok = after.Next(10 * time.Second)
+	require.True(t, ok, "user messages arrive again")
+	assert.Equal(t, "u", f.Type)
+	require.NoError(t, pub.h.DisconnectUser(t.Context(), user, wire.CloseForbidden))
+	assert.Equal(t, int(wire.CloseForbidden), after.Wait(10*time.Second))
+}
+
+// Messages to a user published while the master of the user's partition
+// fails over are not lost silently: the user's sessions resume.
+func TestClusterFailoverOfAUser(t *testing.T) {
+	cl := redistest.StartCluster(t)
+	r := target{opts: redis.Options{Addrs: cl.Addrs()}, cluster: cl}
+	pub, sub := newNode(t, r, redis.Options{}, hub.Options{}), newNode(t, r, redis.Options{}, hub.Options{})
+	events := sub.dial(t, "alice").Background("u")
+	require.NoError(t, pub.h.ToUser("alice").Emit("u", 0))
+	_, ok := events.Next(10 * time.Second)
+	require.True(t, ok)
+	cl.MasterOf(sub.b.ChannelUser("alice")).Stop()
+	assert.Equal(t, int(wire.CloseSlowConsumer), events.Wait(30*time.Second), "the session resumes rather than miss messages")
 }

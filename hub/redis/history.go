@@ -33,10 +33,12 @@ func epochCandidate() string {
 // lack the newest events, and would give their offsets again to other
 // events; a client that saw the lost ones must not resume as if nothing
 // had happened. The master's replication id, which a promotion or restart
-// changes, is kept beside the epoch to notice.
+// changes, is kept beside the epoch to notice. INFO needs the ACL
+// category @dangerous (or +info); without it the epoch is kept as it was.
 const epochLua = `
 local function epoch(key, candidate, ttl)
-  local rid = string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)')
+  local info = redis.pcall('INFO', 'replication')
+  local rid = type(info) == 'string' and string.match(info, 'master_replid:(%x+)') or 'unknown'
   local cur = redis.call('GET', key)
   if cur and string.sub(cur, -#rid - 1) == ' ' .. rid then
     return string.sub(cur, 1, -#rid - 2)

@@ -293,3 +293,19 @@ func TestConfiguration(t *testing.T) {
 	require.NoError(t, err, "TLS URLs are accepted")
 	require.NoError(t, b.Close())
 }
+
+// A subscription that failed while Redis was down is made when it is back
+// (and the member resumes), and undone when no longer wanted.
+func TestASubscriptionThatFailedIsUndone(t *testing.T) {
+	r := single(t)
+	n := newNode(t, r, redis.Options{PublishTimeout: 300 * time.Millisecond}, hub.Options{})
+	c := n.dial(t, "alice")
+	r.srv.Stop()
+	c.Join("lobby", nil)
+	events := c.Background()
+	r.srv.Restart()
+	assert.Equal(t, int(wire.CloseSlowConsumer), events.Wait(30*time.Second), "what was published meanwhile may be missing")
+	require.Eventually(t, func() bool {
+		return r.subscribers(n.b.ChannelRoom("lobby")) == 0 && r.subscribers(n.b.ChannelUser("alice")) == 0
+	}, 10*time.Second, 20*time.Millisecond, "nothing stays subscribed")
+}

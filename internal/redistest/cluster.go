@@ -134,6 +134,21 @@ func (c *Cluster) MasterOf(key string) *Server {
 	return nil
 }
 
+// ReplicaOf returns a replica of master.
+func (c *Cluster) ReplicaOf(master *Server) *Server {
+	c.t.Helper()
+	for _, s := range c.Nodes {
+		if s.cmd == nil {
+			continue
+		}
+		if role, err := s.try("ROLE"); err == nil && role.([]any)[0] == "slave" && role.([]any)[2] == int64(master.Port) {
+			return s
+		}
+	}
+	c.t.Fatalf("%s has no replica", master)
+	return nil
+}
+
 // try runs one command, returning its error.
 func (s *Server) try(args ...any) (any, error) {
 	c := goredis.NewClient(&goredis.Options{Addr: s.Addr(), MaxRetries: -1})
