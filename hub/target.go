@@ -127,7 +127,12 @@ func (h *Hub) deliver(m Message) {
 						st.pending = append(st.pending, f)
 						continue
 					}
-					if f.offset <= st.last {
+					// An offset seen already is a duplicate from the
+					// join's replay, except 1: the room's history
+					// expired while the member stayed (a quiet room
+					// past its TTL) and started again. The client
+					// learns of the new epoch when it resumes.
+					if f.offset <= st.last && f.offset != 1 {
 						continue
 					}
 					st.last = f.offset

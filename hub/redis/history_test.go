@@ -1,6 +1,8 @@
 package redis_test
 
 import (
+	"fmt"
+	"hash/fnv"
 	"testing"
 	"time"
 
@@ -71,4 +73,27 @@ func TestHistoryRejoinUnderConcurrentPublishingAcrossNodes(t *testing.T) {
 		}
 		wstest.RejoinRace(t, nodes, wstest.Pace{Every: 1, Pause: 500 * time.Microsecond})
 	})
+}
+
+// A member that stays in a quiet room while its history expires gets the
+// events of the history that starts again, whose offsets start at 1.
+func TestHistoryExpiresUnderAMember(t *testing.T) {
+	r := single(t)
+	pub, sub := newNode(t, r, redis.Options{}, hub.Options{}), newNode(t, r, redis.Options{}, hub.Options{})
+	c := sub.dial(t, "alice")
+	c.Join("short/quiet", nil)
+	require.NoError(t, pub.h.To("short/quiet").Emit("n", 1))
+	assert.Equal(t, uint64(1), c.ReadUntil("n").Offset)
+	offsetKey := "test:{" + fmt.Sprint(fnv32a("short/quiet")%16) + "}history:short/quiet:offset"
+	require.Eventually(t, func() bool { return r.srv.Do("EXISTS", offsetKey).(int64) == 0 }, 10*time.Second, 10*time.Millisecond, "the history expired")
+	require.NoError(t, pub.h.To("short/quiet").Emit("n", 2))
+	f := c.ReadUntil("n")
+	assert.Equal(t, uint64(1), f.Offset, "a new history")
+	assert.JSONEq(t, "2", string(f.Data))
+}
+
+func fnv32a(s string) uint32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(s))
+	return h.Sum32()
 }

@@ -73,8 +73,9 @@ func newNode(t *testing.T, r target, opts redis.Options, hopts hub.Options) *nod
 	require.NoError(t, err)
 	n := &node{b: b, errors: make(chan error, 100)}
 	hopts.Broker = b
-	hopts.Rooms = hub.MatchRooms([]string{"h/*", "*"}, map[string]hub.RoomOptions{
-		"h/*": {Presence: true, History: hub.HistoryOptions{Size: 1000}},
+	hopts.Rooms = hub.MatchRooms([]string{"h/*", "short/*", "*"}, map[string]hub.RoomOptions{
+		"h/*":     {Presence: true, History: hub.HistoryOptions{Size: 1000}},
+		"short/*": {History: hub.HistoryOptions{Size: 10, TTL: 100 * time.Millisecond}},
 		"*":   {Presence: true},
 	})
 	hopts.OnError = func(_ *hub.Session, err error) {
