@@ -40,6 +40,11 @@
 // replay waits for the peer to read instead (it runs on the session's own
 // handler goroutine).
 //
+// DisconnectUser and JoinUser act on every session of a user, on every
+// node: they travel through the broker like events. A broker that routes
+// users (UserRouter, as the Redis broker does) carries a user's messages
+// only to the nodes where that user has a session.
+//
 // # Memory
 //
 // Everything kept for a client is bounded and charged to its session or to

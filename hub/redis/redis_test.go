@@ -76,7 +76,7 @@ func newNode(t *testing.T, r target, opts redis.Options, hopts hub.Options) *nod
 	hopts.Rooms = hub.MatchRooms([]string{"h/*", "short/*", "*"}, map[string]hub.RoomOptions{
 		"h/*":     {Presence: true, History: hub.HistoryOptions{Size: 1000}},
 		"short/*": {History: hub.HistoryOptions{Size: 10, TTL: 100 * time.Millisecond}},
-		"*":   {Presence: true},
+		"*":       {Presence: true},
 	})
 	hopts.OnError = func(_ *hub.Session, err error) {
 		select {
