@@ -67,8 +67,9 @@ type Broker interface {
 	// reports errors no caller sees (a lost connection to Redis, say) to the
 	// hub's error hook.
 	Start(deliver func(Message), report func(error)) error
-	// Publish sends m to every other node that needs it. It must not block
-	// for long when other nodes are unreachable: fail fast instead.
+	// Publish sends m, every field of it (Action and Code too), to every
+	// other node that needs it. It must not block for long when other
+	// nodes are unreachable: fail fast instead.
 	Publish(ctx context.Context, m Message) error
 	// Subscribe and Unsubscribe tell the broker that this node has its
 	// first local member of a room, or lost its last.
