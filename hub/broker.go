@@ -32,6 +32,9 @@ type Message struct {
 	// Offset is the event's place in its room's history; 0 for rooms
 	// without history and for ephemeral events.
 	Offset uint64
+	// Epoch is the epoch of the room's history that Offset belongs to
+	// (see Position); empty when Offset is 0.
+	Epoch string
 	// Action is what the receiving nodes do: deliver Payload (the zero
 	// value), or act on the recipients' sessions.
 	Action Action

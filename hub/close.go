@@ -68,8 +68,9 @@ func (s *Session) refuse(code wire.StatusCode) {
 // when now is set; a session already draining moves on to discarding if
 // now is set.
 func (s *Session) startCloseLocked(code wire.StatusCode, reason string, now bool) {
+	first := s.state == open
 	switch {
-	case s.state == open:
+	case first:
 		s.state = draining
 	case s.state != draining || !now:
 		return
@@ -77,7 +78,13 @@ func (s *Session) startCloseLocked(code wire.StatusCode, reason string, now bool
 	if now {
 		s.state = discarding
 	}
-	s.setCloseLocked(code, reason)
+	if first {
+		// A session already closing keeps its code: a kick (4403) stays
+		// a kick when the queue then overflows.
+		s.setCloseLocked(code, reason)
+	} else if code == wire.CloseSlowConsumer && reason == code.Reason() {
+		s.reportLater(ErrSlowConsumer)
+	}
 	s.releaseCloseLocked()
 }
 

@@ -360,3 +360,49 @@ func TestBadHandshakeIsAnsweredAfterTheHandover(t *testing.T) {
 	// The slot was released: the user can connect.
 	dial(t, url, "user=a")
 }
+
+// A session closed while its room gets a steady stream of events gets its
+// close frame: nothing more is queued ahead of it once it is decided.
+func TestACloseIsNotHeldBackByASteadyBroadcast(t *testing.T) {
+	h, url := chatHub(t, hub.Options{SendQueueFrames: 1 << 16, SendQueueBytes: 64 << 20})
+	c := dial(t, url, "user=a")
+	c.Join("busy", nil)
+	r := c.Background()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				_ = h.To("busy").Emit("tick", 1)
+			}
+		}
+	}()
+	defer func() { close(stop); wg.Wait() }()
+	require.True(t, r.Until(10*time.Second, func() bool { return r.Count("tick") > 100 }), "the broadcast runs")
+	require.NoError(t, h.DisconnectUser(t.Context(), "a", wire.CloseForbidden))
+	assert.Equal(t, int(wire.CloseForbidden), r.Wait(10*time.Second))
+}
+
+// A kick decided while a handler runs stays a kick when the queue then
+// overflows: 1013 would tell the client to come back.
+func TestAKickStaysAKickWhenTheQueueOverflows(t *testing.T) {
+	h, url := chatHub(t, hub.Options{SendQueueFrames: 256})
+	c := dial(t, url, "user=a")
+	c.Join("busy", nil)
+	c.Send(map[string]any{"type": "block", "id": "b", "data": map[string]any{"ms": 2000}})
+	// The reader answers a plain ping itself, after it handed the block
+	// request to the handler goroutine.
+	require.NoError(t, c.Conn.WriteMessage(websocket.TextMessage, []byte("ping")))
+	_, pong := c.ReadRaw()
+	require.Equal(t, "pong", string(pong))
+	require.NoError(t, h.DisconnectUser(t.Context(), "a", wire.CloseForbidden))
+	for i := range 1000 {
+		_ = h.To("busy").Emit("tick", i)
+	}
+	assert.Equal(t, int(wire.CloseForbidden), c.ExpectClose())
+}

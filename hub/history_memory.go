@@ -177,7 +177,7 @@ func (r *ring) trim(now time.Time, opts HistoryOptions, size *atomic.Int64) {
 func (h *memoryHistory) PublishHistory(_ context.Context, m Message, opts HistoryOptions) error {
 	r := h.ring(m.Room, opts)
 	r.offset++
-	m.Offset = r.offset
+	m.Offset, m.Epoch = r.offset, r.epoch
 	m.Payload = withOffset(m.Payload, m.Offset)
 	now := time.Now()
 	r.entries = append(r.entries, entry{offset: m.Offset, at: now, event: m.Payload})

@@ -3,6 +3,7 @@ package hub_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -174,4 +175,96 @@ func TestJoiningTwiceReplaysNothing(t *testing.T) {
 	assert.Equal(t, uint64(1), again.Offset)
 	require.NoError(t, h.To("h/twice").Emit("n", 2))
 	assert.Equal(t, uint64(2), c.ReadUntil("n").Offset, "offset 1 was not sent a second time")
+}
+
+// laggingHistory keeps a room's history and delivers its events only when
+// told, as the Redis broker's pub/sub does: an event is in the history
+// before it reaches this node's sessions.
+type laggingHistory struct {
+	mu      sync.Mutex
+	deliver func(hub.Message)
+	offset  uint64
+	events  [][]byte
+	held    []hub.Message
+}
+
+func (b *laggingHistory) Start(d func(hub.Message), _ func(error)) error { b.deliver = d; return nil }
+func (b *laggingHistory) Publish(context.Context, hub.Message) error     { return nil }
+func (b *laggingHistory) Subscribe(context.Context, string) error        { return nil }
+func (b *laggingHistory) Unsubscribe(context.Context, string) error      { return nil }
+func (b *laggingHistory) Close() error                                   { return nil }
+
+func (b *laggingHistory) PublishHistory(_ context.Context, m hub.Message, _ hub.HistoryOptions) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.offset++
+	m.Offset, m.Epoch = b.offset, "E"
+	m.Payload = append(append(m.Payload[:len(m.Payload)-1:len(m.Payload)-1], fmt.Sprintf(`,"offset":%d`, m.Offset)...), '}')
+	b.events = append(b.events, m.Payload)
+	b.held = append(b.held, m)
+	return nil
+}
+
+func (b *laggingHistory) release() {
+	b.mu.Lock()
+	held := b.held
+	b.held = nil
+	b.mu.Unlock()
+	for _, m := range held {
+		b.deliver(m)
+	}
+}
+
+func (b *laggingHistory) Since(_ context.Context, _ string, since hub.Position, _ hub.HistoryOptions) ([][]byte, hub.Position, bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([][]byte{}, b.events[since.Offset:]...), hub.Position{Epoch: "E", Offset: b.offset}, true, nil
+}
+
+func (b *laggingHistory) Latest(context.Context, string, int, hub.HistoryOptions) ([][]byte, hub.Position, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return nil, hub.Position{Epoch: "E", Offset: b.offset}, nil
+}
+
+// Events a resume replayed from the history that are still on their way
+// from the broker arrive after it, and are not sent again: not even the
+// first events of a history.
+func TestReplayedEventsStillOnTheirWayAreNotRepeated(t *testing.T) {
+	b := &laggingHistory{}
+	h, url := chatHub(t, hub.Options{Broker: b, Rooms: func(string) hub.RoomOptions {
+		return hub.RoomOptions{History: hub.HistoryOptions{Size: 100}}
+	}})
+	c := dial(t, url, "user=a")
+	for i := range 3 {
+		require.NoError(t, h.To("r").Emit("n", i+1))
+	}
+	ack := c.Join("r", &hub.Position{Epoch: "E", Offset: 0})
+	require.True(t, ack.Recovered)
+	b.release()
+	var offsets []uint64
+	for _, f := range c.Drain() {
+		if f.Type == "n" {
+			offsets = append(offsets, f.Offset)
+		}
+	}
+	assert.Equal(t, []uint64{1, 2, 3}, offsets, "each event once")
+}
+
+// A member that stays while its room's history expires gets the events of
+// the history that starts again, whose offsets start at 1.
+func TestAMemberGetsTheHistoryThatStartsAgain(t *testing.T) {
+	h, url := historyHub(t, hub.HistoryOptions{Size: 10, TTL: 50 * time.Millisecond})
+	c := dial(t, url, "user=a")
+	first := c.Join("h/quiet", nil)
+	require.NoError(t, h.To("h/quiet").Emit("n", 1))
+	require.Equal(t, uint64(1), c.ReadUntil("n").Offset)
+	eventually(t, func() bool {
+		_, pos, err := h.History(t.Context(), "h/quiet", 0)
+		return err == nil && pos.Epoch != first.Epoch
+	}, "the history expired")
+	require.NoError(t, h.To("h/quiet").Emit("n", 2))
+	f := c.ReadUntil("n")
+	assert.Equal(t, uint64(1), f.Offset, "a new history")
+	assert.JSONEq(t, "2", string(f.Data))
 }

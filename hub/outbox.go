@@ -172,6 +172,7 @@ func (o *outbox) enqueueWait(ctx context.Context, m outgoing) error {
 // closeAfter writes the close frame after what is queued.
 func (o *outbox) closeAfter(ce CloseError) {
 	o.mu.Lock()
+	o.shut = true // nothing more goes before the close frame
 	o.closing = &ce
 	o.kickLocked(true)
 	o.mu.Unlock()

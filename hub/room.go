@@ -24,9 +24,11 @@ type room struct {
 type member struct {
 	joining bool
 	pending []outgoing
-	// last is the newest offset this session got in the room: an event that
-	// was replayed and also arrives live is dropped, not sent twice.
-	last uint64
+	// last is the newest offset this session got in the room, of the
+	// history epoch: an event that was replayed and also arrives live is
+	// dropped, not sent twice.
+	last  uint64
+	epoch string
 }
 
 // Member is one session present in a room.
@@ -209,6 +211,11 @@ func (h *Hub) finishJoin(c *Context, r *room, replay [][]byte, ack *joinAck) err
 		h.mu.Lock()
 		m := r.members[s]
 		if m == nil || !m.joining {
+			if m != nil && m.epoch == ack.Epoch && m.last > ack.Offset {
+				// A member joining again (JoinUser, say) has had the
+				// events that came after the history was read.
+				ack.Offset = m.last
+			}
 			h.joined(c, *ack)
 			h.mu.Unlock()
 			return nil
@@ -221,7 +228,7 @@ func (h *Hub) finishJoin(c *Context, r *room, replay [][]byte, ack *joinAck) err
 					ack.Offset = f.offset
 				}
 			}
-			m.joining, m.pending, m.last = false, nil, ack.Offset
+			m.joining, m.pending, m.last, m.epoch = false, nil, ack.Offset, ack.Epoch
 			h.joined(c, *ack)
 			h.mu.Unlock()
 			return nil

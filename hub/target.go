@@ -128,11 +128,15 @@ func (h *Hub) deliver(m Message) {
 						continue
 					}
 					// An offset seen already is a duplicate from the
-					// join's replay, except 1: the room's history
-					// expired while the member stayed (a quiet room
-					// past its TTL) and started again. The client
-					// learns of the new epoch when it resumes.
-					if f.offset <= st.last && f.offset != 1 {
+					// join's replay, unless the history is another
+					// one: it expired while the member stayed (a quiet
+					// room past its TTL) or another Redis master took
+					// it over. The client learns of the new epoch when
+					// it resumes.
+					if m.Epoch != st.epoch {
+						st.epoch, st.last = m.Epoch, 0
+					}
+					if f.offset <= st.last {
 						continue
 					}
 					st.last = f.offset

@@ -15,22 +15,24 @@ var errBadMessage = errors.New("redis broker: malformed message")
 
 // encode packs a message for a Redis channel: version, kind, flags, action,
 // then length-prefixed node, target, except, the action's argument (the
-// room to join, or the close code in decimal) and offset (decimal, empty
-// when none), then the payload as is (no JSON around JSON, no base64 around
-// binary frames).
+// room to join, or the close code in decimal), the history's epoch and the
+// offset (decimal; both empty when none), then the payload as is (no JSON
+// around JSON, no base64 around binary frames).
 func encode(node string, m hub.Message) []byte {
 	off := ""
 	if m.Offset > 0 {
 		off = strconv.FormatUint(m.Offset, 10)
 	}
 	b := header(node, m)
-	b = binary.AppendUvarint(b, uint64(len(off)))
-	b = append(b, off...)
+	for _, s := range []string{m.Epoch, off} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
 	return append(b, m.Payload...)
 }
 
-// header is encode's output up to the offset field, which the history
-// script appends once it knows the offset.
+// header is encode's output up to the epoch and offset fields, which the
+// history script appends once it knows them.
 func header(node string, m hub.Message) []byte {
 	target := m.Room
 	if m.Kind == hub.TargetUser {
@@ -72,7 +74,7 @@ func decode(b []byte) (node string, m hub.Message, err error) {
 	}
 	m.Binary = b[2] == 1
 	b = b[4:]
-	var fields [5]string
+	var fields [6]string
 	for i := range fields {
 		n, k := binary.Uvarint(b)
 		// Only the shortest encoding is valid: one message, one form.
@@ -95,7 +97,7 @@ func decode(b []byte) (node string, m hub.Message, err error) {
 	}
 	// Actions are sent by JoinUser and DisconnectUser only: to a user,
 	// with nothing but their argument.
-	if m.Action != hub.ActionDeliver && (m.Kind != hub.TargetUser || m.Binary || m.Except != "" || fields[4] != "" || len(b) > 0) {
+	if m.Action != hub.ActionDeliver && (m.Kind != hub.TargetUser || m.Binary || m.Except != "" || fields[4] != "" || fields[5] != "" || len(b) > 0) {
 		return "", hub.Message{}, errBadMessage
 	}
 	switch arg := fields[3]; m.Action {
@@ -115,8 +117,13 @@ func decode(b []byte) (node string, m hub.Message, err error) {
 			return "", hub.Message{}, errBadMessage
 		}
 	}
-	if fields[4] != "" {
-		if m.Offset, err = strconv.ParseUint(fields[4], 10, 64); err != nil || m.Offset == 0 || strconv.FormatUint(m.Offset, 10) != fields[4] {
+	// An offset comes with the epoch of its history, and only then.
+	if (fields[4] == "") != (fields[5] == "") {
+		return "", hub.Message{}, errBadMessage
+	}
+	m.Epoch = fields[4]
+	if fields[5] != "" {
+		if m.Offset, err = strconv.ParseUint(fields[5], 10, 64); err != nil || m.Offset == 0 || strconv.FormatUint(m.Offset, 10) != fields[5] {
 			return "", hub.Message{}, errBadMessage
 		}
 	}

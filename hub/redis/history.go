@@ -49,11 +49,13 @@ end
 `
 
 // publishHistory assigns the offset, keeps the event, trims by count and
-// age, and publishes it (ARGV[6]: PUBLISH, or SPUBLISH on a cluster, where
-// the room's keys and channel share a slot), atomically: Redis runs a
-// script alone, so every node receives a room's events in offset order.
+// age, and publishes it with its epoch and offset (ARGV[6]: PUBLISH, or
+// SPUBLISH on a cluster, where the room's keys and channel share a slot),
+// atomically: Redis runs a script alone, so every node receives a room's
+// events in offset order. The epoch and the offset are shorter than 128
+// bytes, so one byte is their length, as the codec's uvarint.
 var publishHistory = goredis.NewScript(epochLua + `
-epoch(KEYS[3], ARGV[5], ARGV[4])
+local ep = epoch(KEYS[3], ARGV[5], ARGV[4])
 local n = redis.call('INCR', KEYS[1])
 local f = string.sub(ARGV[1], 1, -2) .. ',"offset":' .. n .. '}'
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], '*', 'o', n, 'f', f)
@@ -62,7 +64,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('XTRIM', KEYS[2], 'MINID', tostring(now - tonumber(ARGV[4])))
 for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
 local off = tostring(n)
-redis.call(ARGV[6], KEYS[4], ARGV[2] .. string.char(#off) .. off .. f)
+redis.call(ARGV[6], KEYS[4], ARGV[2] .. string.char(#ep) .. ep .. string.char(#off) .. off .. f)
 return n`)
 
 // readHistory returns {epoch, offset, ok, events...}: the events after
