@@ -8,8 +8,8 @@
 //	        system call per message: the physical floor of a delivery
 //
 // Control API: GET /stats (memory, CPU, connections), POST /gc,
-// POST /broadcast?count=N&size=B&room=R&user=U&interval=D&stamp=1 (room and
-// user: ginws only). With -redis or -redis-cluster the ginws server is one
+// POST /broadcast?count=N&size=B&room=R&user=U&interval=D&stamp=1&publishers=P
+// (room and user: ginws only). With -redis or -redis-cluster the ginws server is one
 // node of many.
 package main
 
@@ -114,20 +114,41 @@ func main() {
 		// probe; else one frame serves the whole call, so that the bench
 		// allocates nothing per event beside the server under test.
 		stamp := r.URL.Query().Get("stamp") == "1"
-		frame := encodeEvent(size, time.Time{})
+		// publishers=N emits from N goroutines at once, as N handlers of
+		// an application would; each sends its share in order (ginws and
+		// melody: the tcp floor writes a connection from one goroutine).
+		publishers, _ := strconv.Atoi(r.URL.Query().Get("publishers"))
+		publishers = max(1, publishers)
 		start := time.Now()
 		cpu0 := cpuNanos()
-		for i := 0; i < count; i++ {
-			if stamp {
-				frame = encodeEvent(size, time.Now())
+		errs := make(chan error, publishers)
+		for p := range publishers {
+			go func() {
+				frame := encodeEvent(size, time.Time{})
+				for i := p; i < count; i += publishers {
+					if stamp {
+						frame = encodeEvent(size, time.Now())
+					}
+					if err := srv.broadcast(room, user, frame); err != nil {
+						errs <- err
+						return
+					}
+					if interval > 0 {
+						time.Sleep(interval)
+					}
+				}
+				errs <- nil
+			}()
+		}
+		var failed error
+		for range publishers {
+			if err := <-errs; err != nil && failed == nil {
+				failed = err
 			}
-			if err := srv.broadcast(room, user, frame); err != nil {
-				http.Error(w, err.Error(), 500)
-				return
-			}
-			if interval > 0 {
-				time.Sleep(interval)
-			}
+		}
+		if failed != nil {
+			http.Error(w, failed.Error(), 500)
+			return
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"seconds": time.Since(start).Seconds(), "cpu_nanos": cpuNanos() - cpu0})
 	})

@@ -76,7 +76,10 @@ func TestClusterFailover(t *testing.T) {
 	}
 	assert.Equal(t, 1, lost, "the outage reaches the error hook once")
 
-	// The client comes back and resumes.
+	// The client comes back and resumes, once every partition the dead
+	// master served is subscribed again (alice's own may come after the
+	// room's, and close a session made before it).
+	require.Eventually(t, func() bool { return sub.b.Health(t.Context()) == nil }, 30*time.Second, 20*time.Millisecond)
 	c2 := sub.dial(t, "alice")
 	ack := c2.Join(room, &hub.Position{Epoch: joined.Epoch, Offset: last})
 	after := c2.Background("n")
