@@ -87,10 +87,16 @@ func (t Target) send(payload []byte, binary bool) error {
 			return nil
 		}
 	}
-	t.h.deliver(m)
+	return t.h.publish(context.Background(), m)
+}
+
+// publish delivers m to this node's recipients and sends it to the other
+// nodes: events and actions (DisconnectUser, JoinUser) alike.
+func (h *Hub) publish(ctx context.Context, m Message) error {
+	h.deliver(m)
 	start := time.Now()
-	err := t.h.broker.Publish(context.Background(), m)
-	t.h.obs.Published(time.Since(start), err)
+	err := h.broker.Publish(ctx, m)
+	h.obs.Published(time.Since(start), err)
 	if err != nil {
 		return errors.Join(errors.New("hub: publish to other nodes"), err)
 	}

@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/ginws/ginws/wire"
@@ -17,7 +16,7 @@ func (h *Hub) DisconnectUser(ctx context.Context, user string, code wire.StatusC
 	if code < 1000 || code > 4999 {
 		return fmt.Errorf("hub: %d is not a close code", code)
 	}
-	return h.act(ctx, Message{Kind: TargetUser, User: user, Action: ActionDisconnect, Code: code})
+	return h.publish(ctx, Message{Kind: TargetUser, User: user, Action: ActionDisconnect, Code: code})
 }
 
 // JoinUser joins every session of user, on every node, to room, as if each
@@ -29,16 +28,7 @@ func (h *Hub) JoinUser(ctx context.Context, user, room string) error {
 	if !validName(room, 128, true) {
 		return fmt.Errorf("%w: room %q", ErrBadName, room)
 	}
-	return h.act(ctx, Message{Kind: TargetUser, User: user, Room: room, Action: ActionJoin})
-}
-
-// act applies m to this node's sessions and sends it to the other nodes.
-func (h *Hub) act(ctx context.Context, m Message) error {
-	h.deliver(m)
-	if err := h.broker.Publish(ctx, m); err != nil {
-		return errors.Join(errors.New("hub: publish to other nodes"), err)
-	}
-	return nil
+	return h.publish(ctx, Message{Kind: TargetUser, User: user, Room: room, Action: ActionJoin})
 }
 
 // deliverAction applies an action to this node's recipients.

@@ -37,10 +37,7 @@ type target struct {
 
 // onEachRedis runs test on a single redis-server and on a Redis Cluster.
 func onEachRedis(t *testing.T, test func(t *testing.T, r target)) {
-	t.Run("single", func(t *testing.T) {
-		srv := redistest.Start(t)
-		test(t, target{opts: redis.Options{URL: srv.URL()}, srv: srv})
-	})
+	t.Run("single", func(t *testing.T) { test(t, single(t)) })
 	t.Run("cluster", func(t *testing.T) {
 		cl := redistest.StartCluster(t)
 		test(t, target{opts: redis.Options{Addrs: cl.Addrs()}, cluster: cl})
