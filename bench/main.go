@@ -38,6 +38,7 @@ var (
 	writers  = flag.Int("writers", 0, "hub.Options.Writers of the ginws server (0: its default)")
 	multi    = flag.Bool("multinode", true, "measure several nodes on Redis and on a Redis Cluster (needs redis-server and redis-cli)")
 	mconns   = flag.Int("mconns", 3000, "connections of the multi-node scenario, spread over the nodes")
+	mhistory = flag.Int("mhistory", 100, "events each room of the multi-node scenario keeps in its history (0: none)")
 )
 
 func main() {

@@ -50,7 +50,7 @@ type userRun struct {
 type load struct{ k, publishers int }
 
 // multiLoads are the workloads of the multi-node scenario.
-var multiLoads = []load{{10, 1}, {100, 1}, {10, 8}, {100, 8}}
+var multiLoads = []load{{10, 1}, {100, 1}, {10, 8}, {100, 8}, {10, 32}, {100, 32}}
 
 // multiNode measures the cross-node cost of room fan-out with the same
 // room layout each time: -mconns connections dialed round-robin over the
@@ -117,7 +117,7 @@ func multiNodeRun(dir string, b backend, n int) nodeRun {
 	var servers []*server
 	var urls []string
 	for range n {
-		s := startServer(dir, "ginws", append([]string{"-queue", "16384"}, flags...)...)
+		s := startServer(dir, "ginws", append([]string{"-queue", "16384", "-history", strconv.Itoa(*mhistory)}, flags...)...)
 		defer s.kill()
 		servers = append(servers, s)
 		urls = append(urls, "ws://"+s.ws+"/ws")
@@ -248,7 +248,7 @@ func (r *report) multiNodeMarkdown() string {
 		return ""
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n## Several nodes: room fan-out across nodes\n\n%d connections dialed round-robin over the nodes, so that each room's members are spread over them; events of %d bytes published on node 0, by one goroutine after the other or by 8 at once. CPU per delivery is summed over every node process and redis-server (on one machine the nodes share the cores, so CPU per delivery is the figure, not throughput). Latency is from node 0's clock to a member on the last node, 500 events a second.\n\n", *mconns, *size)
+	fmt.Fprintf(&b, "\n## Several nodes: room fan-out across nodes\n\n%d connections dialed round-robin over the nodes, so that each room's members are spread over them; events of %d bytes published on node 0, by one goroutine after the other or by 8 or 32 at once, into rooms that keep their last %d events (0: no history). CPU per delivery is summed over every node process and redis-server (on one machine the nodes share the cores, so CPU per delivery is the figure, not throughput). Latency is from node 0's clock to a member on the last node, 500 events a second.\n\n", *mconns, *size, *mhistory)
 	b.WriteString("| broker | nodes |")
 	for _, l := range multiLoads {
 		fmt.Fprintf(&b, " CPU per delivery, K = %d, %d publisher(s) |", l.k, l.publishers)
@@ -274,7 +274,7 @@ func (r *report) multiNodeMarkdown() string {
 	return b.String()
 }
 
-// multiNodeTargets are the targets of issue 17 that this run measured.
+// multiNodeTargets are the targets of issues 17 and 21 that this run measured.
 func (r *report) multiNodeTargets(row func(target, got string, met bool)) {
 	find := func(b backend, n int) *nodeRun {
 		for i := range r.nodeRuns {
@@ -297,6 +297,26 @@ func (r *report) multiNodeTargets(row func(target, got string, met bool)) {
 			got = append(got, fmt.Sprintf("K = %d, %d publisher(s): %.2f×", l.k, l.publishers, r))
 		}
 		row(fmt.Sprintf("%s: CPU per delivery with 3 nodes within 1.3× of 1 node", b), strings.Join(got, "; "), worst <= 1.3)
+	}
+	// Issue 21: three nodes against one in-memory node, and latency.
+	mem := find(inMemory, 1)
+	for _, b := range []backend{oneRedis, redisCluster} {
+		three := find(b, 3)
+		if mem == nil || three == nil {
+			continue
+		}
+		var got []string
+		met := true
+		for _, l := range multiLoads {
+			r, limit := three.cpuPerDel[l]/mem.cpuPerDel[l], 1.5
+			if l.k == 10 {
+				limit = 2
+			}
+			met = met && r <= limit
+			got = append(got, fmt.Sprintf("K = %d, %d publisher(s): %.1f×", l.k, l.publishers, r))
+		}
+		row(fmt.Sprintf("%s: CPU per delivery with 3 nodes within 2× (K = 10) and 1.5× (K = 100) of 1 in-memory node", b), strings.Join(got, "; "), met)
+		row(fmt.Sprintf("%s: latency p99 across 3 nodes under 5 ms", b), fmt.Sprintf("%.1f ms", three.latency[1]/1000), three.latency[1] < 5000)
 	}
 	var flat []string
 	met := len(r.userRuns) > 0

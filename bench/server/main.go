@@ -58,6 +58,7 @@ func main() {
 	heartbeat := flag.Duration("ping", 0, "ginws: hub.Options.PingInterval, and twice it HeartbeatTimeout (0: the defaults)")
 	redisURL := flag.String("redis", "", "ginws: the Redis broker on this Redis URL (one of many nodes)")
 	redisCluster := flag.String("redis-cluster", "", "ginws: the Redis broker on this Redis Cluster (addresses, comma-separated)")
+	history := flag.Int("history", 0, "ginws: every room keeps its last N events (hub.RoomOptions.History)")
 	flag.Parse()
 	gin.SetMode(gin.ReleaseMode)
 	for _, a := range []string{*addr, *control} {
@@ -74,6 +75,9 @@ func main() {
 	case "ginws":
 		opts := hub.Options{Writers: *writers, SendQueueFrames: *queue, SendQueueBytes: *queue << 10,
 			PingInterval: *heartbeat, HeartbeatTimeout: 2 * *heartbeat}
+		if *history > 0 {
+			opts.Rooms = hub.MatchRooms([]string{"*"}, map[string]hub.RoomOptions{"*": {History: hub.HistoryOptions{Size: *history}}})
+		}
 		if *redisURL != "" || *redisCluster != "" {
 			ro := redis.Options{URL: *redisURL, Logger: slog.New(slog.DiscardHandler)}
 			if *redisCluster != "" {

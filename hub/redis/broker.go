@@ -83,12 +83,14 @@ type Broker struct {
 	// on a cluster, shards[p] carries partition p's channels.
 	all    *conn
 	shards []*conn
+	// lanes[p] publishes partition p's messages, global the others.
+	lanes  []*lane
+	global *lane
 
 	closeOnce sync.Once
 	closeErr  error
 
 	mu       sync.Mutex
-	waiters  map[string][]chan struct{}     // channel -> Subscribe calls waiting for Redis to confirm
 	broken   int                            // connections whose subscription is lost
 	members  map[string]map[string]struct{} // room -> presence entries of this node
 	sessions map[string]string              // reservation id -> user
@@ -126,8 +128,7 @@ func New(opts Options) (*Broker, error) {
 		opts.Logger = slog.Default()
 	}
 	b := &Broker{opts: opts, client: opts.Client, node: opts.NodeID, log: opts.Logger,
-		members: make(map[string]map[string]struct{}), sessions: make(map[string]string),
-		waiters: make(map[string][]chan struct{})}
+		members: make(map[string]map[string]struct{}), sessions: make(map[string]string)}
 	if b.client != nil {
 		return b, nil
 	}
@@ -173,8 +174,17 @@ func (b *Broker) Start(deliver func(hub.Message), report func(error)) error {
 			err = errors.Join(err, e)
 		}
 	}
-	b.wg.Add(1)
+	b.global = newLane(true)
+	b.lanes = make([]*lane, b.opts.Partitions)
+	for p := range b.lanes {
+		b.lanes[p] = newLane(false)
+	}
+	b.wg.Add(2 + len(b.lanes))
 	go b.refresh()
+	go b.run(b.global)
+	for _, l := range b.lanes {
+		go b.run(l)
+	}
 	if err != nil {
 		return fmt.Errorf("redis broker: subscribe: %w", err)
 	}
@@ -195,31 +205,25 @@ func (b *Broker) Health(ctx context.Context) error {
 	return nil
 }
 
-// Publish sends m to the other nodes, failing within PublishTimeout.
+// Publish sends m to the other nodes, failing within PublishTimeout. It
+// goes in the next round trip of its room's or user's partition (see lane).
 func (b *Broker) Publish(ctx context.Context, m hub.Message) error {
 	ctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)
 	defer cancel()
-	var err error
+	p := &publication{args: []any{encode(b.node, m)}, size: len(m.Payload)}
+	var l *lane
 	switch m.Kind {
 	case hub.TargetRoom:
-		err = b.publish(ctx, b.channelRoom(m.Room), encode(b.node, m))
+		p.keys, l = []string{b.channelRoom(m.Room)}, b.laneFor(m.Room)
 	case hub.TargetUser:
-		err = b.publish(ctx, b.channelUser(m.User), encode(b.node, m))
+		p.keys, l = []string{b.channelUser(m.User)}, b.laneFor(m.User)
 	default:
-		err = b.client.Publish(ctx, b.channelAll(), encode(b.node, m)).Err()
+		p.keys, l = []string{b.channelAll()}, b.global
 	}
-	if err != nil {
+	if err := b.send(ctx, l, p); err != nil {
 		return fmt.Errorf("redis broker: publish: %w", err)
 	}
 	return nil
-}
-
-// publish sends to a room or user channel: sharded on a cluster.
-func (b *Broker) publish(ctx context.Context, channel string, payload []byte) error {
-	if b.shards != nil {
-		return b.client.SPublish(ctx, channel, payload).Err()
-	}
-	return b.client.Publish(ctx, channel, payload).Err()
 }
 
 // Close stops the goroutines and the subscriptions. It leaves this node's

@@ -3,3 +3,25 @@ package redis
 // ChannelRoom and ChannelUser name a room's and a user's channels for tests.
 func (b *Broker) ChannelRoom(room string) string { return b.channelRoom(room) }
 func (b *Broker) ChannelUser(user string) string { return b.channelUser(user) }
+
+// Pending counts the messages queued or in a round trip on every lane.
+func (b *Broker) Pending() int {
+	n := 0
+	for _, l := range append(b.lanes, b.global) {
+		l.mu.Lock()
+		n += len(l.queue) + l.sent
+		l.mu.Unlock()
+	}
+	return n
+}
+
+// Sending counts the messages in a round trip on every lane.
+func (b *Broker) Sending() int {
+	n := 0
+	for _, l := range append(b.lanes, b.global) {
+		l.mu.Lock()
+		n += l.sent
+		l.mu.Unlock()
+	}
+	return n
+}

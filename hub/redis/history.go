@@ -33,12 +33,15 @@ func epochCandidate() string {
 // lack the newest events, and would give their offsets again to other
 // events; a client that saw the lost ones must not resume as if nothing
 // had happened. The master's replication id, which a promotion or restart
-// changes, is kept beside the epoch to notice. INFO needs the ACL
+// changes, is kept beside the epoch to notice; a script reads it once. INFO needs the ACL
 // category @dangerous (or +info); without it the epoch is kept as it was.
 const epochLua = `
+local rid
 local function epoch(key, candidate, ttl)
-  local info = redis.pcall('INFO', 'replication')
-  local rid = type(info) == 'string' and string.match(info, 'master_replid:(%x+)') or 'unknown'
+  if not rid then
+    local info = redis.pcall('INFO', 'replication')
+    rid = type(info) == 'string' and string.match(info, 'master_replid:(%x+)') or 'unknown'
+  end
   local cur = redis.call('GET', key)
   if cur and string.sub(cur, -#rid - 1) == ' ' .. rid then
     return string.sub(cur, 1, -#rid - 2)
@@ -47,25 +50,6 @@ local function epoch(key, candidate, ttl)
   return candidate
 end
 `
-
-// publishHistory assigns the offset, keeps the event, trims by count and
-// age, and publishes it with its epoch and offset (ARGV[6]: PUBLISH, or
-// SPUBLISH on a cluster, where the room's keys and channel share a slot),
-// atomically: Redis runs a script alone, so every node receives a room's
-// events in offset order. The epoch and the offset are shorter than 128
-// bytes, so one byte is their length, as the codec's uvarint.
-var publishHistory = goredis.NewScript(epochLua + `
-local ep = epoch(KEYS[3], ARGV[5], ARGV[4])
-local n = redis.call('INCR', KEYS[1])
-local f = string.sub(ARGV[1], 1, -2) .. ',"offset":' .. n .. '}'
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], '*', 'o', n, 'f', f)
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('XTRIM', KEYS[2], 'MINID', tostring(now - tonumber(ARGV[4])))
-for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
-local off = tostring(n)
-redis.call(ARGV[6], KEYS[4], ARGV[2] .. string.char(#ep) .. ep .. string.char(#off) .. off .. f)
-return n`)
 
 // readHistory returns {epoch, offset, ok, events...}: the events after
 // ARGV[2] (or, with ARGV[3] = 'latest', the newest ARGV[2] events).
@@ -96,14 +80,15 @@ end
 return out`)
 
 // PublishHistory implements hub.History: the event reaches every node,
-// this one included, through Redis, in offset order.
+// this one included, through Redis, in offset order. It goes in its
+// partition's next round trip (see lane).
 func (b *Broker) PublishHistory(ctx context.Context, m hub.Message, opts hub.HistoryOptions) error {
 	ctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)
 	defer cancel()
-	keys := append(b.historyKeys(m.Room), b.channelRoom(m.Room))
-	err := publishHistory.Run(ctx, b.client, keys,
-		m.Payload, header(b.node, m), opts.Size, ttlMillis(opts), epochCandidate(), b.publishCommand()).Err()
-	if err != nil {
+	p := &publication{history: true, size: len(m.Payload),
+		keys: append(b.historyKeys(m.Room), b.channelRoom(m.Room)),
+		args: []any{m.Payload, header(b.node, m), opts.Size, ttlMillis(opts)}}
+	if err := b.send(ctx, b.laneFor(m.Room), p); err != nil {
 		return fmt.Errorf("redis broker: publish with history: %w", err)
 	}
 	return nil

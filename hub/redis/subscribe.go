@@ -28,6 +28,30 @@ type conn struct {
 	broken    bool                // the subscription is lost
 	rooms     map[string]struct{} // rooms and users subscribed here, whose
 	users     map[string]struct{} // sessions are told when messages may be lost
+	waiters   map[string][]*waiter
+	// unsubscribing counts the unsubscribe commands sent per channel and
+	// not yet confirmed.
+	unsubscribing map[string]int
+}
+
+// waiter is a Subscribe call waiting for Redis to confirm its channel.
+// Redis answers a connection's commands in order, so a confirmation
+// that comes before those of the unsubscribes sent ahead of the call is
+// the answer to an older subscribe: the channel may still be dropped.
+type waiter struct {
+	confirmed    chan struct{}
+	unsubscribes int // confirmations of unsubscribes still to come first
+}
+
+// reset forgets the unsubscribes pending on c's connection: a new one
+// subscribes every recorded channel afresh and confirms each.
+func (c *conn) reset() {
+	clear(c.unsubscribing)
+	for _, ws := range c.waiters {
+		for _, w := range ws {
+			w.unsubscribes = 0
+		}
+	}
 }
 
 // newConn makes a subscription connection, subscribed to anchor, and starts
@@ -37,7 +61,8 @@ type conn struct {
 // channel is recorded even if Redis is down: it is subscribed on the first
 // successful (re)connection.
 func (b *Broker) newConn(ctx context.Context, sharded bool, anchor string) (*conn, error) {
-	c := &conn{sharded: sharded, anchor: anchor, rooms: make(map[string]struct{}), users: make(map[string]struct{})}
+	c := &conn{sharded: sharded, anchor: anchor, rooms: make(map[string]struct{}), users: make(map[string]struct{}),
+		waiters: make(map[string][]*waiter), unsubscribing: make(map[string]int)}
 	if sharded {
 		c.ps = b.client.SSubscribe(b.ctx)
 	} else {
@@ -100,34 +125,35 @@ func (b *Broker) subscribeName(ctx context.Context, name, channel string, set fu
 	ctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)
 	defer cancel()
 	c := b.connFor(name)
-	confirmed := make(chan struct{})
+	w := &waiter{confirmed: make(chan struct{})}
 	b.mu.Lock()
 	// Recorded first: a connection replaced meanwhile subscribes it too.
 	set(c)[name] = struct{}{}
-	b.waiters[channel] = append(b.waiters[channel], confirmed)
+	w.unsubscribes = c.unsubscribing[channel]
+	c.waiters[channel] = append(c.waiters[channel], w)
 	ps := c.ps
 	b.mu.Unlock()
 	err := c.subscribe(ctx, ps, channel)
 	if err == nil {
 		select {
-		case <-confirmed:
+		case <-w.confirmed:
 			return nil
 		case <-ctx.Done():
 			err = ctx.Err()
 		}
 	}
 	b.mu.Lock()
-	ws := b.waiters[channel]
-	for i, w := range ws {
-		if w == confirmed {
+	ws := c.waiters[channel]
+	for i := range ws {
+		if ws[i] == w {
 			ws = append(ws[:i], ws[i+1:]...)
 			break
 		}
 	}
 	if len(ws) == 0 {
-		delete(b.waiters, channel)
+		delete(c.waiters, channel)
 	} else {
-		b.waiters[channel] = ws
+		c.waiters[channel] = ws
 	}
 	b.mu.Unlock()
 	return fmt.Errorf("redis broker: subscribe to %s (retried on reconnect): %w", channel, err)
@@ -144,8 +170,14 @@ func (b *Broker) unsubscribeName(ctx context.Context, name, channel string, set 
 		*m = make(map[string]struct{}) // a map keeps its peak size
 	}
 	ps := c.ps
+	c.unsubscribing[channel]++
 	b.mu.Unlock()
 	if err := c.unsubscribe(ctx, ps, channel); err != nil {
+		b.mu.Lock()
+		if c.unsubscribing[channel]--; c.unsubscribing[channel] <= 0 {
+			delete(c.unsubscribing, channel)
+		}
+		b.mu.Unlock()
 		return fmt.Errorf("redis broker: unsubscribe from %s: %w", channel, err)
 	}
 	return nil
@@ -205,13 +237,25 @@ func (b *Broker) subscription(c *conn, m *goredis.Subscription) {
 	switch m.Kind {
 	case "subscribe", "ssubscribe":
 		b.mu.Lock()
-		for _, w := range b.waiters[m.Channel] {
-			close(w)
-		}
-		delete(b.waiters, m.Channel)
 		again := m.Channel == c.anchor && (c.confirmed || c.broken)
 		if m.Channel == c.anchor {
 			c.confirmed = true
+		}
+		if again {
+			c.reset()
+		}
+		ws := c.waiters[m.Channel][:0]
+		for _, w := range c.waiters[m.Channel] {
+			if w.unsubscribes == 0 {
+				close(w.confirmed)
+			} else {
+				ws = append(ws, w)
+			}
+		}
+		if len(ws) == 0 {
+			delete(c.waiters, m.Channel)
+		} else {
+			c.waiters[m.Channel] = ws
 		}
 		b.mu.Unlock()
 		if m.Channel == c.anchor && b.setBroken(c, false) {
@@ -223,8 +267,16 @@ func (b *Broker) subscription(c *conn, m *goredis.Subscription) {
 			// meanwhile did not reach this node.
 			b.missed(c)
 		}
-	case "sunsubscribe":
-		if m.Channel == c.anchor {
+	case "unsubscribe", "sunsubscribe":
+		b.mu.Lock()
+		if c.unsubscribing[m.Channel]--; c.unsubscribing[m.Channel] <= 0 {
+			delete(c.unsubscribing, m.Channel)
+		}
+		for _, w := range c.waiters[m.Channel] {
+			w.unsubscribes = max(0, w.unsubscribes-1)
+		}
+		b.mu.Unlock()
+		if m.Kind == "sunsubscribe" && m.Channel == c.anchor {
 			// The server dropped the partition's subscriptions: its
 			// slot moved (a manual failover, resharding), and the
 			// connection now leads to a node that no longer serves it.
@@ -258,6 +310,7 @@ func (b *Broker) replace(c *conn) {
 	b.mu.Lock()
 	old := c.ps
 	c.ps = ps
+	c.reset()
 	channels := []string{c.anchor}
 	for r := range c.rooms {
 		channels = append(channels, b.channelRoom(r))

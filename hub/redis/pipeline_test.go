@@ -1,0 +1,131 @@
+package redis_test
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ginws/ginws/hub"
+	"github.com/ginws/ginws/hub/redis"
+	"github.com/ginws/ginws/internal/wstest"
+)
+
+// Messages published while a round trip is in flight go together in the
+// next one. A batch that mixes rooms with and without history and a user,
+// from many publishers at once, keeps every history's offsets gap-free and
+// every publisher's order, and reaches the other node whole.
+func TestBatchedPublishing(t *testing.T) {
+	onEachRedis(t, func(t *testing.T, r target) {
+		pub := newNode(t, r, redis.Options{PublishTimeout: 30 * time.Second}, hub.Options{})
+		sub := newNode(t, r, redis.Options{}, hub.Options{})
+		// Names in one partition, so that their messages share a lane.
+		partition := func(channel string) string { return channel[strings.Index(channel, "{"):strings.Index(channel, "}")] }
+		want := partition(pub.b.ChannelRoom("h/a"))
+		find := func(prefix string, channel func(string) string) string {
+			for i := 0; ; i++ {
+				if name := prefix + strconv.Itoa(i); partition(channel(name)) == want {
+					return name
+				}
+			}
+		}
+		user := find("bob", pub.b.ChannelUser)
+		rooms := []string{"h/a", find("h/b", pub.b.ChannelRoom), find("plain", pub.b.ChannelRoom)}
+		targets := []hub.Target{pub.h.ToUser(user)}
+		c := sub.dial(t, user)
+		for _, room := range rooms {
+			targets = append(targets, pub.h.To(room))
+			c.Join(room, nil)
+		}
+		events := c.Background("n")
+
+		// Redis holds the first round trip while the other publishers queue.
+		redisOf := r.srv
+		if r.cluster != nil {
+			redisOf = r.cluster.MasterOf(pub.b.ChannelRoom("h/a"))
+		}
+		redisOf.Do("CLIENT", "PAUSE", "30000", "WRITE")
+		const publishers, rounds = 8, 5
+		var wg sync.WaitGroup
+		errs := make(chan error, publishers*rounds*len(targets))
+		for g := range publishers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range rounds * len(targets) {
+					errs <- targets[(g+i)%len(targets)].Emit("n", []int{g, i})
+				}
+			}()
+		}
+		require.Eventually(t, func() bool { return pub.b.Pending() == publishers }, 10*time.Second, time.Millisecond)
+		redisOf.Do("CLIENT", "UNPAUSE")
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+
+		offsets := map[string]uint64{}
+		last := map[[2]string]int{}
+		for range publishers * rounds * len(targets) {
+			f, ok := events.Next(10 * time.Second)
+			require.True(t, ok, "every message arrives")
+			var gi [2]int
+			require.NoError(t, json.Unmarshal(f.Data, &gi))
+			key := [2]string{f.Room, strconv.Itoa(gi[0])}
+			if prev, seen := last[key]; seen {
+				assert.Greater(t, gi[1], prev, "publisher %d's order in %q", gi[0], f.Room)
+			}
+			last[key] = gi[1]
+			if strings.HasPrefix(f.Room, "h/") {
+				assert.Equal(t, offsets[f.Room]+1, f.Offset, "offsets in %q are gap-free", f.Room)
+				offsets[f.Room] = f.Offset
+			}
+		}
+		assert.Len(t, last, publishers*len(targets), "every publisher reached every target")
+	})
+}
+
+// A message whose publisher gave up while it waited for its round trip
+// is never sent afterwards: after an outage, a backlog of messages whose
+// callers were told they failed does not arrive late (or twice, retried).
+func TestAMessageGivenUpIsNotSentLater(t *testing.T) {
+	r := single(t)
+	sub := newNode(t, r, redis.Options{}, hub.Options{})
+	c := sub.dial(t, "bob")
+	c.Join("lobby", nil)
+	events := c.Background("n")
+	pub, err := redis.New(redis.Options{URL: r.srv.URL(), Prefix: "test:", PublishTimeout: 2 * time.Second, Logger: wstest.Quiet})
+	require.NoError(t, err)
+	require.NoError(t, pub.Start(func(hub.Message) {}, func(error) {}))
+	t.Cleanup(func() { _ = pub.Close() })
+	publish := func(ctx context.Context, data string) error {
+		return pub.Publish(ctx, hub.Message{Kind: hub.TargetRoom, Room: "lobby", Payload: []byte(`{"type":"n","room":"lobby","data":"` + data + `"}`)})
+	}
+
+	r.srv.Do("CLIENT", "PAUSE", "60000", "WRITE")
+	held := make(chan error, 1)
+	go func() { held <- publish(t.Context(), "held") }()
+	require.Eventually(t, func() bool { return pub.Sending() == 1 }, 10*time.Second, time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, publish(ctx, "given up"), context.DeadlineExceeded)
+	require.Error(t, <-held, "Redis is held past PublishTimeout")
+	r.srv.Do("CLIENT", "UNPAUSE")
+	require.NoError(t, publish(t.Context(), "after"))
+	for {
+		f, ok := events.Next(10 * time.Second)
+		require.True(t, ok)
+		if string(f.Data) == `"after"` {
+			break
+		}
+		// Redis may run what it had read before the time-out.
+		assert.Equal(t, `"held"`, string(f.Data), "a message given up before it was sent")
+	}
+}
