@@ -2,8 +2,17 @@ package redis_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/ginws/ginws/hub"
 	"github.com/ginws/ginws/hub/redis"
@@ -79,4 +88,83 @@ func BenchmarkCrossNode(b *testing.B) {
 		_ = pub.Close()
 		_ = sub.Close()
 	}
+}
+
+// BenchmarkPublishHistory publishes events with history to one room, from
+// one goroutine and from 32 at once, to a member on a second node, and
+// reports the CPU of this process (both nodes) and of redis-server per
+// event beside the time. The in-memory bus (no history: it keeps none) is
+// the floor.
+func BenchmarkPublishHistory(b *testing.B) {
+	srv := redistest.Start(b)
+	payload := []byte(`{"type":"chat.message","room":"lobby","data":{"user":"alice","text":"hello"}}`)
+	opts := hub.HistoryOptions{Size: 100}
+	redisCPU := func() time.Duration {
+		info := srv.Do("INFO", "cpu").(string)
+		var total float64
+		for _, line := range strings.Split(info, "\r\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && (k == "used_cpu_sys" || k == "used_cpu_user") {
+				f, _ := strconv.ParseFloat(v, 64)
+				total += f
+			}
+		}
+		return time.Duration(total * float64(time.Second))
+	}
+	selfCPU := func() time.Duration {
+		var ru syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	for _, name := range []string{"memory", "redis"} {
+		for _, publishers := range []int{1, 32} {
+			b.Run(fmt.Sprintf("%s/publishers=%d", name, publishers), func(b *testing.B) {
+				var publish func(context.Context, hub.Message) error
+				got := make(chan struct{}, 1<<16)
+				deliver := func(hub.Message) { got <- struct{}{} }
+				var pub, sub hub.Broker
+				if name == "memory" {
+					bus := hub.NewMemoryBus()
+					pub, sub = bus.Broker(), bus.Broker()
+					publish = pub.Publish
+				} else {
+					r := newBenchBroker(b, srv)
+					pub, sub = r, newBenchBroker(b, srv)
+					publish = func(ctx context.Context, m hub.Message) error { return r.PublishHistory(ctx, m, opts) }
+				}
+				require.NoError(b, pub.Start(func(hub.Message) {}, func(error) {}))
+				require.NoError(b, sub.Start(deliver, func(error) {}))
+				require.NoError(b, sub.Subscribe(b.Context(), "lobby"))
+				b.Cleanup(func() { _, _ = pub.Close(), sub.Close() })
+				m := hub.Message{Kind: hub.TargetRoom, Room: "lobby", Payload: payload}
+				cpu0, rcpu0 := selfCPU(), redisCPU()
+				var n atomic.Int64
+				loop := func(more func() bool) {
+					for more() {
+						if err := publish(b.Context(), m); err != nil {
+							b.Error(err)
+							return
+						}
+						n.Add(1)
+					}
+				}
+				if publishers == 1 {
+					loop(b.Loop)
+				} else {
+					b.SetParallelism(publishers / runtime.GOMAXPROCS(0))
+					b.RunParallel(func(pb *testing.PB) { loop(pb.Next) })
+				}
+				for range n.Load() {
+					<-got
+				}
+				b.ReportMetric(float64(selfCPU()-cpu0)/float64(n.Load()), "cpu-ns/op")
+				b.ReportMetric(float64(redisCPU()-rcpu0)/float64(n.Load()), "redis-cpu-ns/op")
+			})
+		}
+	}
+}
+
+func newBenchBroker(b *testing.B, srv *redistest.Server) *redis.Broker {
+	r, err := redis.New(redis.Options{URL: srv.URL(), Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(b, err)
+	return r
 }

@@ -174,17 +174,13 @@ func (b *Broker) Start(deliver func(hub.Message), report func(error)) error {
 			err = errors.Join(err, e)
 		}
 	}
-	b.global = newLane(true)
+	b.global = &lane{global: true}
 	b.lanes = make([]*lane, b.opts.Partitions)
 	for p := range b.lanes {
-		b.lanes[p] = newLane(false)
+		b.lanes[p] = &lane{}
 	}
-	b.wg.Add(2 + len(b.lanes))
+	b.wg.Add(1)
 	go b.refresh()
-	go b.run(b.global)
-	for _, l := range b.lanes {
-		go b.run(l)
-	}
 	if err != nil {
 		return fmt.Errorf("redis broker: subscribe: %w", err)
 	}

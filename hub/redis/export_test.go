@@ -4,6 +4,9 @@ package redis
 func (b *Broker) ChannelRoom(room string) string { return b.channelRoom(room) }
 func (b *Broker) ChannelUser(user string) string { return b.channelUser(user) }
 
+// KeyPresence names a room's presence set for tests.
+func (b *Broker) KeyPresence(room string) string { return b.keyPresence(room) }
+
 // Pending counts the messages queued or in a round trip on every lane.
 func (b *Broker) Pending() int {
 	n := 0

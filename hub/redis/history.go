@@ -27,35 +27,46 @@ func epochCandidate() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// epochLua defines epoch(key, candidate, ttl), which returns a room's epoch:
-// a new one when there is none, or when another master wrote it. Redis
-// replicates asynchronously: a replica promoted after its master died may
-// lack the newest events, and would give their offsets again to other
-// events; a client that saw the lost ones must not resume as if nothing
-// had happened. The master's replication id, which a promotion or restart
-// changes, is kept beside the epoch to notice; a script reads it once. INFO needs the ACL
-// category @dangerous (or +info); without it the epoch is kept as it was.
-const epochLua = `
+// metaLua defines meta(key, events, candidate, ttl), which returns a room's
+// epoch and newest offset from its meta key: a new epoch when there is
+// none, or when another master wrote it. Redis replicates asynchronously: a
+// replica promoted after its master died may lack the newest events, and
+// would give their offsets again to other events; a client that saw the
+// lost ones must not resume as if nothing had happened. The master's
+// replication id, which a promotion or restart changes, is kept in the
+// meta to notice; a script reads it once. INFO needs the ACL category
+// @dangerous (or +info); without it the epoch is kept as it was. Events
+// without a meta belong to a lost history: they go.
+const metaLua = `
 local rid
-local function epoch(key, candidate, ttl)
+local function replid()
   if not rid then
     local info = redis.pcall('INFO', 'replication')
     rid = type(info) == 'string' and string.match(info, 'master_replid:(%x+)') or 'unknown'
   end
+  return rid
+end
+local function meta(key, events, candidate, ttl)
   local cur = redis.call('GET', key)
-  if cur and string.sub(cur, -#rid - 1) == ' ' .. rid then
-    return string.sub(cur, 1, -#rid - 2)
+  local ep, id, n
+  if cur then ep, id, n = string.match(cur, '^(%S+) (%S+) (%d+)$') end
+  if not ep then
+    redis.call('DEL', events)
+    ep, n = candidate, 0
   end
-  redis.call('SET', key, candidate .. ' ' .. rid, 'PX', ttl)
-  return candidate
+  n = tonumber(n)
+  if id ~= replid() then
+    ep = candidate
+    redis.call('SET', key, ep .. ' ' .. replid() .. ' ' .. string.format('%d', n), 'PX', ttl)
+  end
+  return ep, n
 end
 `
 
 // readHistory returns {epoch, offset, ok, events...}: the events after
 // ARGV[2] (or, with ARGV[3] = 'latest', the newest ARGV[2] events).
-var readHistory = goredis.NewScript(epochLua + `
-local ep = epoch(KEYS[3], ARGV[4], ARGV[5])
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+var readHistory = goredis.NewScript(metaLua + `
+local ep, n = meta(KEYS[1], KEYS[2], ARGV[4], ARGV[5])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('XTRIM', KEYS[2], 'MINID', tostring(now - tonumber(ARGV[5])))

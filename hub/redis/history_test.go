@@ -84,8 +84,8 @@ func TestHistoryExpiresUnderAMember(t *testing.T) {
 	c.Join("short/quiet", nil)
 	require.NoError(t, pub.h.To("short/quiet").Emit("n", 1))
 	assert.Equal(t, uint64(1), c.ReadUntil("n").Offset)
-	offsetKey := "test:{" + fmt.Sprint(fnv32a("short/quiet")%16) + "}history:short/quiet:offset"
-	require.Eventually(t, func() bool { return r.srv.Do("EXISTS", offsetKey).(int64) == 0 }, 10*time.Second, 10*time.Millisecond, "the history expired")
+	metaKey := "test:{" + fmt.Sprint(fnv32a("short/quiet")%16) + "}history:short/quiet:meta"
+	require.Eventually(t, func() bool { return r.srv.Do("EXISTS", metaKey).(int64) == 0 }, 10*time.Second, 10*time.Millisecond, "the history expired")
 	require.NoError(t, pub.h.To("short/quiet").Emit("n", 2))
 	f := c.ReadUntil("n")
 	assert.Equal(t, uint64(1), f.Offset, "a new history")

@@ -27,11 +27,12 @@ func (b *Broker) channelUser(user string) string { return b.named("user", user) 
 func (b *Broker) keyPresence(room string) string { return b.named("presence", room) }
 func (b *Broker) keySessions(user string) string { return b.named("sessions", user) }
 
-// historyKeys are a room's history: the offset counter, the stream of events
-// (fields o: offset, f: the encoded event) and the epoch. All three expire
-// together, TTL after the last event, so a lost history always gets a new
-// epoch.
+// historyKeys are a room's history: its meta ("epoch replid offset": the
+// epoch, the replication id of the master that wrote it, the newest
+// offset) and the stream of its events (fields o: offset, f: the encoded
+// event). Both expire together, TTL after the last event, so a lost
+// history always gets a new epoch.
 func (b *Broker) historyKeys(room string) []string {
 	p := b.named("history", room)
-	return []string{p + ":offset", p + ":events", p + ":epoch"}
+	return []string{p + ":meta", p + ":events"}
 }

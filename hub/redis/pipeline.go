@@ -18,40 +18,49 @@ const (
 	maxBatchBytes = 1 << 20
 )
 
-var errClosed = errors.New("redis broker: closed")
+var (
+	errClosed = errors.New("redis broker: closed")
+	// errLead hands a waiting caller the lane (see send).
+	errLead = errors.New("redis broker: lead the lane")
+)
+
+// The states of a publication.
+const (
+	queued int32 = iota
+	taken        // in a round trip
+	abandoned    // its caller gave up before it was taken: it is never sent
+	leading      // its caller was handed the lane
+)
 
 // publication is one message waiting for its lane's next round trip.
 type publication struct {
 	history bool
-	// keys are the channel, or for history the counter, stream and epoch
-	// keys and then the channel.
+	// keys are the channel, or for history the meta and events keys and
+	// then the channel.
 	keys []string
 	// args: for a plain message its encoded form; for history the
 	// payload, the header, the size and the TTL in milliseconds.
-	args []any
-	size int
-	done chan error
-	// abandoned: the caller stopped waiting before it was sent, so it is
-	// not sent at all.
-	abandoned atomic.Bool
+	args  []any
+	size  int
+	state atomic.Int32
+	done  chan error
 }
 
 // lane sends the messages of one partition (or, for the global channel, of
-// none) in order: each round trip carries every message queued while the
-// one before it was in flight, in one script call. Publishing costs Redis
-// and both ends one round trip per batch instead of one per message, and
-// the nodes that receive them get them in one read. A message waits for
-// at most one round trip besides its own, and never for a timer.
+// none) in order. A caller that finds the lane idle sends its message
+// itself; the messages queued while its round trip is in flight go
+// together in the next one, in one script call, sent by the first of their
+// callers, and so on. Publishing costs Redis and both ends one round trip
+// per batch instead of one per message, and the nodes that receive them
+// get them in one read. A message waits for at most one round trip besides
+// its own, and never for a timer; no goroutine is needed.
 type lane struct {
 	global bool
-	wake   chan struct{} // a send that finds the lane idle
 	mu     sync.Mutex
 	queue  []*publication
-	sent   int // messages of the round trip under way
-	closed bool
+	busy   bool // a caller is sending
+	sent   int  // messages of the round trip under way
 }
-
-func newLane(global bool) *lane { return &lane{global: global, wake: make(chan struct{}, 1)} }
 
 // laneFor returns the lane of a room or user name.
 func (b *Broker) laneFor(name string) *lane {
@@ -61,62 +70,59 @@ func (b *Broker) laneFor(name string) *lane {
 	return b.lanes[b.partition(name)]
 }
 
-// send queues p on l and waits for its round trip, or for ctx.
+// send publishes p on l. It waits for the round trip in flight, up to ctx
+// (then p is never sent), and then for p's own, up to PublishTimeout.
 func (b *Broker) send(ctx context.Context, l *lane, p *publication) error {
 	if l == nil {
 		return errors.New("redis broker: not started")
 	}
-	p.done = make(chan error, 1)
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
+	if b.ctx.Err() != nil {
 		return errClosed
 	}
+	l.mu.Lock()
 	l.queue = append(l.queue, p)
+	if !l.busy {
+		l.busy = true
+		l.mu.Unlock()
+		return b.lead(l, p)
+	}
+	p.done = make(chan error, 1)
 	l.mu.Unlock()
+	var err error
 	select {
-	case l.wake <- struct{}{}:
-	default:
-	}
-	select {
-	case err := <-p.done:
-		return err
+	case err = <-p.done:
 	case <-ctx.Done():
-		// Sent or not, as a request that timed out on the network
-		// would be; unsent, it never will be.
-		p.abandoned.Store(true)
-		return ctx.Err()
+		if p.state.CompareAndSwap(queued, abandoned) {
+			// Sent or not, as a request that timed out on the network
+			// would be; unsent, it never will be.
+			return ctx.Err()
+		}
+		err = <-p.done // taken, or handed the lane
 	}
+	if err == errLead {
+		return b.lead(l, p)
+	}
+	return err
 }
 
-// run is a lane's sender, which Close stops; what is still queued then
-// fails with errClosed.
-func (b *Broker) run(l *lane) {
-	defer b.wg.Done()
+// lead sends the queue in batches until p's own round trip is done, then
+// hands the lane to the first caller still queued.
+func (b *Broker) lead(l *lane, p *publication) error {
 	var batch []*publication
 	for {
-		select {
-		case <-l.wake:
-		case <-b.ctx.Done():
-			l.mu.Lock()
-			l.closed = true
-			for _, p := range l.queue {
-				p.done <- errClosed
+		batch = l.take(batch[:0])
+		err := b.flush(l, batch)
+		mine := false
+		for _, q := range batch {
+			if q == p {
+				mine = true
+			} else {
+				q.done <- err
 			}
-			l.queue = nil
-			l.mu.Unlock()
-			return
 		}
-		for {
-			batch = l.take(batch[:0])
-			if len(batch) == 0 {
-				break
-			}
-			err := b.flush(l, batch)
-			for i, p := range batch {
-				p.done <- err
-				batch[i] = nil
-			}
+		if mine || len(batch) == 0 {
+			l.handOff()
+			return err
 		}
 	}
 }
@@ -128,24 +134,50 @@ func (l *lane) take(batch []*publication) []*publication {
 	defer l.mu.Unlock()
 	n, bytes := 0, 0
 	for ; n < len(l.queue) && len(batch) < maxBatch && (bytes < maxBatchBytes || len(batch) == 0); n++ {
-		if p := l.queue[n]; !p.abandoned.Load() {
+		p := l.queue[n]
+		if p.state.CompareAndSwap(queued, taken) || p.state.CompareAndSwap(leading, taken) {
 			batch = append(batch, p)
 			bytes += p.size
 		}
 	}
 	l.sent = len(batch)
+	l.queue = l.shift(n)
+	return batch
+}
+
+// shift drops the first n messages of the queue.
+func (l *lane) shift(n int) []*publication {
 	rest := copy(l.queue, l.queue[n:])
 	clear(l.queue[rest:])
-	l.queue = l.queue[:rest]
 	if cap(l.queue) > 4*maxBatch && rest < maxBatch {
-		l.queue = append([]*publication(nil), l.queue...) // a queue keeps its peak size
+		return append([]*publication(nil), l.queue[:rest]...) // a queue keeps its peak size
 	}
-	return batch
+	return l.queue[:rest]
+}
+
+// handOff gives the lane to the first caller still waiting in the queue,
+// or leaves it idle.
+func (l *lane) handOff() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sent = 0
+	for i, p := range l.queue {
+		if p.state.CompareAndSwap(queued, leading) {
+			l.queue = l.shift(i)
+			p.done <- errLead
+			return
+		}
+	}
+	l.queue = l.shift(len(l.queue))
+	l.busy = false
 }
 
 // flush sends one batch in one round trip: the global channel's messages
 // as a pipeline of PUBLISH, a partition's as one call of publishBatch.
 func (b *Broker) flush(l *lane, batch []*publication) error {
+	if len(batch) == 0 {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(b.ctx, b.opts.PublishTimeout)
 	defer cancel()
 	if l.global {
@@ -178,14 +210,15 @@ func (b *Broker) flush(l *lane, batch []*publication) error {
 // or SPUBLISH on a cluster, where the partition's keys and channels share a
 // slot; ARGV[2] the epoch of a history that has none). A plain message ("p")
 // is its channel and its encoded form. An event with history ("h") gets the
-// room's next offset, is kept, trims the history by count and age, and goes
-// out with its epoch and offset appended to its header: Redis runs a script
-// alone, so every node receives a room's events in offset order. The epoch
-// and the offset are shorter than 128 bytes, so one byte is their length,
-// as the codec's uvarint.
-var publishBatch = goredis.NewScript(epochLua + `
+// room's next offset, is kept (up to its history's size), and goes out with
+// its epoch and offset appended to its header: Redis runs a script alone,
+// so every node receives a room's events in offset order. The epoch and the
+// offset are shorter than 128 bytes, so one byte is their length, as the
+// codec's uvarint. Each room's meta is read once per call and written once
+// at its end, with the TTL; reads trim the events by age.
+var publishBatch = goredis.NewScript(metaLua + `
 local cmd, candidate = ARGV[1], ARGV[2]
-local now
+local rooms, order = {}, {}
 local k, a = 1, 3
 while a <= #ARGV do
   if ARGV[a] == 'p' then
@@ -193,19 +226,24 @@ while a <= #ARGV do
     k, a = k + 1, a + 2
   else
     local payload, head, size, ttl = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
-    local ep = epoch(KEYS[k + 2], candidate, ttl)
-    local n = redis.call('INCR', KEYS[k])
-    local f = string.sub(payload, 1, -2) .. ',"offset":' .. n .. '}'
-    redis.call('XADD', KEYS[k + 1], 'MAXLEN', size, '*', 'o', n, 'f', f)
-    if not now then
-      local t = redis.call('TIME')
-      now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local r = rooms[KEYS[k]]
+    if not r then
+      local ep, n = meta(KEYS[k], KEYS[k + 1], candidate, ttl)
+      r = {ep = ep, n = n, events = KEYS[k + 1]}
+      rooms[KEYS[k]] = r
+      order[#order + 1] = KEYS[k]
     end
-    redis.call('XTRIM', KEYS[k + 1], 'MINID', tostring(now - tonumber(ttl)))
-    for i = 0, 2 do redis.call('PEXPIRE', KEYS[k + i], ttl) end
-    local off = tostring(n)
-    redis.call(cmd, KEYS[k + 3], head .. string.char(#ep) .. ep .. string.char(#off) .. off .. f)
-    k, a = k + 4, a + 5
+    r.n, r.ttl = r.n + 1, ttl
+    local off = string.format('%d', r.n)
+    local f = string.sub(payload, 1, -2) .. ',"offset":' .. off .. '}'
+    redis.call('XADD', r.events, 'MAXLEN', size, '*', 'o', off, 'f', f)
+    redis.call(cmd, KEYS[k + 2], head .. string.char(#r.ep) .. r.ep .. string.char(#off) .. off .. f)
+    k, a = k + 3, a + 5
   end
+end
+for _, key in ipairs(order) do
+  local r = rooms[key]
+  redis.call('SET', key, r.ep .. ' ' .. replid() .. ' ' .. string.format('%d', r.n), 'PX', r.ttl)
+  redis.call('PEXPIRE', r.events, r.ttl)
 end
 return #KEYS`)

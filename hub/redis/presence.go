@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -122,7 +123,9 @@ func (b *Broker) AcquireSession(ctx context.Context, user string, max int) (func
 }
 
 // refresh renews this node's presence entries and session slots every
-// third of PresenceTTL, so they expire only when the node is gone.
+// third of PresenceTTL, so they expire only when the node is gone: one
+// ZADD per key, however many of this node's sessions it holds, in
+// pipelines of at most refreshBatch keys.
 func (b *Broker) refresh() {
 	defer b.wg.Done()
 	t := time.NewTicker(b.opts.PresenceTTL / 3)
@@ -134,31 +137,62 @@ func (b *Broker) refresh() {
 		case <-t.C:
 		}
 		b.mu.Lock()
-		var keys, members []string
+		entries := make(map[string][]any, len(b.members)+len(b.sessions))
 		for room, set := range b.members {
+			key := b.keyPresence(room)
 			for m := range set {
-				keys, members = append(keys, b.keyPresence(room)), append(members, m)
+				entries[key] = append(entries[key], m)
 			}
 		}
 		for id, user := range b.sessions {
-			keys, members = append(keys, b.keySessions(user)), append(members, id)
+			key := b.keySessions(user)
+			entries[key] = append(entries[key], id)
 		}
 		b.mu.Unlock()
-		if len(keys) == 0 {
+		if len(entries) == 0 {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(b.ctx, b.opts.PublishTimeout)
-		_, err := b.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
-			exp := b.expiry()
-			for i := range keys {
-				p.ZAdd(ctx, keys[i], goredis.Z{Score: exp, Member: members[i]})
-				p.PExpire(ctx, keys[i], 2*b.opts.PresenceTTL)
-			}
-			return nil
-		})
-		cancel()
-		if err != nil && b.ctx.Err() == nil {
+		if err := b.renew(entries); err != nil && b.ctx.Err() == nil {
 			b.report(fmt.Errorf("redis broker: refresh presence: %w", err))
 		}
 	}
+}
+
+const refreshBatch = 1000
+
+// renew sets a new expiry on the entries of each key, and on the key.
+func (b *Broker) renew(entries map[string][]any) error {
+	var errs []error
+	keys := make([]string, 0, min(len(entries), refreshBatch))
+	flush := func() {
+		ctx, cancel := context.WithTimeout(b.ctx, b.opts.PublishTimeout)
+		defer cancel()
+		exp := b.expiry()
+		_, err := b.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for _, key := range keys {
+				// Without XX: entries a restarted Redis lost come back.
+				args := make([]any, 0, 2+2*len(entries[key]))
+				args = append(args, "ZADD", key)
+				for _, m := range entries[key] {
+					args = append(args, exp, m)
+				}
+				p.Do(ctx, args...)
+				p.PExpire(ctx, key, 2*b.opts.PresenceTTL)
+			}
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, err)
+		}
+		keys = keys[:0]
+	}
+	for key := range entries {
+		if keys = append(keys, key); len(keys) == refreshBatch {
+			flush()
+		}
+	}
+	if len(keys) > 0 {
+		flush()
+	}
+	return errors.Join(errs...)
 }

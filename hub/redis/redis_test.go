@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -175,14 +176,24 @@ func TestCrashedNodePresenceExpires(t *testing.T) {
 	r := single(t)
 	survivor := newNode(t, r, redis.Options{PresenceTTL: 600 * time.Millisecond}, hub.Options{})
 	doomed := newNode(t, r, redis.Options{PresenceTTL: 600 * time.Millisecond}, hub.Options{})
-	doomed.dial(t, "ghost").Request("join", "j", "lobby", nil)
+	ghost := doomed.dial(t, "ghost")
+	ghost.Request("join", "j", "lobby", nil)
 	members := func() int {
 		m, err := survivor.h.Members(context.Background(), "lobby")
 		require.NoError(t, err)
 		return len(m)
 	}
-	time.Sleep(time.Second) // past one TTL: the live node refreshed its entry
-	require.Equal(t, 1, members(), "refreshed entries stay")
+	expiry := func() int64 {
+		score, err := strconv.ParseFloat(fmt.Sprint(r.srv.Do("ZSCORE", doomed.b.KeyPresence("lobby"), ghost.SessionID()+"|ghost")), 64)
+		require.NoError(t, err)
+		return int64(score)
+	}
+	first := expiry()
+	require.Eventually(t, func() bool { return expiry() > first }, 10*time.Second, 20*time.Millisecond, "the live node refreshes its entry")
+	for time.Now().UnixMilli() <= first {
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.Equal(t, 1, members(), "refreshed entries stay past their first expiry")
 	// The node dies without cleaning up: its broker stops, its hub never
 	// removes the member.
 	require.NoError(t, doomed.b.Close())
