@@ -26,10 +26,10 @@ var (
 
 // The states of a publication.
 const (
-	queued int32 = iota
-	taken        // in a round trip
-	abandoned    // its caller gave up before it was taken: it is never sent
-	leading      // its caller was handed the lane
+	queued    int32 = iota
+	taken           // in a round trip
+	abandoned       // its caller gave up before it was taken: it is never sent
+	leading         // its caller was handed the lane
 )
 
 // publication is one message waiting for its lane's next round trip.
