@@ -105,3 +105,29 @@ func BenchmarkDecodeEnvelope(b *testing.B) {
 		}
 	}
 }
+
+// A message from another node reaches this node's members without an
+// allocation per recipient: the broker decoded it once, and every member's
+// queue holds the same bytes, with history offsets or without.
+func TestDeliveryFromAnotherNodeAllocatesNothingPerRecipient(t *testing.T) {
+	h, sessions := benchHub(1000, 1000)
+	for _, history := range []bool{false, true} {
+		m := Message{Kind: TargetRoom, Room: "r", Payload: []byte(`{"type":"n","room":"r","data":1}`)}
+		deliver := func() {
+			if history {
+				m.Epoch, m.Offset = "e", m.Offset+1
+			}
+			h.deliver(m)
+			for _, s := range sessions {
+				if got := s.out.msgs[0].data; &got[0] != &m.Payload[0] {
+					t.Fatalf("session %s got a copy", s.id)
+				}
+			}
+			drain(sessions)
+		}
+		deliver() // the queues grow to their size once
+		if allocs := testing.AllocsPerRun(20, deliver); allocs != 0 {
+			t.Errorf("history %v: %.1f allocations per message to 1,000 members", history, allocs)
+		}
+	}
+}

@@ -19,6 +19,15 @@
 // and each node keeps one subscription connection per partition, which
 // go-redis moves to the new master after a failover.
 //
+// Publishing is batched without a timer: the messages of one partition
+// published while a round trip for it is in flight go together in the
+// next one, one script call that keeps their order and gives the events
+// of rooms with history gap-free offsets. Under load, Redis and the nodes
+// pay a round trip per batch rather than per message, and a receiving node
+// reads a batch at once; a lone message goes at once. Emit still returns
+// once Redis has the message (or its error), after at most the round trip
+// in flight and its own.
+//
 // Presence (Hub.Members and the presence built-in) and MaxSessionsPerUser
 // count sessions on every node; the entries of a node that dies without
 // cleaning up expire after Options.PresenceTTL.
