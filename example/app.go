@@ -62,13 +62,14 @@ type HistoryRequest struct {
 var roomOptions = hub.RoomOptions{Presence: true, History: hub.HistoryOptions{Size: 500, TTL: 30 * time.Minute}}
 
 // newHub registers the chat's events on a hub.
-func newHub(log *slog.Logger, broker hub.Broker, m *metrics.Metrics, closeTimeout time.Duration) *hub.Hub {
+func newHub(log *slog.Logger, broker hub.Broker, m *metrics.Metrics, closeTimeout, drain time.Duration) *hub.Hub {
 	h := hub.New(hub.Options{
 		Logger:       log,
 		Broker:       broker,
 		Observer:     m,
 		Rooms:        func(string) hub.RoomOptions { return roomOptions },
 		CloseTimeout: closeTimeout,
+		DrainWindow:  drain,
 	})
 	m.Watch(h)
 	chatters := hub.RequireRole("member", "admin")

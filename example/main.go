@@ -53,6 +53,7 @@ func main() {
 type config struct {
 	addr, secret, redis, cert, key string
 	redisCluster, trustedProxies   []string
+	drain                          time.Duration // hub.Options.DrainWindow
 	// What no flag sets; tests change them.
 	readTimeout, idleTimeout, shutdownTimeout time.Duration
 	closeTimeout                              time.Duration // hub.Options.CloseTimeout; 0: its default
@@ -69,11 +70,18 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 		"addresses (host:port, comma-separated) of Redis Cluster nodes for the multi-node broker (env REDIS_CLUSTER)")
 	fl.StringVar(&c.cert, "tls-cert", "", "TLS certificate file: serve HTTPS and wss://")
 	fl.StringVar(&c.key, "tls-key", "", "TLS key file")
+	fl.DurationVar(&c.drain, "drain", 10*time.Second,
+		"on SIGTERM or SIGINT, close the sessions spread over this long, refusing new ones (0: all at once)")
 	proxies := fl.String("trusted-proxies", getenv("TRUSTED_PROXIES"),
 		"addresses or CIDRs, comma-separated, of the proxies whose X-Forwarded-For names the client (env TRUSTED_PROXIES); none by default")
 	if err := fl.Parse(args); err != nil {
 		return c, err
 	}
+	if c.drain < 0 {
+		return c, errors.New("-drain: a duration of 0 or more")
+	}
+	// The drain, then the closing handshakes.
+	c.shutdownTimeout += c.drain
 	if (c.cert == "") != (c.key == "") {
 		return c, errors.New("-tls-cert and -tls-key go together")
 	}
@@ -145,7 +153,7 @@ func serve(ctx context.Context, cfg config, out io.Writer, ready chan<- string) 
 		broker = rb
 	}
 	m := metrics.New(metrics.Options{})
-	h := newHub(log, broker, m, cfg.closeTimeout)
+	h := newHub(log, broker, m, cfg.closeTimeout, cfg.drain)
 	router, err := newRouter(h, m, secret, log, static, cfg.trustedProxies)
 	if err != nil {
 		return err

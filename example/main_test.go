@@ -20,6 +20,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -58,6 +60,10 @@ func startAppWith(t *testing.T, args []string, env map[string]string, o appOptio
 	done := make(chan error, 1)
 	if !containsFlag(args, "-addr") && env["ADDR"] == "" {
 		args = append([]string{"-addr", "127.0.0.1:0"}, args...)
+	}
+	// Stopped at once unless a test drains: the default drain is 10 s.
+	if !containsFlag(args, "-drain") {
+		args = append([]string{"-drain", "0s"}, args...)
 	}
 	if o.out == nil {
 		o.out = io.Discard
@@ -650,4 +656,54 @@ func TestShutdownClosesHTTPAfterTheHubTimesOut(t *testing.T) {
 	assert.Error(t, err, "the listener is closed")
 	_, err = br.ReadByte()
 	assert.ErrorIs(t, err, io.EOF, "the idle connection is closed")
+}
+
+// With -drain, stopping the example (its SIGTERM path) closes the sessions
+// spread over the window, while /healthz and new upgrades answer 503, the
+// upgrades with Retry-After.
+func TestDrainOnStop(t *testing.T) {
+	const n, window = 5, 2 * time.Second
+	addr, stop := startApp(t, []string{"-drain", window.String()}, nil)
+	base := "http://" + addr
+	var readers []*wstest.Reader
+	for i := range n {
+		tok := loginToken(t, base, "u"+strconv.Itoa(i), "member", nil)
+		readers = append(readers, wstest.Dial(t, "ws://"+addr+"/ws", wstest.Bearer(tok)).Background())
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(base + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusServiceUnavailable
+	}, 10*time.Second, time.Millisecond, "/healthz answers 503 from the drain's start")
+	ref := wstest.Refuse(t, "ws://"+addr+"/ws", wstest.Bearer(loginToken(t, base, "late", "member", nil)))
+	assert.Equal(t, http.StatusServiceUnavailable, ref.Status)
+	assert.NotEmpty(t, ref.Header.Get("Retry-After"))
+	closedAt := make(chan time.Time, n)
+	for _, r := range readers {
+		go func() {
+			<-r.Done()
+			closedAt <- time.Now()
+		}()
+	}
+	var times []time.Time
+	for range n {
+		select {
+		case at := <-closedAt:
+			times = append(times, at)
+		case <-time.After(30 * time.Second):
+			t.Fatal("a session outlived the drain")
+		}
+	}
+	for _, r := range readers {
+		assert.Equal(t, websocket.CloseGoingAway, r.Code())
+	}
+	// The last close is due 4/5 of the window after the first.
+	spread := slices.MaxFunc(times, time.Time.Compare).Sub(slices.MinFunc(times, time.Time.Compare))
+	assert.GreaterOrEqual(t, spread, window*(n-2)/n, "the closes are spread over the window")
+	require.NoError(t, waitFor(t, stopped))
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"reflect"
 	"sync"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/olahol/melody"
@@ -178,9 +180,11 @@ func (h *Hub) reportError(s *Session, err error) {
 }
 
 // Shutdown stops the hub gracefully: Accept refuses new sessions
-// (ErrHubClosed; the middleware answers 503), frames that arrive are
-// ignored, the frames already received are handled, then every session is
-// closed with 1001 once everything queued to it is written. It returns when
+// (ErrHubClosed; the middleware answers 503 with Retry-After) and Health
+// reports it, then every session is closed with 1001 once everything
+// queued to it is written: at once, or spread over Options.DrainWindow. A
+// closing session ignores the frames that arrive and handles those already
+// received. It returns when
 // every session is gone and every handler has returned, or ctx.Err() when
 // ctx ends first (remaining connections are then cut). It is idempotent.
 //
@@ -190,7 +194,9 @@ func (h *Hub) reportError(s *Session, err error) {
 //
 //	srv.RegisterOnShutdown(func() { _ = h.Shutdown(ctx) })
 func (h *Hub) Shutdown(ctx context.Context) error {
+	first := false
 	h.once.Do(func() {
+		first = true
 		h.mu.Lock()
 		h.closed = true
 		h.mu.Unlock()
@@ -198,11 +204,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		// reach sessions that are closing.
 		h.presences.stop()
 	})
-	h.mu.RLock()
-	for s := range h.sessions {
-		s.closeWith(wire.CloseGoingAway)
+	if first {
+		h.drain(ctx)
 	}
-	h.mu.RUnlock()
 	if err := h.live.wait(ctx); err != nil {
 		h.cutAll()
 		return err
@@ -215,6 +219,42 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		return err
 	}
 	return h.broker.Close()
+}
+
+// drain closes every session with 1001, at once or spread over the drain
+// window in random order. When ctx ends first, the rest are closed at once.
+func (h *Hub) drain(ctx context.Context) {
+	h.mu.RLock()
+	sessions := make([]*Session, 0, len(h.sessions))
+	for s := range h.sessions {
+		sessions = append(sessions, s)
+	}
+	h.mu.RUnlock()
+	window := h.opts.DrainWindow
+	if deadline, ok := ctx.Deadline(); ok {
+		window = min(window, time.Until(deadline)/2)
+	}
+	rand.Shuffle(len(sessions), func(i, j int) { sessions[i], sessions[j] = sessions[j], sessions[i] })
+	start := time.Now()
+	var wait *time.Timer
+	for i, s := range sessions {
+		if window > 0 {
+			if d := time.Until(start.Add(window * time.Duration(i) / time.Duration(len(sessions)))); d > 0 {
+				if wait == nil {
+					wait = time.NewTimer(d)
+					defer wait.Stop()
+				} else {
+					wait.Reset(d)
+				}
+				select {
+				case <-wait.C:
+				case <-ctx.Done():
+					window = 0
+				}
+			}
+		}
+		s.closeWith(wire.CloseGoingAway)
+	}
 }
 
 func (h *Hub) cutAll() {

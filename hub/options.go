@@ -76,6 +76,14 @@ type Options struct {
 	// left over reads requests, which are answered by the goroutine that
 	// handled them, so answers do not wait behind a broadcast.
 	Writers int
+	// DrainWindow spreads Shutdown's closes: the sessions are closed with
+	// 1001 one after the other, in random order, over this long (or over
+	// half the time Shutdown's context leaves, when that is shorter), so
+	// that their clients do not all reconnect elsewhere at the same
+	// instant. New upgrades are refused from its start, and Health reports
+	// it at once, so that a load balancer stops routing here. By default 0:
+	// every session is closed at once.
+	DrainWindow time.Duration
 	// CloseTimeout is how long the server waits for the peer's close frame
 	// after sending its own, reading and discarding meanwhile. By default 2 s.
 	CloseTimeout time.Duration

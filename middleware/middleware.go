@@ -82,6 +82,13 @@ func New(h *hub.Hub, o Options) gin.HandlerFunc {
 		}
 		c.AbortWithStatusJSON(status, gin.H{"error": gin.H{"code": code, "message": message}})
 	}
+	// Behind a load balancer the next attempt goes to another node;
+	// clients that read Retry-After wait a second and their jitter first,
+	// so that a draining node's refusals do not turn into a storm.
+	shuttingDown := func(c *gin.Context) {
+		c.Header("Retry-After", "1")
+		refuse(c, http.StatusServiceUnavailable, wire.CodeUnavailable, "the server is shutting down")
+	}
 
 	return func(c *gin.Context) {
 		r := c.Request
@@ -96,7 +103,7 @@ func New(h *hub.Hub, o Options) gin.HandlerFunc {
 			return
 		}
 		if !h.Accepting() {
-			refuse(c, http.StatusServiceUnavailable, wire.CodeUnavailable, "the server is shutting down")
+			shuttingDown(c)
 			return
 		}
 		if origin := r.Header.Get("Origin"); !origins.allow(origin, r.Host) {
@@ -128,7 +135,7 @@ func New(h *hub.Hub, o Options) gin.HandlerFunc {
 		case errors.Is(err, hub.ErrTooManySessions):
 			refuse(c, http.StatusTooManyRequests, wire.CodeTooManyConnections, "too many connections for this user")
 		case errors.Is(err, hub.ErrHubClosed):
-			refuse(c, http.StatusServiceUnavailable, wire.CodeUnavailable, "the server is shutting down")
+			shuttingDown(c)
 		case errors.Is(err, hub.ErrHubFull):
 			// Another node may have room: come back later, not at once.
 			c.Header("Retry-After", "5")

@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -445,4 +447,52 @@ func TestAttackerStringsClippedInLogs(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A hub with a drain window closes its sessions with 1001 one after the
+// other, in random order, over the window; from the drain's start new
+// upgrades get 503 with Retry-After and Health reports it.
+func TestDrainSpreadsTheCloses(t *testing.T) {
+	const n, window = 20, 2 * time.Second
+	url, h := server(t, hub.Options{DrainWindow: window}, middleware.Options{})
+	readers := make([]*wstest.Reader, n)
+	for i := range readers {
+		readers[i] = wstest.Dial(t, url, wstest.AuthHeader(t, "u"+strconv.Itoa(i))).Background()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- h.Shutdown(ctx) }()
+	require.Eventually(t, func() bool { return h.Health(ctx) != nil }, 10*time.Second, time.Millisecond, "Health reports the drain")
+	ref := wstest.Refuse(t, url, wstest.AuthHeader(t, "late"))
+	assert.Equal(t, http.StatusServiceUnavailable, ref.Status)
+	assert.Equal(t, "unavailable", ref.Code)
+	assert.Equal(t, "1", ref.Header.Get("Retry-After"))
+
+	closed := make([]time.Time, n)
+	order := make([]int, 0, n)
+	remaining := map[int]bool{}
+	for i := range n {
+		remaining[i] = true
+	}
+	for deadline := time.Now().Add(30 * time.Second); len(remaining) > 0; {
+		require.True(t, time.Now().Before(deadline), "sessions still open: %v", remaining)
+		for i := range remaining {
+			select {
+			case <-readers[i].Done():
+				closed[i] = time.Now()
+				order = append(order, i)
+				delete(remaining, i)
+				assert.Equal(t, websocket.CloseGoingAway, readers[i].Code())
+			default:
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	require.NoError(t, <-done)
+	first, last := slices.MinFunc(closed, time.Time.Compare), slices.MaxFunc(closed, time.Time.Compare)
+	// The last close is due at 19/20 of the window after the first; a busy
+	// machine can only make it later.
+	assert.GreaterOrEqual(t, last.Sub(first), window*(n-2)/n, "the closes are spread over the window")
+	assert.False(t, slices.IsSorted(order), "in random order, not the order of arrival")
 }

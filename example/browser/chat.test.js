@@ -20,8 +20,9 @@ const WAIT = 15000;
 let binary;
 let browser;
 
+// The example drains for 10 s on SIGTERM by default; the tests restart it at once.
 function startExample(addr, ...flags) {
-  const proc = spawn(binary, ['-addr', addr, ...flags], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(binary, ['-addr', addr, '-drain', '0s', ...flags], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise((resolve) => proc.on('exit', resolve));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error('example did not start')); }, 30000);
