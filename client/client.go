@@ -193,6 +193,11 @@ func (c *Client) run() {
 		if isClose && ce.Code == wire.CloseRateLimited && delay < c.opts.RateLimitDelay {
 			delay = c.opts.RateLimitDelay
 		}
+		// A node that asks for a pause (draining, full) gets it, and the
+		// clients it refused together come back spread over as long again.
+		if re := (*RefusedError)(nil); errors.As(closeErr, &re) && re.RetryAfter > 0 {
+			delay = max(delay, re.RetryAfter+time.Duration(c.opts.Rand()*float64(re.RetryAfter)))
+		}
 		c.opts.Logger.Debug("ginws client: reconnecting", "in", delay, "err", closeErr)
 		c.setState(StateReconnecting, closeErr, time.Now().Add(delay))
 		t := time.NewTimer(delay)
@@ -242,7 +247,7 @@ func (c *Client) dial() (*websocket.Conn, error) {
 	conn, resp, err := d.DialContext(ctx, c.opts.URL, header)
 	if err != nil {
 		if resp != nil {
-			return nil, fmt.Errorf("client: refused with HTTP %d: %w", resp.StatusCode, err)
+			return nil, refused(resp, err, c.opts.MaxDelay)
 		}
 		return nil, fmt.Errorf("client: dial: %w", err)
 	}

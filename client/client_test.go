@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -385,4 +386,51 @@ func TestJSONAccessors(t *testing.T) {
 	assert.True(t, wire.StatusCode(4403).Terminal())
 	assert.True(t, wire.StatusCode(1002).Terminal(), "a protocol error is final")
 	assert.False(t, wire.StatusCode(4401).Terminal())
+}
+
+// A refused upgrade with Retry-After (a node draining, or full) is retried
+// no sooner than Retry-After plus jitter, however short the back-off; a
+// Retry-After longer than MaxDelay is capped.
+func TestRetryAfterIsHonoured(t *testing.T) {
+	ts := startServer(t, "127.0.0.1:0")
+	for _, c := range []struct {
+		retryAfter string
+		maxDelay   time.Duration
+		want       time.Duration // Retry-After, capped at maxDelay
+	}{{"1", 30 * time.Second, time.Second}, {"3600", 200 * time.Millisecond, 200 * time.Millisecond}} {
+		var attempts []time.Time
+		var mu sync.Mutex
+		front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			attempts = append(attempts, time.Now())
+			first := len(attempts) == 1
+			mu.Unlock()
+			if first {
+				w.Header().Set("Retry-After", c.retryAfter)
+				http.Error(w, `{"error":{"code":"unavailable","message":"draining"}}`, http.StatusServiceUnavailable)
+				return
+			}
+			ts.HTTP.Config.Handler.ServeHTTP(w, r)
+		}))
+		states := make(chan error, 16)
+		cl := newClient(t, client.Options{URL: "ws" + strings.TrimPrefix(front.URL, "http") + "/ws", Token: staticToken("alice"),
+			BaseDelay: time.Millisecond, MaxDelay: c.maxDelay, Rand: func() float64 { return 0.5 },
+			OnState: func(s client.State, err error) {
+				if s == client.StateReconnecting {
+					states <- err
+				}
+			}})
+		var re *client.RefusedError
+		require.ErrorAs(t, <-states, &re)
+		assert.Equal(t, http.StatusServiceUnavailable, re.Status)
+		waitState(t, cl, client.StateOpen)
+		mu.Lock()
+		gap := attempts[1].Sub(attempts[0])
+		mu.Unlock()
+		assert.Equal(t, c.want, re.RetryAfter)
+		// Rand is 0.5: half of Retry-After again.
+		assert.GreaterOrEqual(t, gap, c.want*3/2, "no attempt before Retry-After and its jitter")
+		_ = cl.Close()
+		front.Close()
+	}
 }

@@ -2,6 +2,11 @@ package client
 
 import (
 	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/ginws/ginws/wire"
 )
@@ -22,3 +27,36 @@ type Error = wire.Error
 
 // CloseError is why the server closed the connection.
 type CloseError = wire.CloseError
+
+// RefusedError is an upgrade the server refused with an HTTP status
+// instead of switching protocols (401 for a bad token, 503 while a node
+// drains or is at its limit, ...). The client reports it through OnState
+// and State, and retries.
+type RefusedError struct {
+	Status int
+	// RetryAfter is the server's Retry-After, 0 without one. The client
+	// waits at least this long, plus jitter, before the next attempt.
+	RetryAfter time.Duration
+	err        error
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("client: refused with HTTP %d: %v", e.Status, e.err)
+}
+
+func (e *RefusedError) Unwrap() error { return e.err }
+
+// refused makes a RefusedError of a failed upgrade's response. Retry-After
+// is seconds or an HTTP date (RFC 9110 section 10.2.3), at most limit: a
+// server cannot hold a client away for longer than its own back-off would.
+func refused(resp *http.Response, err error, limit time.Duration) *RefusedError {
+	e := &RefusedError{Status: resp.StatusCode, err: err}
+	v := strings.TrimSpace(resp.Header.Get("Retry-After"))
+	if secs, perr := strconv.ParseUint(v, 10, 32); perr == nil {
+		e.RetryAfter = time.Duration(secs) * time.Second
+	} else if at, perr := http.ParseTime(v); perr == nil {
+		e.RetryAfter = max(0, time.Until(at))
+	}
+	e.RetryAfter = min(e.RetryAfter, limit)
+	return e
+}

@@ -19,6 +19,9 @@ export declare class GinwsError extends Error {
 
 export declare function backoff(attempt: number, base: number, max: number, r: number): number;
 
+/** The milliseconds a Retry-After header asks for (seconds or an HTTP date), at most max; 0 without one. */
+export declare function retryAfter(value: string | undefined, max: number): number;
+
 export type State = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
 export interface StateInfo {
@@ -26,6 +29,10 @@ export interface StateInfo {
   reason?: string;
   error?: unknown;
   retryAt?: number;
+  /** An upgrade refused with this HTTP status (Node's ws package only: browsers hide it). */
+  status?: number;
+  /** The refusal's Retry-After in ms, capped at maxDelay. */
+  retryAfter?: number;
 }
 
 export interface ServerEvent<T = unknown> {

@@ -38,6 +38,20 @@ export function backoff(attempt, base, max, r) {
   return r * Math.min(max, base * 2 ** Math.min(attempt, 30));
 }
 
+/**
+ * The milliseconds a Retry-After header asks for (seconds, or an HTTP
+ * date), at most max; 0 without a usable one.
+ * @param {string | undefined} value
+ * @param {number} max milliseconds
+ * @returns {number}
+ */
+export function retryAfter(value, max) {
+  if (!value) return 0;
+  const v = value.trim();
+  const ms = /^\d+$/.test(v) ? Number(v) * 1000 : Date.parse(v) - Date.now();
+  return Number.isFinite(ms) ? Math.min(Math.max(ms, 0), max) : 0;
+}
+
 const defaults = {
   baseDelay: 500,
   maxDelay: 30000,
@@ -65,7 +79,8 @@ export class Client {
    * @param {() => number} [opts.random=Math.random] jitter source in [0,1)
    * @param {number} [opts.queueSize=256] requests that may wait while offline
    * @param {number} [opts.requestTimeout=10000] default request time-out in ms
-   * @param {(state: string, info: {code?: number, reason?: string, error?: any, retryAt?: number}) => void} [opts.onState] state changes
+   * @param {(state: string, info: {code?: number, reason?: string, error?: any, retryAt?: number, status?: number, retryAfter?: number}) => void} [opts.onState] state changes
+   *   (status and retryAfter: an upgrade refused with an HTTP status, seen in Node only)
    * @param {(room: string, recovered: boolean) => void} [opts.onRecover] after each re-join: whether missed messages were replayed
    */
   constructor(opts) {
@@ -208,10 +223,19 @@ export class Client {
         }
       }
     };
+    // The ws package (Node) shows a refused upgrade's response, which
+    // browsers hide: a node draining or full says when to come back.
+    let refused = null;
+    if (typeof ws.on === 'function') {
+      ws.on('unexpected-response', (_req, res) => {
+        refused = { status: res.statusCode, retryAfter: retryAfter(res.headers['retry-after'], this._o.maxDelay) };
+        ws.terminate();
+      });
+    }
     ws.onerror = () => {};
     ws.onclose = (ev) => {
       if (this._ws !== ws) return;
-      this._closed(ws, { code: ev.code, reason: ev.reason }, openedAt);
+      this._closed(ws, { code: ev.code, reason: ev.reason, ...refused }, openedAt);
     };
   }
 
@@ -274,6 +298,9 @@ export class Client {
     if (this._stopped) return;
     let delay = backoff(this._attempt++, this._o.baseDelay, this._o.maxDelay, this._o.random());
     if (info.code === 4429) delay = Math.max(delay, this._o.rateLimitDelay);
+    // Retry-After, and as long again in jitter, so that the clients a node
+    // refused together do not come back together.
+    if (info.retryAfter > 0) delay = Math.max(delay, info.retryAfter * (1 + this._o.random()));
     this._setState('reconnecting', { ...info, retryAt: Date.now() + delay });
     this._timer = setTimeout(() => {
       this._setState('connecting');

@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { Client, GinwsError, backoff } from '../ginws.js';
+import { Client, GinwsError, backoff, retryAfter } from '../ginws.js';
 import { build, start } from '../testing/server.js';
 
 let server;
@@ -221,4 +221,38 @@ test('reconnects after a server restart, re-joins and keeps chatting', async () 
     b.close();
     await restarted.stop();
   }
+});
+
+test('a refused upgrade with Retry-After is retried no sooner than it and its jitter', async () => {
+  const http = await import('node:http');
+  const attempts = [];
+  const front = http.createServer();
+  front.on('upgrade', (_req, socket) => {
+    attempts.push(Date.now());
+    socket.end('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+  });
+  await new Promise((resolve) => front.listen(0, '127.0.0.1', resolve));
+  const states = [];
+  const c = client({
+    url: `ws://127.0.0.1:${front.address().port}/ws`, baseDelay: 1, random: () => 0.5,
+    onState: (state, info) => { if (state === 'reconnecting') states.push(info); },
+  });
+  try {
+    await until(() => attempts.length >= 2, 10000, 'a second attempt');
+    assert.equal(states[0].status, 503);
+    assert.equal(states[0].retryAfter, 1000);
+    assert.ok(attempts[1] - attempts[0] >= 1500, `retried after ${attempts[1] - attempts[0]} ms`);
+  } finally {
+    c.close();
+    front.close();
+  }
+});
+
+test('retryAfter reads seconds and dates, and caps them', () => {
+  assert.equal(retryAfter('2', 30000), 2000);
+  assert.equal(retryAfter('3600', 30000), 30000);
+  assert.equal(retryAfter(undefined, 30000), 0);
+  assert.equal(retryAfter('soon', 30000), 0);
+  const inFive = new Date(Date.now() + 5000).toUTCString();
+  assert.ok(Math.abs(retryAfter(inFive, 30000) - 5000) <= 1000);
 });
