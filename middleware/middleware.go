@@ -3,11 +3,15 @@ package middleware
 import (
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
 
 	"github.com/ginws/ginws/hub"
 	"github.com/ginws/ginws/internal/logtext"
@@ -39,6 +43,16 @@ type Options struct {
 	// default 0: no limit, since users behind one NAT share an address. The
 	// per-user limit is the hub's Options.MaxSessionsPerUser.
 	MaxConnsPerAddr int
+	// AdmitRate is how many upgrades a second this middleware admits,
+	// AdmitBurst how many at once: beyond them an upgrade gets 503
+	// unavailable with Retry-After, before its token is checked, so that
+	// a storm of reconnects (a node's population after another node went
+	// away) does not starve the sessions already here of CPU. The limit is
+	// for the middleware, so for the node when it is mounted once. By
+	// default 1,000 a second with a burst of 1,000; a negative AdmitRate
+	// admits every upgrade.
+	AdmitRate  float64
+	AdmitBurst int
 	// Logger receives refusals (never tokens; what the client chose, such
 	// as the Origin, cut to 128 bytes). By default slog.Default().
 	Logger *slog.Logger
@@ -59,8 +73,9 @@ type Observer interface {
 // runs on its own goroutine), so Gin and net/http free the request. Refusals happen before the upgrade, as JSON
 // {"error":{"code":"...","message":"..."}} with status 400 bad_request (not a
 // WebSocket upgrade, or over HTTP/1.0), 401 unauthorized, 403 forbidden_origin, 429
-// too_many_connections or 503 unavailable (the hub shuts down, or is at
-// hub.Options.MaxSessions).
+// too_many_connections or 503 unavailable with Retry-After (the hub shuts
+// down, is at hub.Options.MaxSessions, or upgrades come faster than
+// AdmitRate).
 //
 // It panics if h or o.Auth is nil or an allowed origin is malformed.
 func New(h *hub.Hub, o Options) gin.HandlerFunc {
@@ -76,6 +91,7 @@ func New(h *hub.Hub, o Options) gin.HandlerFunc {
 		log = slog.Default()
 	}
 	addrs := &addrLimiter{max: o.MaxConnsPerAddr, n: make(map[string]int)}
+	admit := newAdmission(o.AdmitRate, o.AdmitBurst)
 	refuse := func(c *gin.Context, status int, code wire.Code, message string) {
 		if o.Observer != nil {
 			o.Observer.Refused(code)
@@ -104,6 +120,11 @@ func New(h *hub.Hub, o Options) gin.HandlerFunc {
 		}
 		if !h.Accepting() {
 			shuttingDown(c)
+			return
+		}
+		if wait, ok := admit.take(); !ok {
+			c.Header("Retry-After", wait)
+			refuse(c, http.StatusServiceUnavailable, wire.CodeUnavailable, "too many connections at once: retry later")
 			return
 		}
 		if origin := r.Header.Get("Origin"); !origins.allow(origin, r.Host) {
@@ -176,4 +197,42 @@ func (l *addrLimiter) release(addr string) {
 	if l.n[addr]--; l.n[addr] <= 0 {
 		delete(l.n, addr)
 	}
+}
+
+// Defaults of Options.AdmitRate and Options.AdmitBurst.
+const (
+	DefaultAdmitRate  = 1000
+	DefaultAdmitBurst = 1000
+)
+
+// admission is the node-wide rate of admitted upgrades; nil admits all.
+type admission struct{ lim *rate.Limiter }
+
+func newAdmission(r float64, burst int) *admission {
+	if r < 0 {
+		return &admission{}
+	}
+	if r == 0 {
+		r = DefaultAdmitRate
+	}
+	if burst <= 0 {
+		burst = DefaultAdmitBurst
+	}
+	return &admission{lim: rate.NewLimiter(rate.Limit(r), burst)}
+}
+
+// take admits an upgrade, or returns the Retry-After (whole seconds, at
+// least 1) until the next one would be.
+func (a *admission) take() (retryAfter string, ok bool) {
+	if a.lim == nil {
+		return "", true
+	}
+	now := time.Now()
+	r := a.lim.ReserveN(now, 1)
+	delay := r.DelayFrom(now)
+	if delay == 0 {
+		return "", true
+	}
+	r.CancelAt(now)
+	return strconv.Itoa(max(1, int(math.Ceil(delay.Seconds())))), false
 }

@@ -496,3 +496,18 @@ func TestDrainSpreadsTheCloses(t *testing.T) {
 	assert.GreaterOrEqual(t, last.Sub(first), window*(n-2)/n, "the closes are spread over the window")
 	assert.False(t, slices.IsSorted(order), "in random order, not the order of arrival")
 }
+
+// Upgrades beyond AdmitRate and AdmitBurst get 503 with Retry-After before
+// their token is checked.
+func TestAdmission(t *testing.T) {
+	// One upgrade per 100 s after a burst of two: the third waits, however
+	// slow the machine.
+	url, _ := server(t, hub.Options{}, middleware.Options{AdmitRate: 0.01, AdmitBurst: 2})
+	for i := range 2 {
+		wstest.Dial(t, url, wstest.AuthHeader(t, "u"+strconv.Itoa(i))).Background()
+	}
+	ref := wstest.Refuse(t, url, http.Header{"Authorization": {"Bearer not-even-a-token"}})
+	assert.Equal(t, http.StatusServiceUnavailable, ref.Status)
+	assert.Equal(t, "unavailable", ref.Code, "refused before the token is checked")
+	assert.Equal(t, "100", ref.Header.Get("Retry-After"))
+}
