@@ -88,5 +88,7 @@ export declare class Client {
   request<K extends string, R = any>(type: K, data?: RequestData<K>, opts?: { room?: string; timeout?: number }): Promise<R>;
   join(room: string): Promise<JoinResult>;
   leave(room: string): Promise<void>;
+  /** Reconnects at once, back-off reset, while waiting to reconnect (browsers do it when back online or visible). */
+  reconnectNow(): void;
   close(): void;
 }

@@ -105,6 +105,26 @@ export class Client {
     this._rooms = new Map(); // room -> {epoch, offset, joined}
     this._handlers = new Map(); // type -> Set(fn)
     this._stopped = false;
+    // A browser knows when the network is back or the page is looked at
+    // again: waiting out the back-off then only delays the user.
+    this._wake = () => {
+      if (globalThis.document?.visibilityState !== 'hidden') this.reconnectNow();
+    };
+    globalThis.window?.addEventListener?.('online', this._wake);
+    globalThis.document?.addEventListener?.('visibilitychange', this._wake);
+    this._connect();
+  }
+
+  /**
+   * Reconnects at once, with the back-off reset, when the client is waiting
+   * to reconnect; does nothing otherwise. Browsers call it by themselves
+   * when the page comes back online or visible.
+   */
+  reconnectNow() {
+    if (this._stopped || this.state !== 'reconnecting') return;
+    clearTimeout(this._timer);
+    this._attempt = 0;
+    this._setState('connecting');
     this._connect();
   }
 
@@ -311,6 +331,8 @@ export class Client {
   _stop(code, reason) {
     if (this._stopped) return;
     this._stopped = true;
+    globalThis.window?.removeEventListener?.('online', this._wake);
+    globalThis.document?.removeEventListener?.('visibilitychange', this._wake);
     clearTimeout(this._timer);
     clearInterval(this._hb);
     const ws = this._ws;

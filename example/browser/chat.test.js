@@ -240,6 +240,42 @@ test('two users chat, and keep chatting after a server restart', async () => {
   }
 });
 
+test('a page waiting to reconnect gets back at once: "reconnect now", and when the network returns', async () => {
+  browser ??= await launch();
+  const server = await startExample('127.0.0.1:0');
+  try {
+    const page = await (await browser.newContext()).newPage();
+    page.setDefaultTimeout(WAIT);
+    await signIn(page, `http://${server.addr}/`, 'alice');
+    await join(page, 'lobby');
+    const button = page.getByTestId('reconnect-now');
+    assert.equal(await button.isVisible(), false, 'no button while connected');
+    for (const how of ['button', 'online']) {
+      // The connection drops while logins fail, and the next attempt is a
+      // minute away: only an immediate reconnect gets back within WAIT.
+      await page.route('**/api/login', (route) => route.abort());
+      await page.evaluate(() => {
+        const c = /** @type {any} */ (window).ginws;
+        c._o.baseDelay = 60000;
+        c._o.random = () => 0.99;
+        c._ws.close(3000, 'network cut');
+      });
+      await page.getByTestId('status').filter({ hasText: /reconnecting in [1-9]\d s/ }).waitFor();
+      await page.unroute('**/api/login');
+      if (how === 'button') {
+        await button.click();
+      } else {
+        await page.context().setOffline(true);
+        await page.context().setOffline(false);
+      }
+      await page.getByTestId('status').filter({ hasText: /^open$/ }).waitFor();
+      assert.equal(await button.isVisible(), false, `${how}: the button goes once connected`);
+    }
+  } finally {
+    await server.stop();
+  }
+});
+
 for (const [name, start] of [['one Redis', startRedis], ['a Redis Cluster', startRedisCluster]]) {
   test(`two processes sharing ${name}: a page on each chats in the same room`, async () => {
     browser ??= await launch();

@@ -63,6 +63,7 @@ let countdown = 0;
 function showState(s, info) {
   const badge = $('status');
   badge.className = `badge ${s}`;
+  $('reconnect-now').hidden = s !== 'reconnecting';
   clearInterval(countdown);
   if (s === 'reconnecting') {
     const tick = () => {
@@ -92,6 +93,8 @@ function room(name) {
   if (!state.rooms.has(name)) state.rooms.set(name, { messages: [], members: new Map(), firstLive: 0 });
   return state.rooms.get(name);
 }
+
+$('reconnect-now').addEventListener('click', () => state.client?.reconnectNow());
 
 $('join').addEventListener('submit', async (e) => {
   e.preventDefault();
