@@ -46,9 +46,11 @@
 // not have been replicated: a client resuming from one of them gets
 // recovered:false, never a gap.
 //
-// The history scripts read the master's replication id with INFO: an ACL
-// user needs +info (in @dangerous), else the epoch is not renewed on a
-// failover.
+// Every publish to a room or user goes through a script (EVALSHA, EVAL on
+// a cold script cache) whose keys include the channel, and the history
+// scripts read the master's replication id with INFO: an ACL user needs
+// @scripting, +info (in @dangerous; else the epoch is not renewed on a
+// failover) and key and channel patterns that cover Options.Prefix.
 //
 // Tested against a single redis-server 7 and a cluster of six (Debian's
 // package), including a master killed with SIGKILL and a manual failover;

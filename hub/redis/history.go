@@ -14,9 +14,12 @@ import (
 
 var _ hub.HistoryStore = (*Broker)(nil)
 
+// ttlMillis is the history's TTL for Redis: at least a millisecond, since
+// a script that failed on a zero expiry would have published the events of
+// its batch before it without keeping their offsets.
 func ttlMillis(o hub.HistoryOptions) int64 {
 	if o.TTL > 0 {
-		return o.TTL.Milliseconds()
+		return max(1, o.TTL.Milliseconds())
 	}
 	return hub.DefaultHistoryTTL.Milliseconds()
 }
@@ -94,6 +97,9 @@ return out`)
 // this one included, through Redis, in offset order. It goes in its
 // partition's next round trip (see lane).
 func (b *Broker) PublishHistory(ctx context.Context, m hub.Message, opts hub.HistoryOptions) error {
+	if opts.Size <= 0 {
+		return errors.New("redis broker: publish with history: the history's size must be positive")
+	}
 	ctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)
 	defer cancel()
 	p := &publication{history: true, size: len(m.Payload),

@@ -52,8 +52,9 @@ type publication struct {
 // together in the next one, in one script call, sent by the first of their
 // callers, and so on. Publishing costs Redis and both ends one round trip
 // per batch instead of one per message, and the nodes that receive them
-// get them in one read. A message waits for at most one round trip besides
-// its own, and never for a timer; no goroutine is needed.
+// get them in one read. A message waits for the round trip in flight (and
+// more when over a batch is queued) but never for a timer; no goroutine
+// is needed.
 type lane struct {
 	global bool
 	mu     sync.Mutex
@@ -70,14 +71,18 @@ func (b *Broker) laneFor(name string) *lane {
 	return b.lanes[b.partition(name)]
 }
 
-// send publishes p on l. It waits for the round trip in flight, up to ctx
-// (then p is never sent), and then for p's own, up to PublishTimeout.
+// send publishes p on l. It waits for the round trips ahead of p (the one
+// in flight, and more when over a batch is queued), up to ctx (then p is
+// never sent), and then for p's own, up to PublishTimeout.
 func (b *Broker) send(ctx context.Context, l *lane, p *publication) error {
 	if l == nil {
 		return errors.New("redis broker: not started")
 	}
 	if b.ctx.Err() != nil {
 		return errClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	l.mu.Lock()
 	l.queue = append(l.queue, p)
@@ -105,26 +110,19 @@ func (b *Broker) send(ctx context.Context, l *lane, p *publication) error {
 	return err
 }
 
-// lead sends the queue in batches until p's own round trip is done, then
-// hands the lane to the first caller still queued.
+// lead sends the next batch, which starts with p (the first caller, or the
+// one handed the lane, is at the head of the queue), then hands the lane
+// on.
 func (b *Broker) lead(l *lane, p *publication) error {
-	var batch []*publication
-	for {
-		batch = l.take(batch[:0])
-		err := b.flush(l, batch)
-		mine := false
-		for _, q := range batch {
-			if q == p {
-				mine = true
-			} else {
-				q.done <- err
-			}
-		}
-		if mine || len(batch) == 0 {
-			l.handOff()
-			return err
+	batch := l.take(nil)
+	err := b.flush(l, batch)
+	for _, q := range batch {
+		if q != p {
+			q.done <- err
 		}
 	}
+	l.handOff()
+	return err
 }
 
 // take moves the next batch from the queue to batch, leaving out the

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -124,8 +125,8 @@ func (b *Broker) AcquireSession(ctx context.Context, user string, max int) (func
 
 // refresh renews this node's presence entries and session slots every
 // third of PresenceTTL, so they expire only when the node is gone: one
-// ZADD per key, however many of this node's sessions it holds, in
-// pipelines of at most refreshBatch keys.
+// ZADD per key (per refreshBatch entries), however many of this node's
+// sessions it holds, in pipelines of at most refreshBatch keys.
 func (b *Broker) refresh() {
 	defer b.wg.Done()
 	t := time.NewTicker(b.opts.PresenceTTL / 3)
@@ -171,12 +172,14 @@ func (b *Broker) renew(entries map[string][]any) error {
 		_, err := b.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
 			for _, key := range keys {
 				// Without XX: entries a restarted Redis lost come back.
-				args := make([]any, 0, 2+2*len(entries[key]))
-				args = append(args, "ZADD", key)
-				for _, m := range entries[key] {
-					args = append(args, exp, m)
+				for ms := range slices.Chunk(entries[key], refreshBatch) {
+					args := make([]any, 0, 2+2*len(ms))
+					args = append(args, "ZADD", key)
+					for _, m := range ms {
+						args = append(args, exp, m)
+					}
+					p.Do(ctx, args...)
 				}
-				p.Do(ctx, args...)
 				p.PExpire(ctx, key, 2*b.opts.PresenceTTL)
 			}
 			return nil
