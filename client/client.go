@@ -58,7 +58,8 @@ type Client struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
-	wmu    sync.Mutex // one writer at a time, as gorilla requires
+	wmu    sync.Mutex     // one writer at a time, as gorilla requires
+	tasks  sync.WaitGroup // token refreshes under way; Close waits for them
 
 	mu        sync.Mutex
 	conn      *websocket.Conn
@@ -151,6 +152,7 @@ func (c *Client) Close() error {
 		_ = conn.Close()
 	}
 	<-c.done
+	c.tasks.Wait()
 	return nil
 }
 
@@ -412,6 +414,9 @@ func (c *Client) resolve(id string, data json.RawMessage, e *Error) {
 }
 
 func (c *Client) event(ev Event) {
+	if ev.Type == "token.expiring" {
+		c.tasks.Go(c.refresh)
+	}
 	if ev.Type == "room.joined" && ev.Room != "" {
 		// The application joined this session to the room: it is joined
 		// again after a reconnect, as if Join had been called.
@@ -675,3 +680,21 @@ type atomicTime struct {
 
 func (a *atomicTime) set(t time.Time) { a.mu.Lock(); a.t = t; a.mu.Unlock() }
 func (a *atomicTime) get() time.Time  { a.mu.Lock(); defer a.mu.Unlock(); return a.t }
+
+// refresh sends the server a new token from Options.Token before the
+// session's expires (PROTOCOL.md section 6). When it fails, the server
+// closes with 4401 at the expiry and the client reconnects with a token
+// it asks for then.
+func (c *Client) refresh() {
+	ctx, cancel := context.WithTimeout(c.ctx, c.opts.RequestTimeout)
+	defer cancel()
+	token, err := c.opts.Token(ctx)
+	if err == nil {
+		_, err = c.Request(ctx, "refresh", struct {
+			Token string `json:"token"`
+		}{token})
+	}
+	if err != nil && c.ctx.Err() == nil {
+		c.opts.Logger.Warn("ginws client: token refresh failed; reconnecting at the expiry", "err", err)
+	}
+}

@@ -300,18 +300,24 @@ func TestOfflineQueueIsBounded(t *testing.T) {
 	assert.Equal(t, 2, timedOut)
 }
 
+// When the in-band refresh fails (here the token provider does), the
+// server closes with 4401 at the expiry and the client reconnects with a
+// fresh token.
 func TestTokenRefreshAfter4401(t *testing.T) {
 	ts := startServer(t, "127.0.0.1:0")
 	var calls atomic.Int32
 	c := newClient(t, client.Options{URL: ts.url(), BaseDelay: 10 * time.Millisecond, Token: func(context.Context) (string, error) {
-		if calls.Add(1) == 1 {
+		switch calls.Add(1) {
+		case 1:
 			return "alice.200", nil // expires after 200 ms
+		case 2:
+			return "", errors.New("the identity provider is down")
 		}
 		return "alice", nil
 	}})
 	waitState(t, c, client.StateOpen)
 	first := c.Session()
-	require.Eventually(t, func() bool { return calls.Load() >= 2 && c.Session() != "" && c.Session() != first }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return calls.Load() >= 3 && c.Session() != "" && c.Session() != first }, 10*time.Second, 5*time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, err := c.Join(ctx, "lobby")
@@ -433,4 +439,44 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 		_ = cl.Close()
 		front.Close()
 	}
+}
+
+// A session whose tokens last 2 s stays up across three lifetimes: told
+// token.expiring, the client asks its token provider and refreshes in-band.
+func TestTokenRefreshKeepsTheSession(t *testing.T) {
+	ts := startServer(t, "127.0.0.1:0")
+	var asked atomic.Int32
+	reconnects := make(chan error, 16)
+	c := newClient(t, client.Options{URL: ts.url(),
+		Token: func(context.Context) (string, error) { asked.Add(1); return "alice.2000", nil },
+		OnState: func(s client.State, err error) {
+			if s == client.StateReconnecting {
+				reconnects <- err
+			}
+		}})
+	waitState(t, c, client.StateOpen)
+	session := c.Session()
+	// The first token, then one refresh per lifetime: the first token's
+	// expiry is long past after the third.
+	require.Eventually(t, func() bool { return asked.Load() >= 4 }, 30*time.Second, 10*time.Millisecond, "refreshes")
+	select {
+	case err := <-reconnects:
+		t.Fatalf("the session was closed: %v", err)
+	default:
+	}
+	assert.Equal(t, session, c.Session(), "the same session throughout")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var e *client.Error
+	_, err := c.Request(ctx, "refresh", map[string]string{"token": "bob.60000"})
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, wire.CodeForbidden, e.Code, "a token of another user")
+	_, err = c.Request(ctx, "refresh", map[string]string{"token": ".60000"})
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, wire.CodeUnauthorized, e.Code, "a token that does not pass")
+	_, err = c.Request(ctx, "refresh", nil)
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, wire.CodeUnauthorized, e.Code, "no token")
+	assert.Equal(t, session, c.Session(), "refusals change nothing")
 }

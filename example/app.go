@@ -119,7 +119,7 @@ const maxLoginBody = 4 << 10
 // the metrics and the WebSocket. c.ClientIP() (the address the logs show)
 // believes X-Forwarded-For only from the trusted proxies; with none, a client
 // could name any address.
-func newRouter(h *hub.Hub, m *metrics.Metrics, secret []byte, log *slog.Logger, static fs.FS, trustedProxies []string) (*gin.Engine, error) {
+func newRouter(h *hub.Hub, m *metrics.Metrics, secret []byte, log *slog.Logger, static fs.FS, trustedProxies []string, tokenTTL time.Duration) (*gin.Engine, error) {
 	r := gin.New()
 	if err := r.SetTrustedProxies(trustedProxies); err != nil {
 		return nil, fmt.Errorf("-trusted-proxies: %w", err)
@@ -151,7 +151,7 @@ func newRouter(h *hub.Hub, m *metrics.Metrics, secret []byte, log *slog.Logger, 
 		token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
 			"sub":   req.User,
 			"roles": []string{req.Role},
-			"exp":   time.Now().Add(time.Hour).Unix(),
+			"exp":   time.Now().Add(tokenTTL).Unix(),
 		}).SignedString(secret)
 		if err != nil {
 			c.JSON(http.StatusInternalServerError, gin.H{"error": gin.H{"code": "internal", "message": "cannot sign the token"}})

@@ -54,6 +54,7 @@ type config struct {
 	addr, secret, redis, cert, key string
 	redisCluster, trustedProxies   []string
 	drain                          time.Duration // hub.Options.DrainWindow
+	tokenTTL                       time.Duration // how long the login's tokens last
 	// What no flag sets; tests change them.
 	readTimeout, idleTimeout, shutdownTimeout time.Duration
 	closeTimeout                              time.Duration // hub.Options.CloseTimeout; 0: its default
@@ -70,12 +71,17 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 		"addresses (host:port, comma-separated) of Redis Cluster nodes for the multi-node broker (env REDIS_CLUSTER)")
 	fl.StringVar(&c.cert, "tls-cert", "", "TLS certificate file: serve HTTPS and wss://")
 	fl.StringVar(&c.key, "tls-key", "", "TLS key file")
+	fl.DurationVar(&c.tokenTTL, "token-ttl", time.Hour,
+		"how long the tokens of /api/login last; sessions refresh them in-band before they expire")
 	fl.DurationVar(&c.drain, "drain", 10*time.Second,
 		"on SIGTERM or SIGINT, close the sessions spread over this long, refusing new ones (0: all at once)")
 	proxies := fl.String("trusted-proxies", getenv("TRUSTED_PROXIES"),
 		"addresses or CIDRs, comma-separated, of the proxies whose X-Forwarded-For names the client (env TRUSTED_PROXIES); none by default")
 	if err := fl.Parse(args); err != nil {
 		return c, err
+	}
+	if c.tokenTTL < time.Second {
+		return c, errors.New("-token-ttl: a second or more (tokens expire on whole seconds)")
 	}
 	if c.drain < 0 {
 		return c, errors.New("-drain: a duration of 0 or more")
@@ -154,7 +160,7 @@ func serve(ctx context.Context, cfg config, out io.Writer, ready chan<- string) 
 	}
 	m := metrics.New(metrics.Options{})
 	h := newHub(log, broker, m, cfg.closeTimeout, cfg.drain)
-	router, err := newRouter(h, m, secret, log, static, cfg.trustedProxies)
+	router, err := newRouter(h, m, secret, log, static, cfg.trustedProxies, cfg.tokenTTL)
 	if err != nil {
 		return err
 	}

@@ -57,7 +57,7 @@ func (h *Hub) Accept(w http.ResponseWriter, r *http.Request, p Principal, done f
 	slim := handshake(r)
 	go func() {
 		// melody upgrades and then reads until the connection ends.
-		if err := h.m.HandleRequestWithKeys(hw, slim, map[string]any{keyPrincipal: p, keyRelease: end}); err != nil {
+		if err := h.m.HandleRequestWithKeys(hw, slim, map[string]any{keyPrincipal: &p, keyRelease: end}); err != nil {
 			end()
 			h.log.Debug("ginws: upgrade failed", "err", err)
 		}
@@ -226,13 +226,13 @@ func newID() string {
 }
 
 func (h *Hub) onConnect(ms *melody.Session) {
-	p, _ := ms.Keys[keyPrincipal].(Principal)
+	p, _ := ms.Keys[keyPrincipal].(*Principal)
 	s := &Session{
-		hub:       h,
-		conn:      ms.WebsocketConnection(),
-		id:        newID(),
-		principal: p,
+		hub:  h,
+		conn: ms.WebsocketConnection(),
+		id:   newID(),
 	}
+	s.principal.Store(p)
 	socket := s.conn.NetConn().(*sock.Conn)
 	s.out = newOutbox(h, socket, s)
 	ms.Set(keySession, s)
@@ -267,11 +267,9 @@ func (h *Hub) onConnect(ms *melody.Session) {
 	}
 	s.out.open()
 	s.pingTimer = time.AfterFunc(h.opts.PingInterval, s.ping)
-	if !p.Expires.IsZero() {
-		s.expiry = time.AfterFunc(time.Until(p.Expires), func() {
-			s.closeWith(wire.CloseTokenExpired)
-		})
-	}
+	s.mu.Lock()
+	s.watchExpiry(p)
+	s.mu.Unlock()
 	h.obs.SessionOpened()
 	h.log.Debug("ginws: session open", "session", s.id, "user", p.UserID)
 }
@@ -286,10 +284,10 @@ func (h *Hub) onDisconnect(ms *melody.Session) {
 	if s.pingTimer != nil {
 		s.pingTimer.Stop()
 	}
+	s.mu.Lock()
 	if s.expiry != nil {
 		s.expiry.Stop()
 	}
-	s.mu.Lock()
 	s.state = gone
 	if s.ctx != nil {
 		s.ctx.cancel()
@@ -302,10 +300,10 @@ func (h *Hub) onDisconnect(ms *melody.Session) {
 
 	h.mu.Lock()
 	delete(h.sessions, s)
-	if us := h.users[s.principal.UserID]; us != nil {
+	if us := h.users[s.user()]; us != nil {
 		delete(us, s)
 		if len(us) == 0 {
-			delete(h.users, s.principal.UserID)
+			delete(h.users, s.user())
 		}
 	}
 	if len(h.sessions) == 0 {
@@ -325,7 +323,7 @@ func (h *Hub) onDisconnect(ms *melody.Session) {
 		h.opts.OnDisconnect(s)
 	}
 	h.obs.SessionClosed(s.closeErr.Code)
-	h.log.Debug("ginws: session closed", "session", s.id, "user", s.principal.UserID, "reason", s.closeErr.Reason)
+	h.log.Debug("ginws: session closed", "session", s.id, "user", s.user(), "reason", s.closeErr.Reason)
 	// The slot was taken in Accept, which handed melody its release.
 	if release, _ := ms.Keys[keyRelease].(func()); release != nil {
 		release()

@@ -34,7 +34,7 @@ func (c *Context) Hub() *Hub { return c.hub }
 func (c *Context) Session() *Session { return c.session }
 
 // User returns the session's principal.
-func (c *Context) User() Principal { return c.session.principal }
+func (c *Context) User() Principal { return c.session.Principal() }
 
 // RequestID returns the frame's id, empty when the client wants no answer.
 func (c *Context) RequestID() string { return c.id }
@@ -83,7 +83,7 @@ type handler struct {
 	roles    []string
 }
 
-var builtins = map[string]bool{"join": true, "leave": true, "presence": true, "ping": true}
+var builtins = map[string]bool{"join": true, "leave": true, "presence": true, "ping": true, "refresh": true}
 
 // Handle registers fn for events of type typ. Data is decoded into T and
 // validated by the hub's validator before fn runs; failures answer
@@ -91,7 +91,7 @@ var builtins = map[string]bool{"join": true, "leave": true, "presence": true, "p
 // Handlers of one session run one at a time, in the order the frames came.
 //
 // Handle panics if typ is not a valid event type, is a built-in (join,
-// leave, presence, ping) or is already registered.
+// leave, presence, ping, refresh) or is already registered.
 func Handle[T any](h *Hub, typ string, fn HandlerFunc[T], opts ...HandlerOption) {
 	if !validName(typ, 64, false) || builtins[typ] {
 		panic(fmt.Sprintf("hub: Handle: invalid or built-in event type %q", typ))
@@ -230,6 +230,8 @@ func (h *Hub) handle(s *Session, f incoming) {
 		result, err = h.leaveRequest(c)
 	case "presence":
 		result, err = h.presence(c)
+	case "refresh":
+		result, err = c.session.refresh(c, f.env.Data)
 	default:
 		h.hmu.RLock()
 		hd, ok := h.handlers[f.env.Type]

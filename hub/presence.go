@@ -132,7 +132,7 @@ func (p *presence) stop() {
 }
 
 func (h *Hub) emitPresence(typ, room string, s *Session) {
-	if err := h.To(room).Except(s).Ephemeral().Emit(typ, Member{User: s.principal.UserID, Session: s.id}); err != nil {
+	if err := h.To(room).Except(s).Ephemeral().Emit(typ, Member{User: s.user(), Session: s.id}); err != nil {
 		h.reportError(s, err)
 	}
 }

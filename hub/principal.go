@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"slices"
 	"time"
 )
@@ -13,10 +14,16 @@ type Principal struct {
 	// Roles are checked by RequireRole.
 	Roles []string
 	// Expires, when set, closes the session with 4401 (token_expired) as
-	// soon as it passes.
+	// soon as it passes, unless the client refreshed its token in-band
+	// before; the client is told with token.expiring (PROTOCOL.md
+	// section 6).
 	Expires time.Time
 	// Claims holds the token's other claims, for the application.
 	Claims map[string]any
+	// Refresh checks a token sent in-band by the session's refresh request
+	// as the upgrade's token was checked, and returns its principal; the
+	// middleware sets it. Without it refresh requests are refused.
+	Refresh func(ctx context.Context, token string) (Principal, error)
 }
 
 // HasRole reports whether p has any of the roles.

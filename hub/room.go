@@ -136,7 +136,7 @@ func (h *Hub) join(c *Context, data json.RawMessage) (func(), error) {
 	}
 	if ps, ok := h.broker.(PresenceStore); ok {
 		if !already {
-			if err := ps.AddMember(c, c.room, Member{User: s.principal.UserID, Session: s.id}); err != nil {
+			if err := ps.AddMember(c, c.room, Member{User: s.user(), Session: s.id}); err != nil {
 				h.reportError(s, err)
 			}
 		}
@@ -295,7 +295,7 @@ func (h *Hub) leave(s *Session, name string) bool {
 		}
 	}
 	if ps, ok := h.broker.(PresenceStore); ok {
-		if err := ps.RemoveMember(context.Background(), name, Member{User: s.principal.UserID, Session: s.id}); err != nil {
+		if err := ps.RemoveMember(context.Background(), name, Member{User: s.user(), Session: s.id}); err != nil {
 			h.reportError(s, err)
 		}
 	}
@@ -344,7 +344,7 @@ func (h *Hub) Members(ctx context.Context, room string) ([]Member, error) {
 	}
 	out := make([]Member, 0, len(r.members))
 	for s := range r.members {
-		out = append(out, Member{User: s.principal.UserID, Session: s.id})
+		out = append(out, Member{User: s.user(), Session: s.id})
 	}
 	return out, nil
 }

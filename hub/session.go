@@ -16,13 +16,13 @@ type Session struct {
 	hub       *Hub
 	conn      *websocket.Conn // reads and control frames; data frames go to out
 	id        string
-	principal Principal
-	ctx       *cancelable   // made by Context; guarded by mu
-	limiter   *rate.Limiter // made on the first frame; reader goroutine only
-	output    *rate.Limiter // made on the first large answer; handler goroutine only
-	joins     *rate.Limiter // made on the first join; handler goroutine only
+	principal atomic.Pointer[Principal] // replaced by a refresh under mu
+	ctx       *cancelable               // made by Context; guarded by mu
+	limiter   *rate.Limiter             // made on the first frame; reader goroutine only
+	output    *rate.Limiter             // made on the first large answer; handler goroutine only
+	joins     *rate.Limiter             // made on the first join; handler goroutine only
 	pingTimer *time.Timer
-	expiry    *time.Timer
+	expiry    *time.Timer // token.expiring, then 4401; guarded by mu
 
 	// Owned by the read goroutine: rate_limited replies since strikesSince
 	// (unix nanoseconds).
@@ -52,7 +52,10 @@ type Session struct {
 func (s *Session) ID() string { return s.id }
 
 // Principal returns the identity the session authenticated with.
-func (s *Session) Principal() Principal { return s.principal }
+func (s *Session) Principal() Principal { return *s.principal.Load() }
+
+// user is the session's user id, which a refresh never changes.
+func (s *Session) user() string { return s.principal.Load().UserID }
 
 // Context returns a context cancelled when the connection closes.
 func (s *Session) Context() context.Context {

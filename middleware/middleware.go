@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"math"
@@ -92,6 +93,7 @@ func New(h *hub.Hub, o Options) gin.HandlerFunc {
 	}
 	addrs := &addrLimiter{max: o.MaxConnsPerAddr, n: make(map[string]int)}
 	admit := newAdmission(o.AdmitRate, o.AdmitBurst)
+	engine := gin.New() // the Gin contexts of refreshes
 	refuse := func(c *gin.Context, status int, code wire.Code, message string) {
 		if o.Observer != nil {
 			o.Observer.Refused(code)
@@ -146,6 +148,7 @@ func New(h *hub.Hub, o Options) gin.HandlerFunc {
 			refuse(c, http.StatusUnauthorized, wire.CodeUnauthorized, "authentication failed")
 			return
 		}
+		p.Refresh = refresher(o.Auth, r, engine)
 		addr := c.ClientIP()
 		if !addrs.acquire(addr) {
 			refuse(c, http.StatusTooManyRequests, wire.CodeTooManyConnections, "too many connections from this address")
@@ -236,3 +239,31 @@ func (a *admission) take() (retryAfter string, ok bool) {
 	r.CancelAt(now)
 	return strconv.Itoa(max(1, int(math.Ceil(delay.Seconds())))), false
 }
+
+// refresher checks the tokens of a session's in-band refreshes
+// (PROTOCOL.md section 6) with the Authenticator of its upgrade. That gets
+// a Gin context whose request is like the upgrade's (method, URL, host,
+// remote address) but without its headers, which the session does not
+// keep, nor the values earlier handlers set: FromGinContext refuses every
+// refresh.
+func refresher(auth Authenticator, r *http.Request, engine *gin.Engine) func(context.Context, string) (hub.Principal, error) {
+	method, target, host, remote := r.Method, r.URL.RequestURI(), r.Host, r.RemoteAddr
+	return func(ctx context.Context, token string) (hub.Principal, error) {
+		req, err := http.NewRequestWithContext(ctx, method, target, nil)
+		if err != nil {
+			return hub.Principal{}, err
+		}
+		req.Host, req.RemoteAddr = host, remote
+		c := gin.CreateTestContextOnly(discard{}, engine)
+		c.Request = req
+		return auth.Authenticate(c, token)
+	}
+}
+
+// discard is the ResponseWriter of a refresh's Gin context: nothing is
+// written to it.
+type discard struct{}
+
+func (discard) Header() http.Header         { return http.Header{} }
+func (discard) Write(b []byte) (int, error) { return len(b), nil }
+func (discard) WriteHeader(int)             {}

@@ -511,3 +511,33 @@ func TestAdmission(t *testing.T) {
 	assert.Equal(t, "unavailable", ref.Code, "refused before the token is checked")
 	assert.Equal(t, "100", ref.Header.Get("Retry-After"))
 }
+
+// A refresh is checked by the upgrade's Authenticator (here JWT): a token
+// of the same user moves the expiry and applies its roles; an expired one,
+// or another user's, changes nothing.
+func TestRefreshAppliesTheNewToken(t *testing.T) {
+	h := wstest.NewHub(hub.Options{})
+	hub.Handle(h, "admin.only", func(*hub.Context, struct{}) (any, error) { return "ok", nil }, hub.RequireRole("admin"))
+	s := wstest.StartApp(t, h, wstest.App{})
+	c := wstest.Dial(t, s.URL, wstest.AuthHeader(t, "alice", "member"))
+	code := func(f wstest.Frame) string {
+		if f.Error == nil {
+			return f.Type
+		}
+		return f.Error.Code
+	}
+	assert.Equal(t, "forbidden", code(c.Request("admin.only", "1", "", nil)))
+
+	expired := wstest.Claims("alice", "admin")
+	expired["exp"] = time.Now().Add(-time.Minute).Unix()
+	assert.Equal(t, "unauthorized", code(c.Request("refresh", "2", "", map[string]string{"token": wstest.Token(t, expired)})))
+	assert.Equal(t, "forbidden", code(c.Request("refresh", "3", "", map[string]string{"token": wstest.Token(t, wstest.Claims("bob", "admin"))})))
+	assert.Equal(t, "forbidden", code(c.Request("admin.only", "4", "", nil)), "refusals change nothing")
+
+	claims := wstest.Claims("alice", "admin")
+	claims["exp"] = time.Now().Add(2 * time.Hour).Unix()
+	f := c.Request("refresh", "5", "", map[string]string{"token": wstest.Token(t, claims)})
+	require.Equal(t, "ack", code(f))
+	assert.JSONEq(t, fmt.Sprintf(`{"expires":%d}`, claims["exp"].(int64)*1000), string(f.Data))
+	assert.Equal(t, "ack", code(c.Request("admin.only", "6", "", nil)), "the new roles apply")
+}

@@ -61,7 +61,8 @@ func TestTokenExpiringMidConnection(t *testing.T) {
 }
 
 func TestTenThousandCycles(t *testing.T) {
-	a := newApp(t, hub.Options{MaxSessionsPerUser: -1}, middleware.Options{})
+	// Faster than the default admission rate: the cycles are the point.
+	a := newApp(t, hub.Options{MaxSessionsPerUser: -1}, middleware.Options{AdmitRate: -1})
 	addr := a.Addr()
 	hdr := user(t, "churn")
 	runtime.GC()

@@ -367,6 +367,7 @@ export class Client {
         }
         return;
     }
+    if (f.type === 'token.expiring') this._refresh();
     if (f.type === 'room.joined' && f.room) {
       // The application joined this session to the room: it is joined
       // again after a reconnect, as if join() had been called.
@@ -381,6 +382,20 @@ export class Client {
     if (!set) return;
     for (const fn of [...set]) {
       try { fn(f.data, f); } catch (e) { queueMicrotask(() => { throw e; }); }
+    }
+  }
+
+  /**
+   * Sends the server a new token from the token provider before the
+   * session's expires. When that fails the server closes with 4401 at the
+   * expiry, and the client reconnects with a token it asks for then.
+   */
+  async _refresh() {
+    try {
+      const token = await this._o.token();
+      await this.request('refresh', { token });
+    } catch (error) {
+      if (!this._stopped) console.warn('ginws: token refresh failed; reconnecting at the expiry', error);
     }
   }
 

@@ -240,6 +240,30 @@ test('two users chat, and keep chatting after a server restart', async () => {
   }
 });
 
+test('with tokens of 2 s the page keeps its session across several lifetimes, refreshing in-band', async () => {
+  browser ??= await launch();
+  const server = await startExample('127.0.0.1:0', '-token-ttl', '2s');
+  try {
+    const page = await (await browser.newContext()).newPage();
+    page.setDefaultTimeout(WAIT);
+    let logins = 0;
+    page.on('request', (req) => { if (req.url().endsWith('/api/login')) logins++; });
+    await signIn(page, `http://${server.addr}/`, 'alice');
+    await join(page, 'lobby');
+    const session = await page.evaluate(() => /** @type {any} */ (window).ginws.session);
+    // The sign-in, the first connection and one refresh per lifetime.
+    const deadline = Date.now() + 30000;
+    while (logins < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(logins >= 5, `${logins} logins`);
+    assert.equal(await page.evaluate(() => /** @type {any} */ (window).ginws.session), session, 'the same session');
+    assert.equal(await page.evaluate(() => /** @type {any} */ (window).ginws.lastClose), null, 'never closed');
+    await say(page, 'still here');
+    await page.getByTestId('messages').locator('li', { hasText: 'still here' }).waitFor();
+  } finally {
+    await server.stop();
+  }
+});
+
 test('a page waiting to reconnect gets back at once: "reconnect now", and when the network returns', async () => {
   browser ??= await launch();
   const server = await startExample('127.0.0.1:0');

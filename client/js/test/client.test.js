@@ -124,16 +124,22 @@ test('a silent server is detected by the heartbeat', async () => {
   assert.deepEqual(reasons.slice(0, 2), ['heartbeat_timeout', 'heartbeat_timeout']);
 });
 
-test('an expired token (4401) is replaced on reconnect', async () => {
+test('an expired token (4401) is replaced on reconnect when the in-band refresh fails', async () => {
   let calls = 0;
   const codes = [];
   const c = client({
-    token: () => (++calls === 1 ? 'alice.300' : 'alice'), baseDelay: 10,
+    token: () => {
+      calls++;
+      if (calls === 1) return 'alice.300';
+      if (calls === 2) throw new Error('the identity provider is down');
+      return 'alice';
+    },
+    baseDelay: 10,
     onState: (s, info) => { if (s === 'reconnecting') codes.push(info.code); },
   });
   await until(() => codes.length === 1 && c.state === 'open', 10000, 'reconnect after 4401');
   assert.deepEqual(codes, [4401]);
-  assert.equal(calls, 2);
+  assert.equal(calls, 3);
   assert.deepEqual(await c.request('echo', 'still'), 'still');
   c.close();
 });
@@ -255,4 +261,17 @@ test('retryAfter reads seconds and dates, and caps them', () => {
   assert.equal(retryAfter('soon', 30000), 0);
   const inFive = new Date(Date.now() + 5000).toUTCString();
   assert.ok(Math.abs(retryAfter(inFive, 30000) - 5000) <= 1000);
+});
+
+test('a session whose tokens last 2 s stays up across three lifetimes by refreshing in-band', async () => {
+  let asked = 0;
+  const states = [];
+  const c = client({ token: () => { asked++; return 'alice.2000'; }, onState: (s) => states.push(s) });
+  await until(() => c.state === 'open', 10000, 'open');
+  const session = c.session;
+  await until(() => asked >= 4, 30000, 'three refreshes');
+  assert.ok(!states.includes('reconnecting'), `states: ${states}`);
+  assert.equal(c.session, session, 'the same session throughout');
+  await assert.rejects(c.request('refresh', { token: 'bob.60000' }), (e) => e.code === 'forbidden');
+  c.close();
 });
