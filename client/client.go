@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -59,7 +60,9 @@ type Client struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	wmu    sync.Mutex     // one writer at a time, as gorilla requires
-	tasks  sync.WaitGroup // token refreshes under way; Close waits for them
+	tasks  sync.WaitGroup // the token refresh under way; Close waits for it
+	// refreshing: one refresh at a time, however many notices come.
+	refreshing atomic.Bool
 
 	mu        sync.Mutex
 	conn      *websocket.Conn
@@ -414,8 +417,11 @@ func (c *Client) resolve(id string, data json.RawMessage, e *Error) {
 }
 
 func (c *Client) event(ev Event) {
-	if ev.Type == "token.expiring" {
-		c.tasks.Go(c.refresh)
+	if ev.Type == "token.expiring" && c.refreshing.CompareAndSwap(false, true) {
+		c.tasks.Go(func() {
+			defer c.refreshing.Store(false)
+			c.refresh()
+		})
 	}
 	if ev.Type == "room.joined" && ev.Room != "" {
 		// The application joined this session to the room: it is joined

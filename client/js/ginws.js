@@ -391,11 +391,15 @@ export class Client {
    * expiry, and the client reconnects with a token it asks for then.
    */
   async _refresh() {
+    if (this._refreshing) return; // one at a time, however many notices come
+    this._refreshing = true;
     try {
       const token = await this._o.token();
       await this.request('refresh', { token });
     } catch (error) {
       if (!this._stopped) console.warn('ginws: token refresh failed; reconnecting at the expiry', error);
+    } finally {
+      this._refreshing = false;
     }
   }
 
