@@ -1,11 +1,13 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -72,7 +74,9 @@ type Client struct {
 	lastErr   error
 	nextID    uint64
 	pending   map[string]func(json.RawMessage, error)
-	sent      map[string]bool // pending ids written on the current connection
+	// sent: the pending requests written on the current connection, with
+	// their frame when they are Repeatable (nil otherwise).
+	sent      map[string][]byte
 	queue     []queued
 	rooms     map[string]*roomState
 	handlers  map[string]map[uint64]func(Event)
@@ -80,8 +84,9 @@ type Client struct {
 }
 
 type queued struct {
-	id    string
-	frame []byte
+	id     string
+	frame  []byte
+	repeat bool
 }
 
 type roomState struct {
@@ -99,6 +104,7 @@ type frame struct {
 	Data   json.RawMessage `json:"data,omitempty"`
 	Offset uint64          `json:"offset,omitempty"`
 	Error  *Error          `json:"error,omitempty"`
+	repeat bool            // Repeatable: not on the wire
 }
 
 // New starts a client that connects to opts.URL in the background and
@@ -117,7 +123,7 @@ func New(opts Options) (*Client, error) {
 		cancel:   cancel,
 		done:     make(chan struct{}),
 		pending:  make(map[string]func(json.RawMessage, error)),
-		sent:     make(map[string]bool),
+		sent:     make(map[string][]byte),
 		rooms:    make(map[string]*roomState),
 		handlers: make(map[string]map[uint64]func(Event)),
 	}
@@ -311,13 +317,27 @@ func (c *Client) serve(conn *websocket.Conn) error {
 	c.mu.Lock()
 	c.conn, c.session = nil, ""
 	var lost []func(json.RawMessage, error)
-	for id := range c.sent {
-		if p, ok := c.pending[id]; ok {
+	var again []queued
+	for id, frame := range c.sent {
+		p, ok := c.pending[id]
+		switch {
+		case !ok:
+		case frame != nil:
+			again = append(again, queued{id: id, frame: frame, repeat: true})
+		default:
 			lost = append(lost, p)
 			delete(c.pending, id)
 		}
 	}
-	c.sent = make(map[string]bool)
+	// Repeatable requests go again after the reconnect, first and in the
+	// order they were made.
+	slices.SortFunc(again, func(a, b queued) int {
+		x, _ := strconv.ParseUint(a.id, 10, 64)
+		y, _ := strconv.ParseUint(b.id, 10, 64)
+		return cmp.Compare(x, y)
+	})
+	c.queue = append(again, c.queue...)
+	c.sent = make(map[string][]byte)
 	c.mu.Unlock()
 	for _, p := range lost {
 		p(nil, ErrConnectionLost)
@@ -486,10 +506,25 @@ func On[T any](c *Client, typ string, fn func(ev Event, data T)) (off func()) {
 // Request sends an event with an id and waits for the server's ack,
 // returning its data, or the *Error the server answered. While the client is
 // offline the request waits in a bounded queue (ErrQueueFull beyond it). A
-// context without deadline gets Options.RequestTimeout.
-func (c *Client) Request(ctx context.Context, typ string, data any) (json.RawMessage, error) {
-	return c.request(ctx, frame{Type: typ}, data)
+// context without deadline gets Options.RequestTimeout. When the connection
+// drops after the request was sent, it fails with ErrConnectionLost, unless
+// it is Repeatable.
+func (c *Client) Request(ctx context.Context, typ string, data any, opts ...RequestOption) (json.RawMessage, error) {
+	f := frame{Type: typ}
+	for _, o := range opts {
+		o(&f)
+	}
+	return c.request(ctx, f, data)
 }
+
+// RequestOption configures one Request.
+type RequestOption func(*frame)
+
+// Repeatable marks a request as safe to handle twice (it reads, or the
+// server ignores a repeat): when the connection drops before its answer,
+// it is sent again after the reconnect instead of failing with
+// ErrConnectionLost.
+func Repeatable() RequestOption { return func(f *frame) { f.repeat = true } }
 
 func (c *Client) request(ctx context.Context, f frame, data any) (json.RawMessage, error) {
 	if data != nil {
@@ -543,13 +578,13 @@ func (c *Client) send(f frame, cb func(json.RawMessage, error)) (string, error) 
 			c.mu.Unlock()
 			return "", ErrQueueFull
 		}
-		c.queue = append(c.queue, queued{id: f.ID, frame: raw})
+		c.queue = append(c.queue, queued{id: f.ID, frame: raw, repeat: f.repeat})
 		c.pending[f.ID] = cb
 		c.mu.Unlock()
 		return f.ID, nil
 	}
 	c.pending[f.ID] = cb
-	c.sent[f.ID] = true
+	c.sent[f.ID] = repeatable(raw, f.repeat)
 	c.mu.Unlock()
 	// A failed write shows up as a read error too: serve then fails the
 	// request with ErrConnectionLost.
@@ -570,13 +605,22 @@ func (c *Client) forget(id string) {
 	}
 }
 
+// repeatable is what c.sent keeps of a request: its frame, to send again,
+// or nil.
+func repeatable(frame []byte, repeat bool) []byte {
+	if repeat {
+		return frame
+	}
+	return nil
+}
+
 // flush writes the requests queued while offline, in order.
 func (c *Client) flush() {
 	c.mu.Lock()
 	conn, queue := c.conn, c.queue
 	c.queue = nil
 	for _, q := range queue {
-		c.sent[q.id] = true
+		c.sent[q.id] = repeatable(q.frame, q.repeat)
 	}
 	c.mu.Unlock()
 	for _, q := range queue {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -479,4 +480,100 @@ func TestTokenRefreshKeepsTheSession(t *testing.T) {
 	require.ErrorAs(t, err, &e)
 	assert.Equal(t, wire.CodeUnauthorized, e.Code, "no token")
 	assert.Equal(t, session, c.Session(), "refusals change nothing")
+}
+
+// A request in flight when the connection drops fails with
+// ErrConnectionLost, unless it is Repeatable: then it is sent again after
+// the reconnect and answered.
+func TestRepeatableRequestSurvivesADrop(t *testing.T) {
+	h := wstest.NewHub(hub.Options{})
+	var calls atomic.Int32
+	handling := make(chan struct{}, 4)
+	// The first two calls wait for the test to cut the connection under
+	// them; the third, the repeated one, is answered.
+	hub.Handle(h, "flaky", func(c *hub.Context, _ struct{}) (any, error) {
+		if calls.Add(1) <= 2 {
+			handling <- struct{}{}
+			<-c.Done()
+		}
+		return "ok", nil
+	})
+	s := wstest.StartApp(t, h, wstest.App{Middleware: middleware.Options{Auth: auth}})
+	p := newCutter(t, s.Addr())
+	c := newClient(t, client.Options{URL: "ws://" + p.addr() + "/ws", Token: staticToken("alice"), BaseDelay: time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, repeat := range []bool{false, true} {
+		var opts []client.RequestOption
+		if repeat {
+			opts = append(opts, client.Repeatable())
+		}
+		res := make(chan error, 1)
+		go func() {
+			_, err := c.Request(ctx, "flaky", nil, opts...)
+			res <- err
+		}()
+		select {
+		case <-handling:
+		case <-ctx.Done():
+			t.Fatalf("repeat %v: the request never reached its handler", repeat)
+		}
+		p.cut()
+		if err := <-res; repeat {
+			assert.NoError(t, err, "sent again after the reconnect")
+		} else {
+			assert.ErrorIs(t, err, client.ErrConnectionLost)
+		}
+	}
+	assert.Equal(t, int32(3), calls.Load(), "the repeatable one twice")
+}
+
+// cutter is a TCP proxy on loopback whose connections the test cuts.
+type cutter struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newCutter(t *testing.T, backend string) *cutter {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p := &cutter{ln: ln}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		_ = ln.Close()
+		p.cut()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", backend)
+			if err != nil {
+				_ = in.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, in, out)
+			p.mu.Unlock()
+			wg.Go(func() { _, _ = io.Copy(out, in); _ = out.Close() })
+			wg.Go(func() { _, _ = io.Copy(in, out); _ = in.Close() })
+		}
+	})
+	return p
+}
+
+func (p *cutter) addr() string { return p.ln.Addr().String() }
+
+// cut closes every connection made so far.
+func (p *cutter) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		_ = c.Close()
+	}
+	p.conns = nil
 }

@@ -85,7 +85,8 @@ export declare class Client {
   session: string | null;
   on<K extends string>(type: K, fn: (data: EventData<K>, event: ServerEvent<EventData<K>>) => void, opts?: { room?: string }): () => void;
   off(type: string, fn: Function): void;
-  request<K extends string, R = any>(type: K, data?: RequestData<K>, opts?: { room?: string; timeout?: number }): Promise<R>;
+  /** repeat: safe to handle twice, so it is sent again after a reconnect instead of failing with connection_lost. */
+  request<K extends string, R = any>(type: K, data?: RequestData<K>, opts?: { room?: string; timeout?: number; repeat?: boolean }): Promise<R>;
   join(room: string): Promise<JoinResult>;
   leave(room: string): Promise<void>;
   /** Reconnects at once, back-off reset, while waiting to reconnect (browsers do it when back online or visible). */

@@ -158,14 +158,16 @@ export class Client {
    * Send a request and wait for its ack.
    * @param {string} type event type
    * @param {any} [data] payload, validated by the server
-   * @param {{room?: string, timeout?: number}} [opts]
+   * @param {{room?: string, timeout?: number, repeat?: boolean}} [opts] repeat: the request is
+   *   safe to handle twice, so when the connection drops before its answer it is sent again after
+   *   the reconnect instead of failing with `connection_lost`
    * @returns {Promise<any>} the ack's data; rejects with a GinwsError
    */
   request(type, data, opts = {}) {
     const frame = { type };
     if (opts.room) frame.room = opts.room;
     if (data !== undefined) frame.data = data;
-    return this._send(frame, opts.timeout ?? this._o.requestTimeout);
+    return this._send(frame, opts.timeout ?? this._o.requestTimeout, !!opts.repeat);
   }
 
   /**
@@ -298,13 +300,20 @@ export class Client {
     clearInterval(this._hb);
     ws.onopen = ws.onmessage = ws.onclose = null;
     this.lastClose = close;
+    const again = [];
     for (const [id, p] of this._pending) {
-      if (p.sent) {
-        this._pending.delete(id);
-        clearTimeout(p.timer);
-        p.reject(new GinwsError('connection_lost', 'the connection dropped before the answer'));
+      if (!p.sent) continue;
+      if (p.repeat) {
+        // Marked safe to repeat: it goes again, ahead of what was queued.
+        p.sent = false;
+        again.push({ id, frame: p.frame });
+        continue;
       }
+      this._pending.delete(id);
+      clearTimeout(p.timer);
+      p.reject(new GinwsError('connection_lost', 'the connection dropped before the answer'));
     }
+    this._queue = again.concat(this._queue);
     if (this._stopped) return;
     if (openedAt && Date.now() - openedAt >= this._o.resetAfter) this._attempt = 0;
     if (TERMINAL_CODES.includes(close.code)) {
@@ -426,7 +435,7 @@ export class Client {
     if (!ack.recovered || ack.offset > r.offset) r.offset = ack.offset || 0;
   }
 
-  _send(frame, timeout) {
+  _send(frame, timeout, repeat = false) {
     if (this._stopped) return Promise.reject(new GinwsError('closed', 'the client is closed'));
     const id = String(++this._nextId);
     frame = { ...frame, id };
@@ -435,7 +444,7 @@ export class Client {
       return Promise.reject(new GinwsError('queue_full', 'too many requests wait for a connection'));
     }
     return new Promise((resolve, reject) => {
-      const p = { resolve, reject, sent: open };
+      const p = { resolve, reject, sent: open, repeat, frame };
       p.timer = setTimeout(() => {
         this._pending.delete(id);
         this._queue = this._queue.filter((q) => q.id !== id);

@@ -275,3 +275,14 @@ test('a session whose tokens last 2 s stays up across three lifetimes by refresh
   await assert.rejects(c.request('refresh', { token: 'bob.60000' }), (e) => e.code === 'forbidden');
   c.close();
 });
+
+test('a request marked repeat is sent again after the connection drops; others fail with connection_lost', async () => {
+  const c = client({ baseDelay: 10 });
+  await until(() => c.state === 'open', 10000, 'open');
+  const lost = c.request('echo', 1);
+  const again = c.request('echo', 2, { repeat: true });
+  c._ws.terminate(); // the socket goes before any answer is read
+  await assert.rejects(lost, (e) => e.code === 'connection_lost');
+  assert.equal(await again, 2);
+  c.close();
+});
