@@ -207,7 +207,7 @@ func (c *Client) run() {
 		// A node that asks for a pause (draining, full) gets it, and the
 		// clients it refused together come back spread over as long again.
 		if re := (*RefusedError)(nil); errors.As(closeErr, &re) && re.RetryAfter > 0 {
-			delay = max(delay, re.RetryAfter+time.Duration(c.opts.Rand()*float64(re.RetryAfter)))
+			delay = max(delay, min(c.opts.MaxDelay, re.RetryAfter+time.Duration(c.opts.Rand()*float64(re.RetryAfter))))
 		}
 		c.opts.Logger.Debug("ginws client: reconnecting", "in", delay, "err", closeErr)
 		c.setState(StateReconnecting, closeErr, time.Now().Add(delay))

@@ -34,8 +34,9 @@ type CloseError = wire.CloseError
 // and State, and retries.
 type RefusedError struct {
 	Status int
-	// RetryAfter is the server's Retry-After, 0 without one. The client
-	// waits at least this long, plus jitter, before the next attempt.
+	// RetryAfter is the server's Retry-After, 0 without one, at most
+	// Options.MaxDelay. The client waits this long plus as much again in
+	// jitter (at most MaxDelay in all) before the next attempt.
 	RetryAfter time.Duration
 	err        error
 }

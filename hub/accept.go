@@ -38,6 +38,13 @@ import (
 // Accept does not check the Origin header or authenticate: mount the hub
 // with middleware.New, which does both, or do them before calling Accept.
 func (h *Hub) Accept(w http.ResponseWriter, r *http.Request, p Principal, done func()) error {
+	return h.AcceptRefreshable(w, r, p, done, nil)
+}
+
+// AcceptRefreshable is Accept for a session that may refresh its token
+// in-band: refresh checks the new tokens. Without one (Accept), refresh
+// requests are refused and the session ends with 4401 at p.Expires.
+func (h *Hub) AcceptRefreshable(w http.ResponseWriter, r *http.Request, p Principal, done func(), refresh Refresher) error {
 	if done == nil {
 		done = func() {}
 	}
@@ -57,7 +64,7 @@ func (h *Hub) Accept(w http.ResponseWriter, r *http.Request, p Principal, done f
 	slim := handshake(r)
 	go func() {
 		// melody upgrades and then reads until the connection ends.
-		if err := h.m.HandleRequestWithKeys(hw, slim, map[string]any{keyPrincipal: &p, keyRelease: end}); err != nil {
+		if err := h.m.HandleRequestWithKeys(hw, slim, map[string]any{keyPrincipal: &p, keyRefresh: refresh, keyRelease: end}); err != nil {
 			end()
 			h.log.Debug("ginws: upgrade failed", "err", err)
 		}
@@ -227,12 +234,17 @@ func newID() string {
 
 func (h *Hub) onConnect(ms *melody.Session) {
 	p, _ := ms.Keys[keyPrincipal].(*Principal)
+	refresh, _ := ms.Keys[keyRefresh].(Refresher)
 	s := &Session{
-		hub:  h,
-		conn: ms.WebsocketConnection(),
-		id:   newID(),
+		hub:       h,
+		conn:      ms.WebsocketConnection(),
+		id:        newID(),
+		refresher: refresh,
 	}
 	s.principal.Store(p)
+	// The session holds them now; a refresh replaces the principal.
+	ms.UnSet(keyPrincipal)
+	ms.UnSet(keyRefresh)
 	socket := s.conn.NetConn().(*sock.Conn)
 	s.out = newOutbox(h, socket, s)
 	ms.Set(keySession, s)

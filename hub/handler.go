@@ -231,7 +231,8 @@ func (h *Hub) handle(s *Session, f incoming) {
 	case "presence":
 		result, err = h.presence(c)
 	case "refresh":
-		result, err = c.session.refresh(c, f.env.Data)
+		// The Authenticator is the application's code.
+		result, err = h.safeCall(c, func() (any, error) { return s.refresh(c, f.env.Data) })
 	default:
 		h.hmu.RLock()
 		hd, ok := h.handlers[f.env.Type]

@@ -18,6 +18,7 @@ import (
 
 const (
 	keyPrincipal = "ginws.principal"
+	keyRefresh   = "ginws.refresh"
 	keyRelease   = "ginws.release"
 	keySession   = "ginws.session"
 )
@@ -189,10 +190,12 @@ func (h *Hub) reportError(s *Session, err error) {
 // ctx ends first (remaining connections are then cut). It is idempotent.
 //
 // net/http's Server.Shutdown does not wait for hijacked connections such as
-// WebSockets; call Shutdown from Server.RegisterOnShutdown or after
-// Server.Shutdown returns:
+// WebSockets, nor for the functions of Server.RegisterOnShutdown. Call
+// Shutdown first, while the listener still answers health checks (which
+// see the drain), then Server.Shutdown:
 //
-//	srv.RegisterOnShutdown(func() { _ = h.Shutdown(ctx) })
+//	err := h.Shutdown(ctx)
+//	err = errors.Join(err, srv.Shutdown(ctx))
 func (h *Hub) Shutdown(ctx context.Context) error {
 	first := false
 	h.once.Do(func() {

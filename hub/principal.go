@@ -20,11 +20,13 @@ type Principal struct {
 	Expires time.Time
 	// Claims holds the token's other claims, for the application.
 	Claims map[string]any
-	// Refresh checks a token sent in-band by the session's refresh request
-	// as the upgrade's token was checked, and returns its principal; the
-	// middleware sets it. Without it refresh requests are refused.
-	Refresh func(ctx context.Context, token string) (Principal, error)
 }
+
+// Refresher checks a token that a session sends in-band with the refresh
+// request (PROTOCOL.md section 6) as the upgrade's token was checked, and
+// returns its principal. middleware.New passes its Authenticator's to
+// Hub.AcceptRefreshable.
+type Refresher func(ctx context.Context, token string) (Principal, error)
 
 // HasRole reports whether p has any of the roles.
 func (p Principal) HasRole(roles ...string) bool {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/ginws/ginws/internal/logtext"
 	"github.com/ginws/ginws/wire"
 )
 
@@ -11,40 +12,42 @@ import (
 // 60 s, or half the token's remaining lifetime when that is shorter.
 const expiringLead = 60 * time.Second
 
-// watchExpiry arms the session's expiry timer for p: first token.expiring,
-// then the 4401 close. It is called with s.mu held.
+// watchExpiry arms the session's expiry timer for p: token.expiring once
+// per expiry, then the 4401 close. Each arming has a timer of its own,
+// bound to p: one that fires after a refresh replaced p does nothing. It is
+// called with s.mu held.
 func (s *Session) watchExpiry(p *Principal) {
-	if p.Expires.IsZero() {
-		if s.expiry != nil {
-			s.expiry.Stop()
-		}
+	if s.expiry != nil {
+		s.expiry.Stop()
+		s.expiry = nil
+	}
+	if p.Expires.IsZero() || s.state == gone {
 		return
 	}
 	left := time.Until(p.Expires)
-	notice := left - min(expiringLead, left/2)
-	if s.expiry == nil {
-		s.expiry = time.AfterFunc(notice, s.expiryTick)
-	} else {
-		s.expiry.Reset(notice)
+	next := left // the notice went out for this expiry: the close is next
+	if !s.noticed {
+		next = left - min(expiringLead, left/2)
 	}
+	s.expiry = time.AfterFunc(next, func() { s.expiryTick(p) })
 }
 
-// expiryTick tells the client that its token expires soon, once, and closes
-// the session with 4401 when it has.
-func (s *Session) expiryTick() {
+// expiryTick sends token.expiring, or closes the session with 4401 once the
+// notice went out and the token expired.
+func (s *Session) expiryTick(p *Principal) {
 	s.mu.Lock()
-	p := s.principal.Load()
-	left := time.Until(p.Expires)
-	if s.state == gone || p.Expires.IsZero() {
+	if s.state == gone || s.principal.Load() != p {
 		s.mu.Unlock()
 		return
 	}
-	if left <= 0 {
+	left := time.Until(p.Expires)
+	if s.noticed || left <= 0 {
 		s.mu.Unlock()
 		s.closeWith(wire.CloseTokenExpired)
 		return
 	}
-	s.expiry.Reset(left)
+	s.noticed = true
+	s.watchExpiry(p)
 	s.mu.Unlock()
 	notice, _ := encodeEvent("token.expiring", "", struct {
 		In int64 `json:"in"`
@@ -54,30 +57,39 @@ func (s *Session) expiryTick() {
 
 // refresh handles the refresh request (PROTOCOL.md section 6): the token is
 // checked as the upgrade's was, must name the same user, and then its
-// roles, claims and expiry are the session's.
+// roles, claims and expiry are the session's. Tokens that do not pass
+// count as invalid frames: MaxInvalidFrames in a row close the session
+// with 1008, so a client cannot make the server verify signatures for it
+// without end.
 func (s *Session) refresh(c *Context, data []byte) (any, error) {
 	var in struct {
 		Token string `json:"token"`
 	}
-	if err := json.Unmarshal(data, &in); err != nil || in.Token == "" {
-		return nil, &Error{Code: wire.CodeUnauthorized, Message: `no token: refresh takes {"token":"..."}`}
-	}
+	_ = json.Unmarshal(data, &in)
 	cur := s.principal.Load()
-	if cur.Refresh == nil {
+	if s.refresher == nil {
 		return nil, &Error{Code: wire.CodeUnauthorized, Message: "this server does not refresh tokens in-band: reconnect with a new token"}
 	}
-	p, err := cur.Refresh(c, in.Token)
+	p, err := s.refresher(c, in.Token)
 	if err != nil {
-		// The error may quote claims, never the token; the client only
-		// needs to know that it did not pass.
-		s.hub.log.Info("ginws: refresh refused", "session", s.id, "user", cur.UserID, "err", err)
+		// The error may quote claims, never the token.
+		s.hub.log.Info("ginws: refresh refused", "session", s.id, "user", cur.UserID, "err", logtext.Clip(err.Error()))
+		if int(s.invalid.Add(1)) >= s.hub.opts.MaxInvalidFrames {
+			s.closeWith(wire.ClosePolicy)
+		}
 		return nil, &Error{Code: wire.CodeUnauthorized, Message: "the token did not pass"}
 	}
 	if p.UserID != cur.UserID {
 		return nil, &Error{Code: wire.CodeForbidden, Message: "the token names another user"}
 	}
-	p.Refresh = cur.Refresh
 	s.mu.Lock()
+	if s.state == gone {
+		s.mu.Unlock()
+		return nil, ErrSessionClosed
+	}
+	// A token with the same expiry (a provider that caches its token) is
+	// not told again.
+	s.noticed = s.noticed && p.Expires.Equal(cur.Expires)
 	s.principal.Store(&p)
 	s.watchExpiry(&p)
 	s.mu.Unlock()

@@ -17,6 +17,7 @@ type Session struct {
 	conn      *websocket.Conn // reads and control frames; data frames go to out
 	id        string
 	principal atomic.Pointer[Principal] // replaced by a refresh under mu
+	refresher Refresher                 // nil: refresh requests are refused
 	ctx       *cancelable               // made by Context; guarded by mu
 	limiter   *rate.Limiter             // made on the first frame; reader goroutine only
 	output    *rate.Limiter             // made on the first large answer; handler goroutine only
@@ -40,6 +41,7 @@ type Session struct {
 	mu       sync.Mutex
 	state    closeState
 	handling bool
+	noticed  bool // token.expiring was sent for the principal's expiry
 	closeErr *CloseError
 	in       []incoming
 	inBytes  int

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -93,7 +95,10 @@ func New(h *hub.Hub, o Options) gin.HandlerFunc {
 	}
 	addrs := &addrLimiter{max: o.MaxConnsPerAddr, n: make(map[string]int)}
 	admit := newAdmission(o.AdmitRate, o.AdmitBurst)
-	engine := gin.New() // the Gin contexts of refreshes
+	// The Gin contexts of refreshes: their remote address is the client's
+	// address as the upgrade's engine saw it, proxies resolved.
+	engine := gin.New()
+	_ = engine.SetTrustedProxies(nil)
 	refuse := func(c *gin.Context, status int, code wire.Code, message string) {
 		if o.Observer != nil {
 			o.Observer.Refused(code)
@@ -124,11 +129,6 @@ func New(h *hub.Hub, o Options) gin.HandlerFunc {
 			shuttingDown(c)
 			return
 		}
-		if wait, ok := admit.take(); !ok {
-			c.Header("Retry-After", wait)
-			refuse(c, http.StatusServiceUnavailable, wire.CodeUnavailable, "too many connections at once: retry later")
-			return
-		}
 		if origin := r.Header.Get("Origin"); !origins.allow(origin, r.Host) {
 			log.Info("ginws: origin refused", "origin", logtext.Clip(origin), "addr", c.ClientIP())
 			refuse(c, http.StatusForbidden, wire.CodeForbiddenOrigin, "origin not allowed")
@@ -140,6 +140,13 @@ func New(h *hub.Hub, o Options) gin.HandlerFunc {
 			refuse(c, http.StatusUnauthorized, wire.CodeUnauthorized, "malformed token")
 			return
 		}
+		// Admitted before the token is checked: that is the work a storm
+		// of reconnects would crowd the node with.
+		if wait, ok := admit.take(); !ok {
+			c.Header("Retry-After", wait)
+			refuse(c, http.StatusServiceUnavailable, wire.CodeUnavailable, "too many connections at once: retry later")
+			return
+		}
 		p, err := o.Auth.Authenticate(c, token)
 		if err != nil {
 			// The error may quote claims (or, from an Authenticator of the
@@ -148,13 +155,12 @@ func New(h *hub.Hub, o Options) gin.HandlerFunc {
 			refuse(c, http.StatusUnauthorized, wire.CodeUnauthorized, "authentication failed")
 			return
 		}
-		p.Refresh = refresher(o.Auth, r, engine)
 		addr := c.ClientIP()
 		if !addrs.acquire(addr) {
 			refuse(c, http.StatusTooManyRequests, wire.CodeTooManyConnections, "too many connections from this address")
 			return
 		}
-		err = h.Accept(c.Writer, r, p, func() { addrs.release(addr) })
+		err = h.AcceptRefreshable(c.Writer, r, p, func() { addrs.release(addr) }, refresher(o.Auth, c, engine))
 		switch {
 		case errors.Is(err, hub.ErrTooManySessions):
 			refuse(c, http.StatusTooManyRequests, wire.CodeTooManyConnections, "too many connections for this user")
@@ -231,31 +237,37 @@ func (a *admission) take() (retryAfter string, ok bool) {
 		return "", true
 	}
 	now := time.Now()
-	r := a.lim.ReserveN(now, 1)
-	delay := r.DelayFrom(now)
-	if delay == 0 {
+	if a.lim.AllowN(now, 1) {
 		return "", true
 	}
-	r.CancelAt(now)
-	return strconv.Itoa(max(1, int(math.Ceil(delay.Seconds())))), false
+	delay := (1 - a.lim.TokensAt(now)) / float64(a.lim.Limit())
+	return strconv.Itoa(max(1, int(math.Ceil(delay)))), false
 }
 
 // refresher checks the tokens of a session's in-band refreshes
-// (PROTOCOL.md section 6) with the Authenticator of its upgrade. That gets
-// a Gin context whose request is like the upgrade's (method, URL, host,
-// remote address) but without its headers, which the session does not
-// keep, nor the values earlier handlers set: FromGinContext refuses every
-// refresh.
-func refresher(auth Authenticator, r *http.Request, engine *gin.Engine) func(context.Context, string) (hub.Principal, error) {
-	method, target, host, remote := r.Method, r.URL.RequestURI(), r.Host, r.RemoteAddr
+// (PROTOCOL.md section 6) as the upgrade's was: the same shape checks, then
+// the Authenticator. That gets a Gin context whose request is like the
+// upgrade's (method, path, host, route parameters, TLS state, and as
+// remote address the client's, c.ClientIP() of the upgrade) but without its
+// query or headers, which may hold the old token and which the session
+// does not keep, nor the values earlier handlers set: FromGinContext
+// refuses every refresh.
+func refresher(auth Authenticator, up *gin.Context, engine *gin.Engine) hub.Refresher {
+	r := up.Request
+	method, path, host, tls := r.Method, r.URL.Path, r.Host, r.TLS
+	remote := net.JoinHostPort(up.ClientIP(), "0")
+	params := slices.Clone(up.Params)
 	return func(ctx context.Context, token string) (hub.Principal, error) {
-		req, err := http.NewRequestWithContext(ctx, method, target, nil)
+		if wellFormed(token) == "" {
+			return hub.Principal{}, ErrInvalidToken
+		}
+		req, err := http.NewRequestWithContext(ctx, method, path, nil)
 		if err != nil {
 			return hub.Principal{}, err
 		}
-		req.Host, req.RemoteAddr = host, remote
+		req.Host, req.RemoteAddr, req.TLS = host, remote, tls
 		c := gin.CreateTestContextOnly(discard{}, engine)
-		c.Request = req
+		c.Request, c.Params = req, params
 		return auth.Authenticate(c, token)
 	}
 }

@@ -541,3 +541,58 @@ func TestRefreshAppliesTheNewToken(t *testing.T) {
 	assert.JSONEq(t, fmt.Sprintf(`{"expires":%d}`, claims["exp"].(int64)*1000), string(f.Data))
 	assert.Equal(t, "ack", code(c.Request("admin.only", "6", "", nil)), "the new roles apply")
 }
+
+// The Authenticator is the application's code: a panic during a refresh is
+// an internal error for that request, and the session and the process go
+// on. It sees the client's address as the upgrade did, proxies resolved,
+// and the route's parameters.
+func TestRefreshContext(t *testing.T) {
+	type seen struct{ ip, room string }
+	calls := make(chan seen, 4)
+	auth := middleware.AuthFunc(func(c *gin.Context, token string) (hub.Principal, error) {
+		if token == "boom" {
+			panic("the application's bug")
+		}
+		calls <- seen{c.ClientIP(), c.Param("room")}
+		return hub.Principal{UserID: "alice"}, nil
+	})
+	engine := gin.New()
+	require.NoError(t, engine.SetTrustedProxies([]string{"127.0.0.1"}))
+	s := wstest.StartApp(t, wstest.NewHub(hub.Options{}), wstest.App{Engine: engine, Path: "/ws/:room",
+		Routes:     func(r *gin.Engine, ws gin.HandlerFunc) { r.GET("/ws/:room", ws) },
+		Middleware: middleware.Options{Auth: auth}})
+	c := wstest.Dial(t, strings.TrimSuffix(s.URL, "/ws/:room")+"/ws/lobby", http.Header{"Authorization": {"Bearer alice"}, "X-Forwarded-For": {"203.0.113.9"}})
+	upgrade := <-calls
+	assert.Equal(t, seen{"203.0.113.9", "lobby"}, upgrade)
+
+	f := c.Request("refresh", "1", "", map[string]string{"token": "boom"})
+	require.NotNil(t, f.Error)
+	assert.Equal(t, "internal", f.Error.Code)
+	f = c.Request("refresh", "2", "", map[string]string{"token": "again"})
+	assert.Equal(t, "ack", f.Type, "the session goes on")
+	assert.Equal(t, upgrade, <-calls, "the refresh sees what the upgrade saw")
+}
+
+// token.expiring comes once per expiry: a refresh with a token that
+// expires at the same time (a provider that caches its token) is not told
+// again, and the session ends with 4401 at that time.
+func TestTokenExpiringOncePerExpiry(t *testing.T) {
+	s := wstest.StartApp(t, wstest.NewHub(hub.Options{}), wstest.App{})
+	claims := wstest.Claims("alice")
+	claims["exp"] = time.Now().Add(3 * time.Second).Unix()
+	tok := wstest.Token(t, claims)
+	c := wstest.Dial(t, s.URL, wstest.Bearer(tok))
+	notice := c.ReadUntil("token.expiring")
+	var in struct{ In int64 }
+	require.NoError(t, json.Unmarshal(notice.Data, &in))
+	assert.Positive(t, in.In)
+	c.Send(map[string]any{"type": "refresh", "id": "r", "data": map[string]string{"token": tok}})
+	for {
+		f, ce := c.Next()
+		if ce != nil {
+			assert.Equal(t, 4401, ce.Code)
+			return
+		}
+		require.NotEqual(t, "token.expiring", f.Type, "told once")
+	}
+}

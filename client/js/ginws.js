@@ -329,7 +329,7 @@ export class Client {
     if (info.code === 4429) delay = Math.max(delay, this._o.rateLimitDelay);
     // Retry-After, and as long again in jitter, so that the clients a node
     // refused together do not come back together.
-    if (info.retryAfter > 0) delay = Math.max(delay, info.retryAfter * (1 + this._o.random()));
+    if (info.retryAfter > 0) delay = Math.max(delay, Math.min(this._o.maxDelay, info.retryAfter * (1 + this._o.random())));
     this._setState('reconnecting', { ...info, retryAt: Date.now() + delay });
     this._timer = setTimeout(() => {
       this._setState('connecting');
