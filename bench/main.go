@@ -38,6 +38,7 @@ var (
 	writers  = flag.Int("writers", 0, "hub.Options.Writers of the ginws server (0: its default)")
 	multi    = flag.Bool("multinode", true, "measure several nodes on Redis and on a Redis Cluster (needs redis-server and redis-cli)")
 	mconns   = flag.Int("mconns", 3000, "connections of the multi-node scenario, spread over the nodes")
+	herdN    = flag.Int("herd", 10000, "clients that connect at once in the crowd scenario, with and without admission (0: skip it)")
 	mhistory = flag.Int("mhistory", 100, "events each room of the multi-node scenario keeps in its history (0: none)")
 )
 
@@ -64,6 +65,9 @@ func main() {
 	}
 	if *multi {
 		r.multiNode(dir)
+	}
+	if *herdN > 0 {
+		r.herd(dir)
 	}
 	r.allocs()
 	text := r.markdown()
@@ -245,6 +249,7 @@ type report struct {
 	fanRatios   []fanRatio
 	nodeRuns    []nodeRun
 	userRuns    []userRun
+	herds       []herdRun
 	// allocations per event sent to 1,000 sessions, and for encoding it
 	// alone (hub's BenchmarkBroadcastEncodeOnce and BenchmarkEncodeOnly)
 	allocsBroadcast, allocsEncode float64
@@ -557,6 +562,7 @@ func (r *report) markdown() string {
 		b.WriteString("\n")
 	}
 	b.WriteString(r.multiNodeMarkdown())
+	b.WriteString(r.herdMarkdown())
 	fmt.Fprintf(&b, "\n## Allocations\n\nAn event sent to 1,000 sessions: %.0f allocations; encoding it alone: %.0f (`go test -bench 'BroadcastEncodeOnce|EncodeOnly' -benchmem ./hub`).\n", r.allocsBroadcast, r.allocsEncode)
 	b.WriteString(r.targets())
 	return b.String()

@@ -15,6 +15,11 @@
 //	                      and how many
 //	storm N               open N more connections, 64 at a time, and print
 //	                      the connections per second
+//	herd N                N more clients connect at once, as clients do after
+//	                      their node went away, retrying as they do; print
+//	                      the seconds until all are in, the attempts, the
+//	                      refusals (503) and the clients that gave up; then
+//	                      close them
 //	quit                  close everything and exit
 //
 // The load tool shares the machine's CPUs with the server, so it counts
@@ -75,8 +80,12 @@ func main() {
 			return c, nil, err
 		}
 		d := websocket.Dialer{NetDial: dialer(i).Dial, HandshakeTimeout: 10 * time.Second}
-		c, _, err := d.Dial(urls[i%len(urls)], http.Header{"Authorization": {"Bearer u" + strconv.Itoa(i)}})
+		c, resp, err := d.Dial(urls[i%len(urls)], http.Header{"Authorization": {"Bearer u" + strconv.Itoa(i)}})
 		if err != nil {
+			if resp != nil && resp.StatusCode == http.StatusServiceUnavailable {
+				secs, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+				return nil, nil, refused(time.Duration(secs) * time.Second)
+			}
 			return nil, nil, err
 		}
 		// What the server sends first is read here, so that the epoll
@@ -176,6 +185,13 @@ func main() {
 				}
 			}
 			fmt.Printf("%.0f %d\n", rate, failed.Load())
+		case len(f) == 2 && f[0] == "herd":
+			n, _ := strconv.Atoi(f[1])
+			secs, attempts, refusals, failed := herd(n, func(i int) (net.Conn, error) {
+				nc, _, err := open(len(all) + i)
+				return nc, err
+			})
+			fmt.Printf("%.3f %d %d %d\n", secs, attempts, refusals, failed)
 		case len(f) == 1 && f[0] == "quit":
 			loops.stop()
 			for _, c := range all {
@@ -298,4 +314,51 @@ func percentiles(d []time.Duration) [4]float64 {
 	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
 	q := func(p float64) float64 { return float64(d[min(len(d)-1, int(p*float64(len(d))))].Microseconds()) }
 	return [4]float64{q(0.5), q(0.99), q(0.999), float64(len(d))}
+}
+
+// refused is an upgrade the server refused with 503 and Retry-After.
+type refused time.Duration
+
+func (r refused) Error() string { return fmt.Sprintf("503, retry after %v", time.Duration(r)) }
+
+// herd has n clients connect at once (up to 1,000 dials in flight, within
+// the file descriptors of a test machine). A refused client waits the
+// server's Retry-After and as much again in jitter, as ginws's clients do;
+// after another failure 100 ms and jitter. One that is not in after a
+// minute gives up.
+func herd(n int, dial func(i int) (net.Conn, error)) (secs float64, attempts, refusals, failed int64) {
+	var na, nr, nf atomic.Int64
+	conns := make([]net.Conn, n)
+	sem := make(chan struct{}, 1000)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+				sem <- struct{}{}
+				na.Add(1)
+				nc, err := dial(i)
+				<-sem
+				if err == nil {
+					conns[i] = nc
+					return
+				}
+				wait := 100 * time.Millisecond
+				if r, ok := err.(refused); ok {
+					nr.Add(1)
+					wait = max(time.Duration(r), wait)
+				}
+				time.Sleep(wait + rand.N(wait))
+			}
+			nf.Add(1)
+		})
+	}
+	wg.Wait()
+	secs = time.Since(start).Seconds()
+	for _, c := range conns {
+		if c != nil {
+			c.Close()
+		}
+	}
+	return secs, na.Load(), nr.Load(), nf.Load()
 }

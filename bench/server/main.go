@@ -59,6 +59,7 @@ func main() {
 	redisURL := flag.String("redis", "", "ginws: the Redis broker on this Redis URL (one of many nodes)")
 	redisCluster := flag.String("redis-cluster", "", "ginws: the Redis broker on this Redis Cluster (addresses, comma-separated)")
 	history := flag.Int("history", 0, "ginws: every room keeps its last N events (hub.RoomOptions.History)")
+	admit := flag.Float64("admit", 0, "ginws: upgrades admitted per second, and at once (middleware.Options.AdmitRate and AdmitBurst); 0: all")
 	flag.Parse()
 	gin.SetMode(gin.ReleaseMode)
 	for _, a := range []string{*addr, *control} {
@@ -89,7 +90,7 @@ func main() {
 			}
 			opts.Broker = b
 		}
-		srv = serveGinws(ln, opts)
+		srv = serveGinws(ln, opts, *admit)
 	case "melody":
 		srv = serveMelody(ln)
 	case "tcp":
@@ -176,17 +177,21 @@ func encodeEvent(size int, made time.Time) []byte {
 
 type ginwsServer struct{ h *hub.Hub }
 
-func serveGinws(ln net.Listener, opts hub.Options) server {
+func serveGinws(ln net.Listener, opts hub.Options, admit float64) server {
 	opts.Logger, opts.MaxSessionsPerUser, opts.RateLimit = slog.New(slog.DiscardHandler), -1, -1
 	h := hub.New(opts)
 	hub.Handle(h, "echo", func(_ *hub.Context, in json.RawMessage) (any, error) { return in, nil })
 	r := gin.New()
-	r.GET("/ws", middleware.New(h, middleware.Options{
+	mo := middleware.Options{
 		Auth:   middleware.AuthFunc(func(_ *gin.Context, token string) (hub.Principal, error) { return hub.Principal{UserID: token}, nil }),
 		Logger: slog.New(slog.DiscardHandler),
-		// The scenarios measure connecting as fast as the server can.
+		// Most scenarios measure connecting as fast as the server can.
 		AdmitRate: -1,
-	}))
+	}
+	if admit > 0 {
+		mo.AdmitRate, mo.AdmitBurst = admit, int(admit)
+	}
+	r.GET("/ws", middleware.New(h, mo))
 	go func() { log.Fatal(http.Serve(ln, r)) }()
 	return &ginwsServer{h: h}
 }
