@@ -38,6 +38,7 @@ var (
 	writers  = flag.Int("writers", 0, "hub.Options.Writers of the ginws server (0: its default)")
 	multi    = flag.Bool("multinode", true, "measure several nodes on Redis and on a Redis Cluster (needs redis-server and redis-cli)")
 	mconns   = flag.Int("mconns", 3000, "connections of the multi-node scenario, spread over the nodes")
+	deployN  = flag.Int("deploy", 5000, "clients moved from one node to another in the rolling-deploy scenario, with and without a drain window (0: skip it; needs redis-server); 10,000 exhausts the loopback ports of one machine through the balancers")
 	herdN    = flag.Int("herd", 10000, "clients that connect at once in the crowd scenario, with and without admission (0: skip it)")
 	mhistory = flag.Int("mhistory", 100, "events each room of the multi-node scenario keeps in its history (0: none)")
 )
@@ -68,6 +69,9 @@ func main() {
 	}
 	if *herdN > 0 {
 		r.herd(dir)
+	}
+	if *deployN > 0 {
+		r.deploy(dir)
 	}
 	r.allocs()
 	text := r.markdown()
@@ -250,6 +254,7 @@ type report struct {
 	nodeRuns    []nodeRun
 	userRuns    []userRun
 	herds       []herdRun
+	deploys     []deployRun
 	// allocations per event sent to 1,000 sessions, and for encoding it
 	// alone (hub's BenchmarkBroadcastEncodeOnce and BenchmarkEncodeOnly)
 	allocsBroadcast, allocsEncode float64
@@ -563,6 +568,7 @@ func (r *report) markdown() string {
 	}
 	b.WriteString(r.multiNodeMarkdown())
 	b.WriteString(r.herdMarkdown())
+	b.WriteString(r.deployMarkdown())
 	fmt.Fprintf(&b, "\n## Allocations\n\nAn event sent to 1,000 sessions: %.0f allocations; encoding it alone: %.0f (`go test -bench 'BroadcastEncodeOnce|EncodeOnly' -benchmem ./hub`).\n", r.allocsBroadcast, r.allocsEncode)
 	b.WriteString(r.targets())
 	return b.String()

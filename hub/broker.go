@@ -90,6 +90,13 @@ type PresenceStore interface {
 	Members(ctx context.Context, room string) ([]Member, error)
 }
 
+// MemberCounter is implemented by presence stores that count a room's
+// members without listing them; a join's ack says how many there are, and
+// a crowd joining one room would otherwise read it whole once per join.
+type MemberCounter interface {
+	CountMembers(ctx context.Context, room string) (int, error)
+}
+
 // SessionCounter is implemented by brokers that count a user's sessions on
 // every node, so that MaxSessionsPerUser holds across nodes. Acquire
 // returns ErrTooManySessions when the user is at max; release frees the slot.

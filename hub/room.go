@@ -140,7 +140,11 @@ func (h *Hub) join(c *Context, data json.RawMessage) (func(), error) {
 				h.reportError(s, err)
 			}
 		}
-		if members, err := ps.Members(c, c.room); err == nil {
+		if mc, ok := ps.(MemberCounter); ok {
+			if count, err := mc.CountMembers(c, c.room); err == nil {
+				n = count
+			}
+		} else if members, err := ps.Members(c, c.room); err == nil {
 			n = len(members)
 		}
 	}

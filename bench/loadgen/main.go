@@ -22,6 +22,9 @@
 //	                      close them
 //	quit                  close everything and exit
 //
+// With -balance A,B it is instead a load balancer in front of two nodes
+// (balance.go).
+//
 // The load tool shares the machine's CPUs with the server, so it counts
 // events with a few epoll loops (epoll.go) rather than a goroutine per
 // connection. Round trips are measured by a second instance with -probe and
@@ -60,7 +63,20 @@ func main() {
 	first := flag.Int("first", 2, "first loopback source address 127.0.0.FIRST ...")
 	sources := flag.Int("sources", 8, "... and how many, one after the other")
 	rooms := flag.String("rooms", "", "comma-separated sizes K: the first K connections join room kK")
+	balanceTo := flag.String("balance", "", "A,B: be a load balancer in front of two nodes instead (see balance)")
+	health := flag.String("health", "", "with -balance: node A's health check URL")
 	flag.Parse()
+	if a, b, ok := strings.Cut(*balanceTo, ","); ok {
+		quit := make(chan struct{})
+		go func() {
+			in := bufio.NewScanner(os.Stdin)
+			for in.Scan() && in.Text() != "quit" {
+			}
+			close(quit)
+		}()
+		balance(a, b, *health, quit)
+		return
+	}
 
 	urls := strings.Split(*url, ",")
 	var sizes []int

@@ -7,13 +7,15 @@
 //	tcp     a raw TCP server writing pre-encoded WebSocket frames, one write
 //	        system call per message: the physical floor of a delivery
 //
-// Control API: GET /stats (memory, CPU, connections), POST /gc,
+// Control API: GET /stats (memory, CPU, connections), POST /gc, GET /healthz
+// (503 once the hub shuts down), POST /shutdown (the hub's, with -drain),
 // POST /broadcast?count=N&size=B&room=R&user=U&interval=D&stamp=1&publishers=P
 // (room and user: ginws only). With -redis or -redis-cluster the ginws server is one
 // node of many.
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -59,6 +61,8 @@ func main() {
 	redisURL := flag.String("redis", "", "ginws: the Redis broker on this Redis URL (one of many nodes)")
 	redisCluster := flag.String("redis-cluster", "", "ginws: the Redis broker on this Redis Cluster (addresses, comma-separated)")
 	history := flag.Int("history", 0, "ginws: every room keeps its last N events (hub.RoomOptions.History)")
+	drain := flag.Duration("drain", 0, "ginws: hub.Options.DrainWindow, for POST /shutdown")
+	logs := flag.Bool("log", false, "ginws: the hub's warnings and errors to standard error")
 	admit := flag.Float64("admit", 0, "ginws: upgrades admitted per second, and at once (middleware.Options.AdmitRate and AdmitBurst); 0: all")
 	flag.Parse()
 	gin.SetMode(gin.ReleaseMode)
@@ -76,6 +80,10 @@ func main() {
 	case "ginws":
 		opts := hub.Options{Writers: *writers, SendQueueFrames: *queue, SendQueueBytes: *queue << 10,
 			PingInterval: *heartbeat, HeartbeatTimeout: 2 * *heartbeat}
+		opts.DrainWindow = *drain
+		if *logs {
+			opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("node", ln.Addr().String())
+		}
 		if *history > 0 {
 			opts.Rooms = hub.MatchRooms([]string{"*"}, map[string]hub.RoomOptions{"*": {History: hub.HistoryOptions{Size: *history}}})
 		}
@@ -104,6 +112,21 @@ func main() {
 	}
 	http.HandleFunc("/stats", func(w http.ResponseWriter, _ *http.Request) {
 		_ = json.NewEncoder(w).Encode(stats(srv))
+	})
+	// A load balancer's health check, and a deploy's SIGTERM (ginws).
+	http.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if g, ok := srv.(*ginwsServer); ok && !g.h.Accepting() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	http.HandleFunc("/shutdown", func(w http.ResponseWriter, _ *http.Request) {
+		if g, ok := srv.(*ginwsServer); ok {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				_ = g.h.Shutdown(ctx)
+			}()
+		}
 	})
 	http.HandleFunc("/gc", func(w http.ResponseWriter, _ *http.Request) {
 		runtime.GC()
@@ -178,7 +201,10 @@ func encodeEvent(size int, made time.Time) []byte {
 type ginwsServer struct{ h *hub.Hub }
 
 func serveGinws(ln net.Listener, opts hub.Options, admit float64) server {
-	opts.Logger, opts.MaxSessionsPerUser, opts.RateLimit = slog.New(slog.DiscardHandler), -1, -1
+	opts.MaxSessionsPerUser, opts.RateLimit = -1, -1
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	h := hub.New(opts)
 	hub.Handle(h, "echo", func(_ *hub.Context, in json.RawMessage) (any, error) { return in, nil })
 	r := gin.New()

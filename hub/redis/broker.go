@@ -100,6 +100,7 @@ var (
 	_ hub.Broker         = (*Broker)(nil)
 	_ hub.UserRouter     = (*Broker)(nil)
 	_ hub.PresenceStore  = (*Broker)(nil)
+	_ hub.MemberCounter  = (*Broker)(nil)
 	_ hub.SessionCounter = (*Broker)(nil)
 	_ hub.HealthChecker  = (*Broker)(nil)
 )

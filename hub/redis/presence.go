@@ -84,6 +84,19 @@ func (b *Broker) Members(ctx context.Context, room string) ([]hub.Member, error)
 	return out, nil
 }
 
+// CountMembers counts room's members on every node whose entries have not
+// expired, without listing them.
+func (b *Broker) CountMembers(ctx context.Context, room string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)
+	defer cancel()
+	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	n, err := b.client.ZCount(ctx, b.keyPresence(room), "("+now, "+inf").Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis broker: %w", err)
+	}
+	return int(n), nil
+}
+
 // acquire atomically drops expired reservations, checks the count and adds one.
 var acquire = goredis.NewScript(`
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
