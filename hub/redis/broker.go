@@ -21,6 +21,7 @@ const (
 	DefaultPublishTimeout = time.Second
 	DefaultPresenceTTL    = 30 * time.Second
 	DefaultPartitions     = 16
+	DefaultPoolSize       = 100
 )
 
 // Options configures a Broker. One of URL, Addrs and Client is required.
@@ -46,8 +47,18 @@ type Options struct {
 	// By default 16.
 	Partitions int
 	// PublishTimeout bounds a publish: with Redis unreachable, Emit fails
-	// after at most this long instead of hanging. By default 1 s.
+	// after at most this long instead of hanging. It bounds the other
+	// round trips too, waiting for a pooled connection included. By
+	// default 1 s.
 	PublishTimeout time.Duration
+	// PoolSize is how many connections the broker keeps to Redis (to each
+	// master on a cluster) besides its subscriptions. A join makes three
+	// or four round trips (presence, its count, the history), so a crowd
+	// reconnecting after a deploy needs more than go-redis's default of
+	// ten per CPU: with 20 on two cores, bench/'s rolling deploy timed out
+	// history reads and clients lost their recovery. By default 100; a
+	// pool_size in URL wins. Ignored with Client.
+	PoolSize int
 	// PresenceTTL is how long a node's presence entries and session counts
 	// outlive it when it dies without cleaning up; a live node refreshes
 	// them every third of it. By default 30 s.
@@ -117,6 +128,9 @@ func New(opts Options) (*Broker, error) {
 	if opts.PublishTimeout == 0 {
 		opts.PublishTimeout = DefaultPublishTimeout
 	}
+	if opts.PoolSize <= 0 {
+		opts.PoolSize = DefaultPoolSize
+	}
 	if opts.PresenceTTL == 0 {
 		opts.PresenceTTL = DefaultPresenceTTL
 	}
@@ -144,11 +158,14 @@ func New(opts Options) (*Broker, error) {
 		// Fail fast while Redis is away; the hub keeps serving locally.
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = opts.PublishTimeout, opts.PublishTimeout, opts.PublishTimeout
 		o.MaxRetries = 1
+		if o.PoolSize == 0 { // the URL's pool_size wins
+			o.PoolSize = opts.PoolSize
+		}
 		b.client = goredis.NewClient(o)
 	case len(opts.Addrs) > 0:
 		b.client = goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: opts.Addrs,
 			DialTimeout: opts.PublishTimeout, ReadTimeout: opts.PublishTimeout, WriteTimeout: opts.PublishTimeout,
-			MaxRetries: 1})
+			MaxRetries: 1, PoolSize: opts.PoolSize})
 	default:
 		return nil, errors.New("redis broker: Options.URL, Options.Addrs or Options.Client is required")
 	}
