@@ -319,16 +319,7 @@ func TestHealthzDuringShutdown(t *testing.T) {
 	conn, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws", wstest.Bearer(tok))
 	require.NoError(t, err)
 	defer conn.Close()
-	stopped := make(chan error, 1)
-	go func() { stopped <- stop() }()
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(base + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusServiceUnavailable
-	}, 30*time.Second, 5*time.Millisecond, "/healthz answers 503 while the hub shuts down")
+	stopped := stopAndWaitForHealthz503(t, base, stop)
 	_, _, err = websocket.DefaultDialer.Dial("ws://"+addr+"/ws", wstest.Bearer(tok))
 	assert.Error(t, err, "no new sessions during shutdown")
 	conn.Close()
@@ -670,16 +661,7 @@ func TestDrainOnStop(t *testing.T) {
 		tok := loginToken(t, base, "u"+strconv.Itoa(i), "member", nil)
 		readers = append(readers, wstest.Dial(t, "ws://"+addr+"/ws", wstest.Bearer(tok)).Background())
 	}
-	stopped := make(chan error, 1)
-	go func() { stopped <- stop() }()
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(base + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusServiceUnavailable
-	}, 10*time.Second, time.Millisecond, "/healthz answers 503 from the drain's start")
+	stopped := stopAndWaitForHealthz503(t, base, stop)
 	ref := wstest.Refuse(t, "ws://"+addr+"/ws", wstest.Bearer(loginToken(t, base, "late", "member", nil)))
 	assert.Equal(t, http.StatusServiceUnavailable, ref.Status)
 	assert.NotEmpty(t, ref.Header.Get("Retry-After"))
@@ -706,4 +688,22 @@ func TestDrainOnStop(t *testing.T) {
 	spread := slices.MaxFunc(times, time.Time.Compare).Sub(slices.MinFunc(times, time.Time.Compare))
 	assert.GreaterOrEqual(t, spread, window*(n-2)/n, "the closes are spread over the window")
 	require.NoError(t, waitFor(t, stopped))
+}
+
+// stopAndWaitForHealthz503 stops the example on a goroutine (SIGTERM's
+// path) and returns once /healthz answers 503: the shutdown (or drain) has
+// begun. The channel receives run's error.
+func stopAndWaitForHealthz503(t *testing.T, base string, stop func() error) <-chan error {
+	t.Helper()
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(base + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusServiceUnavailable
+	}, 30*time.Second, time.Millisecond, "/healthz answers 503 from the start of the shutdown")
+	return stopped
 }
