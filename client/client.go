@@ -305,9 +305,14 @@ func (c *Client) serve(conn *websocket.Conn) error {
 	for {
 		// The heartbeat goroutine closes the connection when pongs stop.
 		_ = conn.SetReadDeadline(time.Time{})
+		var typ int
 		var data []byte
-		if _, data, err = conn.ReadMessage(); err != nil {
+		if typ, data, err = conn.ReadMessage(); err != nil {
 			break
+		}
+		if typ == websocket.BinaryMessage {
+			c.dispatch(binaryType, Event{Data: data})
+			continue
 		}
 		c.receive(data, &lastPong)
 	}
@@ -374,10 +379,14 @@ func (c *Client) heartbeat(conn *websocket.Conn, interval time.Duration, lastPon
 }
 
 func (c *Client) write(conn *websocket.Conn, data []byte) error {
+	return c.writeMessage(conn, websocket.TextMessage, data)
+}
+
+func (c *Client) writeMessage(conn *websocket.Conn, typ int, data []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	_ = conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	return conn.WriteMessage(websocket.TextMessage, data)
+	return conn.WriteMessage(typ, data)
 }
 
 // receive handles one server frame, which may be an array of frames.
@@ -459,14 +468,49 @@ func (c *Client) event(ev Event) {
 	if r := c.rooms[ev.Room]; r != nil && ev.Offset > r.offset {
 		r.offset = ev.Offset
 	}
-	fns := make([]func(Event), 0, len(c.handlers[ev.Type]))
-	for _, fn := range c.handlers[ev.Type] {
+	c.mu.Unlock()
+	c.dispatch(ev.Type, ev)
+}
+
+// binaryType is where binary frames' handlers are kept among the events'
+// (no event type is empty).
+const binaryType = ""
+
+// dispatch calls the handlers of typ with ev, outside the lock.
+func (c *Client) dispatch(typ string, ev Event) {
+	c.mu.Lock()
+	fns := make([]func(Event), 0, len(c.handlers[typ]))
+	for _, fn := range c.handlers[typ] {
 		fns = append(fns, fn)
 	}
 	c.mu.Unlock()
 	for _, fn := range fns {
 		fn(ev)
 	}
+}
+
+// OnBinary registers fn for the binary frames the server sends
+// (Target.EmitBinary, Session.EmitBinary); data is the frame's payload. fn
+// runs on the client's reading goroutine: it must not block.
+func (c *Client) OnBinary(fn func(data []byte)) (off func()) {
+	return c.On(binaryType, func(ev Event) { fn(ev.Data) })
+}
+
+// SendBinary sends data as one binary frame, for the server's
+// Hub.HandleBinary; the server answers nothing unless its handler does.
+// While the client is not connected it fails with ErrNotConnected: unlike
+// requests, binary frames are not queued.
+func (c *Client) SendBinary(data []byte) error {
+	c.mu.Lock()
+	conn := c.conn
+	c.mu.Unlock()
+	if conn == nil {
+		return ErrNotConnected
+	}
+	if err := c.writeMessage(conn, websocket.BinaryMessage, data); err != nil {
+		return fmt.Errorf("client: send binary: %w", err)
+	}
+	return nil
 }
 
 // On registers fn for events of type typ (all rooms; check Event.Room) and

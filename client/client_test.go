@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -576,4 +577,32 @@ func (p *cutter) cut() {
 		_ = c.Close()
 	}
 	p.conns = nil
+}
+
+// Binary frames go both ways: SendBinary reaches the hub's binary handler,
+// and what the hub sends with EmitBinary reaches OnBinary, bytes intact.
+func TestBinaryBothWays(t *testing.T) {
+	h := wstest.NewHub(hub.Options{})
+	h.HandleBinary(func(c *hub.Context, data []byte) error {
+		// Echoed reversed, so that the test sees the server's own frame.
+		out := slices.Clone(data)
+		slices.Reverse(out)
+		return c.Session().EmitBinary(out)
+	})
+	s := wstest.StartApp(t, h, wstest.App{Middleware: middleware.Options{Auth: auth}})
+	c := newClient(t, client.Options{URL: s.URL, Token: staticToken("alice")})
+	got := make(chan []byte, 1)
+	off := c.OnBinary(func(data []byte) { got <- data })
+	defer off()
+	waitState(t, c, client.StateOpen)
+	payload := []byte{0, 1, 2, 0xff, 'x', 0x80}
+	require.NoError(t, c.SendBinary(payload))
+	select {
+	case data := <-got:
+		assert.Equal(t, []byte{0x80, 'x', 0xff, 2, 1, 0}, data)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no binary frame back")
+	}
+	require.NoError(t, c.Close())
+	assert.ErrorIs(t, c.SendBinary(payload), client.ErrNotConnected)
 }

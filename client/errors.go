@@ -20,6 +20,8 @@ var (
 	// ErrConnectionLost: the connection dropped after the request was
 	// sent; the server may or may not have handled it.
 	ErrConnectionLost = errors.New("client: connection lost before the answer")
+	// ErrNotConnected: SendBinary while the client is not connected.
+	ErrNotConnected = errors.New("client: not connected")
 )
 
 // Error is an error frame the server answered a request with.

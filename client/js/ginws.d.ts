@@ -85,6 +85,10 @@ export declare class Client {
   session: string | null;
   on<K extends string>(type: K, fn: (data: EventData<K>, event: ServerEvent<EventData<K>>) => void, opts?: { room?: string }): () => void;
   off(type: string, fn: Function): void;
+  /** Binary frames from the server: ArrayBuffer in browsers, Buffer with the ws package. */
+  onBinary(fn: (data: ArrayBuffer) => void): () => void;
+  /** One binary frame to the server's binary handler; throws GinwsError not_connected while offline (not queued). */
+  sendBinary(data: ArrayBuffer | ArrayBufferView | Blob): void;
   /** repeat: safe to handle twice, so it is sent again after a reconnect instead of failing with connection_lost. */
   request<K extends string, R = any>(type: K, data?: RequestData<K>, opts?: { room?: string; timeout?: number; repeat?: boolean }): Promise<R>;
   join(room: string): Promise<JoinResult>;

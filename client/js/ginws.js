@@ -52,6 +52,9 @@ export function retryAfter(value, max) {
   return Number.isFinite(ms) ? Math.min(Math.max(ms, 0), max) : 0;
 }
 
+// The key of binary frames' listeners among the events' (no event type is empty).
+const BINARY = '';
+
 const defaults = {
   baseDelay: 500,
   maxDelay: 30000,
@@ -148,6 +151,27 @@ export class Client {
    * @param {string} type
    * @param {Function} fn
    */
+  /**
+   * Listen to the binary frames the server sends (its EmitBinary).
+   * @param {(data: ArrayBuffer | Buffer) => void} fn ArrayBuffer in browsers, Buffer with the ws package
+   * @returns {() => void} a function that removes the listener
+   */
+  onBinary(fn) {
+    return this.on(BINARY, fn);
+  }
+
+  /**
+   * Send one binary frame, for the server's binary handler (HandleBinary);
+   * it answers nothing unless that handler does. Unlike requests, binary
+   * frames are not queued: while not connected this throws a GinwsError
+   * with code `not_connected`.
+   * @param {ArrayBuffer | ArrayBufferView | Blob} data
+   */
+  sendBinary(data) {
+    if (!this._ws || this.state !== 'open') throw new GinwsError('not_connected', 'not connected: binary frames are not queued');
+    this._ws.send(data);
+  }
+
   off(type, fn) {
     const set = this._handlers.get(type);
     if (!set) return;
@@ -231,8 +255,13 @@ export class Client {
     let openedAt = 0;
     let welcomed = false;
     ws.onopen = () => { openedAt = Date.now(); };
+    // Binary frames as ArrayBuffer in browsers; the ws package gives Buffer.
+    if (typeof ws.on !== 'function') ws.binaryType = 'arraybuffer';
     ws.onmessage = (ev) => {
-      if (typeof ev.data !== 'string') return;
+      if (typeof ev.data !== 'string') {
+        this._dispatch(BINARY, ev.data);
+        return;
+      }
       if (ev.data === 'pong') return;
       let parsed;
       try { parsed = JSON.parse(ev.data); } catch { return; }
@@ -387,10 +416,14 @@ export class Client {
       const r = this._rooms.get(f.room);
       if (r && f.offset > r.offset) r.offset = f.offset;
     }
-    const set = this._handlers.get(f.type);
+    this._dispatch(f.type, f.data, f);
+  }
+
+  _dispatch(type, ...args) {
+    const set = this._handlers.get(type);
     if (!set) return;
     for (const fn of [...set]) {
-      try { fn(f.data, f); } catch (e) { queueMicrotask(() => { throw e; }); }
+      try { fn(...args); } catch (e) { queueMicrotask(() => { throw e; }); }
     }
   }
 

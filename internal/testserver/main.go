@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -65,6 +66,12 @@ func main() {
 		return "ok", c.Hub().To(in.Room).Emit("chat.message", map[string]string{"user": c.User().UserID, "text": in.Text})
 	})
 	hub.Handle(h, "echo", func(c *hub.Context, in any) (any, error) { return in, nil })
+	// Binary frames come back reversed: the client sees the server's frame.
+	h.HandleBinary(func(c *hub.Context, data []byte) error {
+		out := slices.Clone(data)
+		slices.Reverse(out)
+		return c.Session().EmitBinary(out)
+	})
 	// join.me has the server join every session of the caller's user to a
 	// room (Hub.JoinUser), as an application would.
 	hub.Handle(h, "join.me", func(c *hub.Context, in struct {

@@ -286,3 +286,15 @@ test('a request marked repeat is sent again after the connection drops; others f
   assert.equal(await again, 2);
   c.close();
 });
+
+test('binary frames go both ways: sendBinary to the binary handler, onBinary gets a Buffer', async () => {
+  const c = client();
+  await until(() => c.state === 'open', 10000, 'open');
+  const got = new Promise((resolve) => c.onBinary(resolve));
+  c.sendBinary(Uint8Array.from([0, 1, 2, 255, 120, 128]));
+  const data = await got;
+  assert.ok(Buffer.isBuffer(data), 'a Buffer in Node');
+  assert.deepEqual([...data], [128, 120, 255, 2, 1, 0]);
+  c.close();
+  assert.throws(() => c.sendBinary(new Uint8Array(1)), (e) => e.code === 'not_connected');
+});
