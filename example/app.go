@@ -72,6 +72,7 @@ func newHub(log *slog.Logger, broker hub.Broker, m *metrics.Metrics, closeTimeou
 		DrainWindow:  drain,
 	})
 	m.Watch(h)
+	shareImages(h)
 	chatters := hub.RequireRole("member", "admin")
 	hub.Handle(h, "chat.send", func(c *hub.Context, in SendChat) (any, error) {
 		if !c.Session().InRoom(in.Room) {

@@ -707,3 +707,38 @@ func stopAndWaitForHealthz503(t *testing.T, base string, stop func() error) <-ch
 	}, 30*time.Second, time.Millisecond, "/healthz answers 503 from the start of the shutdown")
 	return stopped
 }
+
+// An image shared in a room reaches its members as a binary frame that
+// names the room and the sender; one over the limit, or for a room the
+// sender is not in, is refused with a clear error.
+func TestShareAnImage(t *testing.T) {
+	addr, _ := startApp(t, nil, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	alice, bob := chatClient(t, addr, "alice", "member"), chatClient(t, addr, "bob", "member")
+	for _, c := range []*client.Client{alice, bob} {
+		_, err := c.Join(ctx, "lobby")
+		require.NoError(t, err)
+	}
+	got := make(chan []byte, 1)
+	bob.OnBinary(func(data []byte) { got <- data })
+	image := []byte("\x89PNG\r\n\x1a\n not really")
+	require.NoError(t, alice.SendBinary(append([]byte("\x05lobby"), image...)))
+	assert.Equal(t, append([]byte("\x05lobby\x05alice"), image...), waitFor(t, got))
+
+	raw := wstest.Dial(t, "ws://"+addr+"/ws", wstest.Bearer(loginToken(t, "http://"+addr, "carol", "member", nil)))
+	raw.Join("lobby", nil)
+	for _, c := range []struct {
+		frame []byte
+		code  string
+	}{
+		{append([]byte("\x05lobby"), make([]byte, maxImage+1)...), "too_large"},
+		{append([]byte("\x05other"), image...), "not_member"},
+		{[]byte("\x09lobby"), "bad_request"},
+	} {
+		require.NoError(t, raw.Conn.WriteMessage(websocket.BinaryMessage, c.frame))
+		f := raw.ReadUntil("error")
+		require.NotNil(t, f.Error)
+		assert.Equal(t, c.code, f.Error.Code, f.Error.Message)
+	}
+}

@@ -398,12 +398,15 @@ export class Client {
       case 'ack':
         this._settle(f.id, null, f.data ?? null);
         return;
-      case 'error':
-        if (f.id) {
-          const e = f.error || {};
-          this._settle(f.id, new GinwsError(e.code || 'internal', e.message || 'error', e.fields));
-        }
+      case 'error': {
+        const e = f.error || {};
+        const err = new GinwsError(e.code || 'internal', e.message || 'error', e.fields);
+        // An error without id answers a frame that had none (a binary
+        // frame, say): on('error') listeners get it.
+        if (f.id) this._settle(f.id, err);
+        else this._dispatch('error', err, f);
         return;
+      }
     }
     if (f.type === 'token.expiring') this._refresh();
     if (f.type === 'room.joined' && f.room) {

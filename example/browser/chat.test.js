@@ -264,6 +264,34 @@ test('with tokens of 2 s the page keeps its session across several lifetimes, re
   }
 });
 
+test('an image shared in a room reaches the other page intact; one too large is refused in words', async () => {
+  browser ??= await launch();
+  const server = await startExample('127.0.0.1:0');
+  try {
+    const base = `http://${server.addr}/`;
+    const [alice, bob] = [await (await browser.newContext()).newPage(), await (await browser.newContext()).newPage()];
+    for (const [p, user] of [[alice, 'alice'], [bob, 'bob']]) {
+      p.setDefaultTimeout(WAIT);
+      await signIn(p, base, user);
+      await join(p, 'lobby');
+    }
+    // A 1x1 PNG: the other page decodes it, so its bytes arrived intact.
+    const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=', 'base64');
+    await alice.getByTestId('share-file').setInputFiles({ name: 'dot.png', mimeType: 'image/png', buffer: png });
+    await alice.getByTestId('share-submit').click();
+    const img = bob.getByTestId('shared-image');
+    await img.waitFor();
+    await bob.waitForFunction(() => /** @type {HTMLImageElement} */ (document.querySelector('[data-testid="shared-image"]')).naturalWidth === 1);
+    assert.equal(await img.getAttribute('alt'), 'an image shared by alice');
+
+    await alice.getByTestId('share-file').setInputFiles({ name: 'big.png', mimeType: 'image/png', buffer: Buffer.alloc(60 << 10) });
+    await alice.getByTestId('share-submit').click();
+    await alice.getByTestId('share-error').filter({ hasText: 'at most 48 KiB' }).waitFor();
+  } finally {
+    await server.stop();
+  }
+});
+
 test('a page waiting to reconnect gets back at once: "reconnect now", and when the network returns', async () => {
   browser ??= await launch();
   const server = await startExample('127.0.0.1:0');

@@ -47,6 +47,13 @@ function connect() {
   const c = state.client;
   /** @type {any} */ (window).ginws = c; // for the browser console
   c.on('chat.message', (m, ev) => addMessage(ev.room, m, ev.offset));
+  c.onBinary((data) => {
+    const { name, user, image } = decodeShare(data);
+    room(name).messages.push({ user, image: URL.createObjectURL(new Blob([image])), at: new Date().toISOString() });
+    if (name === state.active) renderMessages();
+  });
+  // Errors without a request id answer a binary frame: a refused image.
+  c.on('error', (err) => { $('share-error').textContent = err.message; });
   c.on('typing', (t, ev) => showTyping(ev.room, t.user));
   c.on('announcement', (a) => {
     const div = document.createElement('div');
@@ -187,6 +194,51 @@ function addMessage(name, m, offset) {
   if (name === state.active) renderMessages();
 }
 
+// Images go as binary frames (see share.go): [room length][room][image]
+// out, [room length][room][user length][user][image] in. 48 KiB keeps the
+// frame within the server's 64 KiB.
+const MAX_IMAGE = 48 << 10;
+
+/** @param {string} name @param {ArrayBuffer} image */
+function encodeShare(name, image) {
+  const r = new TextEncoder().encode(name);
+  const out = new Uint8Array(1 + r.length + image.byteLength);
+  out[0] = r.length;
+  out.set(r, 1);
+  out.set(new Uint8Array(image), 1 + r.length);
+  return out;
+}
+
+/** @param {ArrayBuffer} data */
+function decodeShare(data) {
+  const b = new Uint8Array(data);
+  const dec = new TextDecoder();
+  const n = b[0];
+  const m = b[1 + n];
+  return { name: dec.decode(b.subarray(1, 1 + n)), user: dec.decode(b.subarray(2 + n, 2 + n + m)), image: b.subarray(2 + n + m) };
+}
+
+$('share').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const input = /** @type {HTMLInputElement} */ ($('share').querySelector('input[name="image"]'));
+  const file = input.files?.[0];
+  $('share-error').textContent = '';
+  if (!file || !state.active) {
+    $('share-error').textContent = 'Join a room and choose an image first.';
+    return;
+  }
+  if (file.size > MAX_IMAGE) {
+    $('share-error').textContent = `The image is ${Math.ceil(file.size / 1024)} KiB; at most ${MAX_IMAGE >> 10} KiB can be shared.`;
+    return;
+  }
+  try {
+    state.client.sendBinary(encodeShare(state.active, await file.arrayBuffer()));
+    input.value = '';
+  } catch (err) {
+    $('share-error').textContent = 'Not connected: try again once the status says open.';
+  }
+});
+
 function renderMessages() {
   const ol = $('messages');
   ol.replaceChildren();
@@ -196,9 +248,18 @@ function renderMessages() {
     const who = document.createElement('span');
     who.className = 'who';
     who.textContent = m.user;
-    const text = document.createElement('span');
-    text.className = 'text';
-    text.textContent = m.text;
+    let text;
+    if (m.image) {
+      text = document.createElement('img');
+      text.className = 'image';
+      text.src = m.image;
+      text.alt = `an image shared by ${m.user}`;
+      text.dataset.testid = 'shared-image';
+    } else {
+      text = document.createElement('span');
+      text.className = 'text';
+      text.textContent = m.text;
+    }
     const at = document.createElement('span');
     at.className = 'at';
     at.textContent = new Date(m.at).toLocaleTimeString();
