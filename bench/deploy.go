@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log"
 	"log/slog"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -155,13 +153,6 @@ func deployOnce(dir string, drain time.Duration) deployRun {
 	time.Sleep(2 * time.Second)
 	res.unrecovered, res.lost, res.events = unrecovered.Load(), lost.Load(), events.Load()
 	return res
-}
-
-func (s *server) post(path string) {
-	resp, err := http.Post("http://"+s.control+path, "text/plain", nil)
-	must(err)
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
 }
 
 func (r *report) deployMarkdown() string {

@@ -180,8 +180,11 @@ func (s *server) get(path string) stats {
 	return st
 }
 
-func (s *server) broadcast(q string) {
-	resp, err := http.Post("http://"+s.control+"/broadcast?"+q, "text/plain", nil)
+func (s *server) broadcast(q string) { s.post("/broadcast?" + q) }
+
+// post calls the control API and waits for its answer.
+func (s *server) post(path string) {
+	resp, err := http.Post("http://"+s.control+path, "text/plain", nil)
 	must(err)
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
