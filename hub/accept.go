@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/olahol/melody"
 
+	"github.com/ginws/ginws/internal/deflate"
 	"github.com/ginws/ginws/internal/sock"
 	"github.com/ginws/ginws/wire"
 )
@@ -61,7 +62,10 @@ func (h *Hub) AcceptRefreshable(w http.ResponseWriter, r *http.Request, p Princi
 	}
 	setSendBuffer(conn, h.opts.SocketSendBuffer)
 	hw := &hijacked{conn: conn, ws: sock.New(conn, h.opts.WriteTimeout, h.writers.active.add), brw: brw, header: http.Header{}}
-	slim := handshake(r)
+	slim := handshake(r, h.opts.Compression.Enabled)
+	if compressed(slim) {
+		hw.ws.ReadThrough(func(c io.Reader) io.Reader { return deflate.NewReader(c, int(h.opts.MaxFrameBytes)) })
+	}
 	go func() {
 		// melody upgrades and then reads until the connection ends.
 		if err := h.m.HandleRequestWithKeys(hw, slim, map[string]any{keyPrincipal: &p, keyRefresh: refresh, keyRelease: end}); err != nil {
@@ -91,13 +95,20 @@ func setSendBuffer(c net.Conn, n int) {
 // for the session's lifetime: a copy without the other headers, the URL
 // (which may hold an access_token), the bearer.<token> subprotocol entry and
 // the body keeps less memory and no credentials.
-func handshake(r *http.Request) *http.Request {
+//
+// With compression on, the copy offers gorilla a bare permessage-deflate
+// when the client made an offer the hub accepts (deflate.Negotiate), and
+// nothing otherwise: gorilla accepts any offer without reading its
+// parameters, and the hub and gorilla must agree on what was negotiated.
+func handshake(r *http.Request, compression bool) *http.Request {
 	h := make(http.Header, 6)
-	for _, k := range []string{"Connection", "Upgrade", "Sec-Websocket-Key", "Sec-Websocket-Version",
-		"Sec-Websocket-Extensions", "Origin"} {
+	for _, k := range []string{"Connection", "Upgrade", "Sec-Websocket-Key", "Sec-Websocket-Version", "Origin"} {
 		if v, ok := r.Header[k]; ok {
 			h[k] = v
 		}
+	}
+	if compression && deflate.Negotiate(r.Header["Sec-Websocket-Extensions"]) {
+		h["Sec-Websocket-Extensions"] = []string{"permessage-deflate"}
 	}
 	for _, p := range websocket.Subprotocols(r) {
 		if p == wire.Subprotocol {
@@ -106,6 +117,12 @@ func handshake(r *http.Request) *http.Request {
 	}
 	return &http.Request{Method: r.Method, Proto: r.Proto, ProtoMajor: r.ProtoMajor, ProtoMinor: r.ProtoMinor,
 		Header: h, Host: r.Host, RemoteAddr: r.RemoteAddr, URL: &url.URL{Path: r.URL.Path}}
+}
+
+// compressed reports whether the upgrade of handshake's copy negotiates
+// permessage-deflate.
+func compressed(slim *http.Request) bool {
+	return slim.Header["Sec-Websocket-Extensions"] != nil
 }
 
 // hijacked is the ResponseWriter melody upgrades through once the handler
@@ -247,6 +264,7 @@ func (h *Hub) onConnect(ms *melody.Session) {
 	ms.UnSet(keyRefresh)
 	socket := s.conn.NetConn().(*sock.Conn)
 	s.out = newOutbox(h, socket, s)
+	s.out.deflate = compressed(ms.Request)
 	ms.Set(keySession, s)
 	socket.Own(s.out.requeue, s.writeFailed)
 	s.conn.SetPingHandler(s.onPing)

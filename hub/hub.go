@@ -116,6 +116,10 @@ func New(opts Options) *Hub {
 		WriteBufferSize: 1024,
 		WriteBufferPool: &sync.Pool{},
 		Subprotocols:    []string{wire.Subprotocol},
+		// Accept offers the extension to gorilla only when the hub
+		// takes it (internal/deflate), and inflates what the client
+		// compressed before gorilla reads it.
+		EnableCompression: opts.Compression.Enabled,
 		// The origin is checked before Accept (see Accept).
 		CheckOrigin: func(*http.Request) bool { return true },
 	}

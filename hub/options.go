@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"compress/flate"
 	"log/slog"
 	"path"
 	"strconv"
@@ -33,6 +34,7 @@ const (
 	DefaultHistoryBytes       = 64 << 20
 	DefaultPresenceInterval   = 100 * time.Millisecond
 	DefaultPresenceBatch      = 16
+	DefaultCompressMinSize    = 256
 )
 
 // Options configures a Hub. The zero value gives the defaults of the design
@@ -143,6 +145,9 @@ type Options struct {
 	// floods the members. By default 100 ms and 16.
 	PresenceInterval time.Duration
 	PresenceBatch    int
+	// Compression negotiates permessage-deflate with the clients that
+	// offer it (browsers do). Off by default.
+	Compression Compression
 
 	// Rooms returns the options of a room (MatchRooms builds one from
 	// patterns). It is called when a room is created and when an event is
@@ -177,6 +182,25 @@ type Options struct {
 	// Logger receives structured logs (never tokens or message bodies). By
 	// default slog.Default().
 	Logger *slog.Logger
+}
+
+// Compression configures permessage-deflate (RFC 7692), without context
+// takeover in either direction: each frame is compressed on its own, so an
+// event is compressed once for all the sessions that take it and a session
+// keeps no compressor between frames. Array frames are made of their
+// events' compressed forms. A compressed frame a client sends is inflated
+// to at most MaxFrameBytes; one that inflates past it closes the session
+// with 1009, as a frame too large does.
+type Compression struct {
+	// Enabled negotiates the extension with clients that offer it.
+	Enabled bool
+	// MinSize is the size below which events and answers go
+	// uncompressed: small JSON gains little and costs CPU. By default 256
+	// bytes; negative compresses every frame.
+	MinSize int
+	// Level is flate's compression level, from 1 (fastest, the default)
+	// to 9.
+	Level int
 }
 
 // RoomOptions configures one room.
@@ -216,6 +240,9 @@ func (o Options) withDefaults() Options {
 	setDefault(&o.HistoryBytes, DefaultHistoryBytes)
 	setDefault(&o.PresenceInterval, DefaultPresenceInterval)
 	setDefault(&o.PresenceBatch, DefaultPresenceBatch)
+	setDefault(&o.Compression.MinSize, DefaultCompressMinSize)
+	o.Compression.MinSize = max(o.Compression.MinSize, 0)
+	o.Compression.Level = min(max(o.Compression.Level, flate.BestSpeed), flate.BestCompression)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}

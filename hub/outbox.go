@@ -22,6 +22,9 @@ type outgoing struct {
 	control byte
 	// urgent messages (answers) move the outbox's turn ahead of events.
 	urgent bool
+	// z is the compressed form of an event shared by its recipients; nil
+	// for other messages, whose compressed form a writer makes if needed.
+	z *deflated
 }
 
 // outbox is a session's send side: what is queued for the peer, what it is
@@ -45,6 +48,7 @@ type outbox struct {
 	queued  bool  // a turn is coming (see writers)
 	urgent  bool  // ... ahead of the outboxes with only events
 	answers bool  // msgs holds an urgent message
+	deflate bool  // the session negotiated permessage-deflate
 	// shut: nothing more is queued (the queue was discarded, or the close
 	// frame was decided on).
 	shut bool
@@ -253,7 +257,11 @@ func (o *outbox) turn() (messages int) {
 	o.pongAt = 0
 	o.mu.Unlock()
 
-	err := writeBatch(o.socket, batch)
+	var z *Compression
+	if o.deflate {
+		z = &o.writers.opts.Compression
+	}
+	err := writeBatch(o.socket, batch, z)
 
 	var n int32
 	for _, m := range batch {

@@ -111,6 +111,9 @@ func (h *Hub) deliver(m Message) {
 		return
 	}
 	f := outgoing{data: m.Payload, binary: m.Binary, offset: m.Offset}
+	if c := h.opts.Compression; c.Enabled && len(f.data) >= c.MinSize {
+		f.z = new(deflated)
+	}
 	n := 0
 	h.mu.RLock()
 	defer func() {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/ginws/ginws/internal/deflate"
 	"github.com/ginws/ginws/internal/wsframe"
 )
 
@@ -21,8 +22,9 @@ const writeChunk = 64 << 10
 
 // writeBatch writes the messages, consecutive events as JSON array frames
 // (PROTOCOL.md section 2), in writes of up to writeChunk: under load one
-// system call carries many events.
-func writeBatch(w io.Writer, batch []outgoing) error {
+// system call carries many events. z is the session's compression, nil when
+// it negotiated none.
+func writeBatch(w io.Writer, batch []outgoing, z *Compression) error {
 	bp := batchPool.Get().(*[]byte)
 	b := (*bp)[:0]
 	var err error
@@ -33,7 +35,11 @@ func writeBatch(w io.Writer, batch []outgoing) error {
 				n++
 			}
 		}
-		b = appendFrame(b, batch[i:i+n])
+		if z != nil && worthCompressing(batch[i:i+n], z.MinSize) {
+			b = appendDeflated(b, batch[i:i+n], z)
+		} else {
+			b = appendFrame(b, batch[i:i+n])
+		}
 		i += n
 		if len(b) >= writeChunk || i == len(batch) {
 			_, err = w.Write(b)
@@ -83,4 +89,89 @@ func appendFrame(b []byte, msgs []outgoing) []byte {
 		b = append(b, m.data...)
 	}
 	return append(b, ']')
+}
+
+// deflated is the compressed form of an event (internal/deflate), made once
+// by the first writer that needs it for all the sessions it is queued to.
+type deflated struct {
+	once sync.Once
+	b    []byte
+}
+
+// compressed returns the message's compressed form, ending with the sync
+// flush's tail.
+func (m *outgoing) compressed(level int) []byte {
+	if m.z == nil {
+		m.z = new(deflated)
+	}
+	m.z.once.Do(func() { m.z.b = deflate.Compress(nil, m.data, level) })
+	return m.z.b
+}
+
+// worthCompressing reports whether a frame of msgs holds a message of at
+// least minSize bytes; control frames are never compressed.
+func worthCompressing(msgs []outgoing, minSize int) bool {
+	if msgs[0].control != 0 {
+		return false
+	}
+	for _, m := range msgs {
+		if len(m.data) >= minSize {
+			return true
+		}
+	}
+	return false
+}
+
+// appendDeflated appends msgs[0], or the messages as one JSON array, as a
+// compressed frame (RSV1 set). An array is the compressed forms of its
+// messages of at least MinSize bytes, with the brackets, commas and smaller
+// messages between them in stored blocks: each event is compressed once,
+// whatever the number of sessions and batches it goes out in.
+func appendDeflated(b []byte, msgs []outgoing, z *Compression) []byte {
+	op := byte(websocket.TextMessage)
+	if msgs[0].binary {
+		op = websocket.BinaryMessage
+	}
+	op |= wsframe.RSV1
+	if len(msgs) == 1 {
+		p := msgs[0].compressed(z.Level)
+		p = p[:len(p)-len(deflate.Tail)]
+		return append(wsframe.AppendHeader(b, op, len(p)), p...)
+	}
+	big := func(m *outgoing) bool { return len(m.data) >= z.MinSize }
+	n, run := 0, 1 // run: the bytes of the stored block under way, "[" first
+	for i := range msgs {
+		if i > 0 {
+			run++ // ","
+		}
+		if m := &msgs[i]; big(m) {
+			n += deflate.StoredLen(run) + len(m.compressed(z.Level))
+			run = 0
+		} else {
+			run += len(m.data)
+		}
+	}
+	n += deflate.StoredLen(run+1) + 1 // "]" and AppendEnd
+	b = wsframe.AppendHeader(b, op, n)
+
+	rp := batchPool.Get().(*[]byte)
+	raw := append((*rp)[:0], '[')
+	for i := range msgs {
+		if i > 0 {
+			raw = append(raw, ',')
+		}
+		if m := &msgs[i]; big(m) {
+			b = deflate.AppendStored(b, raw)
+			b = append(b, m.z.b...)
+			raw = raw[:0]
+		} else {
+			raw = append(raw, m.data...)
+		}
+	}
+	b = deflate.AppendEnd(deflate.AppendStored(b, append(raw, ']')))
+	if cap(raw) <= 2*writeChunk {
+		*rp = raw
+		batchPool.Put(rp)
+	}
+	return b
 }

@@ -2,7 +2,8 @@
 // writes never block the caller. It writes what the socket takes at once and
 // keeps the rest in a backlog, which a goroutine of its own then writes,
 // waiting for the peer; later writes queue behind it so frames stay in
-// order. Reads, Close and addresses go straight to the connection.
+// order. Reads go to the connection, or through a reader put over it (see
+// ReadThrough); Close and addresses go straight to the connection.
 //
 // The hub's writer goroutines write every session's queue through it, so a
 // peer that reads slowly holds up nobody but itself. gorilla/websocket
@@ -15,6 +16,7 @@ package sock
 
 import (
 	"errors"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -28,6 +30,7 @@ type Conn struct {
 	raw     syscall.RawConn // nil when the connection has no descriptor (TLS): every write then waits in the backlog
 	timeout time.Duration   // the peer must take some of the backlog within this
 	track   func(delta int) // counts the flusher goroutine, for the owner's shutdown
+	in      io.Reader       // what Read reads: the connection unless ReadThrough set another
 
 	mu       sync.Mutex
 	drained  func()      // set by Own: a parked writer may go on
@@ -81,6 +84,20 @@ func (k *Conn) Write(p []byte) (int, error) {
 		}
 	}
 	return len(p), nil
+}
+
+// Read reads the connection, or what ReadThrough put over it.
+func (k *Conn) Read(p []byte) (int, error) {
+	if k.in != nil {
+		return k.in.Read(p)
+	}
+	return k.Conn.Read(p)
+}
+
+// ReadThrough puts a reader made by wrap over the connection's reads (the
+// inflater of permessage-deflate). Call it before the first Read.
+func (k *Conn) ReadThrough(wrap func(io.Reader) io.Reader) {
+	k.in = wrap(k.Conn)
 }
 
 // SetWriteDeadline does nothing: no write waits but the flusher's, which

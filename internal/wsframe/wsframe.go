@@ -6,6 +6,10 @@ package wsframe
 
 import "encoding/binary"
 
+// RSV1 is the bit of the first byte that marks a compressed message
+// (permessage-deflate): AppendHeader(b, op|RSV1, n).
+const RSV1 = 0x40
+
 // AppendHeader appends the header of a final frame with opcode op and a
 // payload of n bytes.
 func AppendHeader(b []byte, op byte, n int) []byte {
