@@ -61,16 +61,12 @@ type HistoryRequest struct {
 // messages for 30 minutes, so that reconnecting clients get what they missed.
 var roomOptions = hub.RoomOptions{Presence: true, History: hub.HistoryOptions{Size: 500, TTL: 30 * time.Minute}}
 
-// newHub registers the chat's events on a hub.
-func newHub(log *slog.Logger, broker hub.Broker, m *metrics.Metrics, closeTimeout, drain time.Duration) *hub.Hub {
-	h := hub.New(hub.Options{
-		Logger:       log,
-		Broker:       broker,
-		Observer:     m,
-		Rooms:        func(string) hub.RoomOptions { return roomOptions },
-		CloseTimeout: closeTimeout,
-		DrainWindow:  drain,
-	})
+// newHub registers the chat's events on a hub; opts holds what the flags
+// set (CloseTimeout, DrainWindow, Compression).
+func newHub(log *slog.Logger, broker hub.Broker, m *metrics.Metrics, opts hub.Options) *hub.Hub {
+	opts.Logger, opts.Broker, opts.Observer = log, broker, m
+	opts.Rooms = func(string) hub.RoomOptions { return roomOptions }
+	h := hub.New(opts)
 	m.Watch(h)
 	shareImages(h)
 	chatters := hub.RequireRole("member", "admin")

@@ -54,6 +54,7 @@ type config struct {
 	addr, secret, redis, cert, key string
 	redisCluster, trustedProxies   []string
 	drain                          time.Duration // hub.Options.DrainWindow
+	compress                       bool          // hub.Options.Compression.Enabled
 	tokenTTL                       time.Duration // how long the login's tokens last
 	// What no flag sets; tests change them.
 	readTimeout, idleTimeout, shutdownTimeout time.Duration
@@ -75,6 +76,8 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 		"how long the tokens of /api/login last; sessions refresh them in-band before they expire")
 	fl.DurationVar(&c.drain, "drain", 10*time.Second,
 		"on SIGTERM or SIGINT, close the sessions spread over this long, refusing new ones (0: all at once)")
+	fl.BoolVar(&c.compress, "compress", false,
+		"negotiate permessage-deflate with clients that offer it (browsers do): events of 256 bytes or more go compressed")
 	proxies := fl.String("trusted-proxies", getenv("TRUSTED_PROXIES"),
 		"addresses or CIDRs, comma-separated, of the proxies whose X-Forwarded-For names the client (env TRUSTED_PROXIES); none by default")
 	if err := fl.Parse(args); err != nil {
@@ -159,7 +162,8 @@ func serve(ctx context.Context, cfg config, out io.Writer, ready chan<- string) 
 		broker = rb
 	}
 	m := metrics.New(metrics.Options{})
-	h := newHub(log, broker, m, cfg.closeTimeout, cfg.drain)
+	h := newHub(log, broker, m, hub.Options{CloseTimeout: cfg.closeTimeout, DrainWindow: cfg.drain,
+		Compression: hub.Compression{Enabled: cfg.compress}})
 	router, err := newRouter(h, m, secret, log, static, cfg.trustedProxies, cfg.tokenTTL)
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -741,4 +742,43 @@ func TestShareAnImage(t *testing.T) {
 		require.NotNil(t, f.Error)
 		assert.Equal(t, c.code, f.Error.Code, f.Error.Message)
 	}
+}
+
+// With -compress, a client offering permessage-deflate gets it: large events
+// come compressed, and a compressed frame that inflates past the frame
+// limit closes with 1009. Without it nothing is negotiated.
+func TestCompressFlag(t *testing.T) {
+	deflate := http.Header{"Sec-Websocket-Extensions": {"permessage-deflate; client_max_window_bits"}}
+	addr, _ := startApp(t, []string{"-compress"}, nil)
+	header := func(user string) http.Header {
+		h := wstest.Bearer(loginToken(t, "http://"+addr, user, "member", nil))
+		maps.Copy(h, deflate)
+		return h
+	}
+	carol := wstest.RawDial(t, "ws://"+addr+"/ws", header("carol"))
+	require.Contains(t, carol.Extensions, "permessage-deflate")
+	carol.Send(0xc1, wstest.Deflate(t, []byte(`{"type":"join","id":"j","room":"lobby"}`), 1))
+	_, ack := carol.Next("ack")
+	require.Equal(t, "j", ack.ID)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	alice := chatClient(t, addr, "alice", "member")
+	_, err := alice.Join(ctx, "lobby")
+	require.NoError(t, err)
+	long := strings.Repeat("compress me ", 40)
+	_, err = alice.Request(ctx, "chat.send", SendChat{Room: "lobby", Text: long})
+	require.NoError(t, err)
+	z, f := carol.Next("chat.message")
+	assert.True(t, z, "a 500-byte event comes compressed")
+	assert.Contains(t, string(f.Data), long)
+
+	mallory := wstest.RawDial(t, "ws://"+addr+"/ws", header("mallory"))
+	mallory.Send(0xc1, wstest.Deflate(t, make([]byte, 8<<20), 9))
+	assert.Equal(t, wire.CloseTooBig, mallory.CloseCode())
+
+	plain, _ := startApp(t, nil, nil)
+	h := wstest.Bearer(loginToken(t, "http://"+plain, "dave", "member", nil))
+	maps.Copy(h, deflate)
+	assert.Empty(t, wstest.RawDial(t, "ws://"+plain+"/ws", h).Extensions)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ginws/ginws/hub"
 	"github.com/ginws/ginws/internal/wstest"
 	"github.com/ginws/ginws/metrics"
 	"github.com/ginws/ginws/schema"
@@ -20,7 +21,7 @@ var update = flag.Bool("update", false, "rewrite web/ginws-events.d.ts from the 
 // type-checks the page against it with tsc (go test ./example -update
 // regenerates the file).
 func TestPageTypes(t *testing.T) {
-	h := newHub(wstest.Quiet, nil, metrics.New(metrics.Options{}), 0, 0)
+	h := newHub(wstest.Quiet, nil, metrics.New(metrics.Options{}), hub.Options{})
 	defer h.Shutdown(t.Context())
 	want := schema.TypeScript(h, "/js/ginws.js")
 	const file = "web/ginws-events.d.ts"

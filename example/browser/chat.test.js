@@ -353,3 +353,30 @@ for (const [name, start] of [['one Redis', startRedis], ['a Redis Cluster', star
     }
   });
 }
+
+test('with -compress Chromium negotiates permessage-deflate, and a long message goes through compressed both ways', async () => {
+  browser ??= await launch();
+  const server = await startExample('127.0.0.1:0', '-compress');
+  try {
+    const base = `http://${server.addr}/`;
+    const [alice, bob] = [await (await browser.newContext()).newPage(), await (await browser.newContext()).newPage()];
+    const cdp = await alice.context().newCDPSession(alice);
+    await cdp.send('Network.enable');
+    const handshakes = [];
+    cdp.on('Network.webSocketHandshakeResponseReceived', (e) => handshakes.push(e.response.headers));
+    for (const [p, user] of [[alice, 'alice'], [bob, 'bob']]) {
+      p.setDefaultTimeout(WAIT);
+      await signIn(p, base, user);
+      await join(p, 'lobby');
+    }
+    const ext = handshakes.map((h) => h['Sec-WebSocket-Extensions'] ?? h['sec-websocket-extensions'] ?? '');
+    assert.ok(ext.some((e) => e.includes('permessage-deflate')), `extensions: ${JSON.stringify(ext)}`);
+    // Chromium compresses what it sends; the hub compresses events of 256
+    // bytes or more.
+    const long = 'compressed '.repeat(40).trim();
+    await say(alice, long);
+    await messages(bob).filter({ hasText: long }).waitFor();
+  } finally {
+    await server.stop();
+  }
+});

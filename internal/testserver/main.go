@@ -42,12 +42,14 @@ type sendChat struct {
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address (loopback)")
+	compress := flag.Bool("compress", false, "negotiate permessage-deflate")
 	flag.Parse()
 	gin.SetMode(gin.ReleaseMode)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	h := hub.New(hub.Options{
-		Logger: log,
+		Logger:      log,
+		Compression: hub.Compression{Enabled: *compress},
 		Rooms: hub.MatchRooms([]string{"h/*", "*"}, map[string]hub.RoomOptions{
 			"h/*": {Presence: true, History: hub.HistoryOptions{Size: 100}},
 			"*":   {Presence: true},

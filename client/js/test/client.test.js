@@ -298,3 +298,36 @@ test('binary frames go both ways: sendBinary to the binary handler, onBinary get
   c.close();
   assert.throws(() => c.sendBinary(new Uint8Array(1)), (e) => e.code === 'not_connected');
 });
+
+test('with -compress the ws package negotiates permessage-deflate: large frames go compressed both ways, a bomb closes with 1009', async () => {
+  const zipped = await start('127.0.0.1:0', ['-compress']);
+  try {
+    const sockets = [];
+    class Spy extends WebSocket {
+      constructor(...args) { super(...args); sockets.push(this); }
+    }
+    const c = new Client({ url: zipped.url, token: () => 'alice', WebSocket: Spy });
+    clients.push(c);
+    await until(() => c.state === 'open', 10000, 'open');
+    assert.match(sockets[0].extensions, /permessage-deflate/);
+    const got = new Promise((resolve) => c.onBinary(resolve));
+    const data = Buffer.alloc(50000);
+    for (let i = 0; i < data.length; i++) data[i] = i % 7;
+    c.sendBinary(data);
+    const back = await got;
+    assert.deepEqual(back, Buffer.from(data).reverse());
+    // 50,000 bytes came back in far fewer: the server compressed them.
+    assert.ok(sockets[0]._socket.bytesRead < 5000, `${sockets[0]._socket.bytesRead} bytes read`);
+    c.close();
+
+    // 4 MiB of zeros compress to some 4 KiB, within the 64 KiB frame
+    // limit; inflated they are far past it.
+    const bomb = new WebSocket(zipped.url, ['ginws.v1', 'bearer.mallory'], { perMessageDeflate: { threshold: 0 } });
+    await new Promise((resolve, reject) => { bomb.once('open', resolve); bomb.once('error', reject); });
+    const closed = new Promise((resolve) => bomb.once('close', resolve));
+    bomb.send(Buffer.alloc(4 << 20), { binary: true, compress: true });
+    assert.equal(await closed, 1009);
+  } finally {
+    await zipped.stop();
+  }
+});

@@ -17,11 +17,12 @@ export function build() {
 }
 
 /**
- * Starts the server on addr (127.0.0.1:0 picks a free port).
+ * Starts the server on addr (127.0.0.1:0 picks a free port), with more
+ * flags if given (-compress).
  * @returns {Promise<{addr: string, url: string, stop: () => Promise<void>}>}
  */
-export function start(addr = '127.0.0.1:0') {
-  const proc = spawn(build(), ['-addr', addr], { stdio: ['ignore', 'pipe', 'inherit'] });
+export function start(addr = '127.0.0.1:0', flags = []) {
+  const proc = spawn(build(), ['-addr', addr, ...flags], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise((resolve) => proc.on('exit', resolve));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error('test server did not start')); }, 20000);

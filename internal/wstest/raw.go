@@ -1,0 +1,152 @@
+package wstest
+
+import (
+	"bufio"
+	"bytes"
+	"compress/flate"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"io"
+	"net"
+	"net/http"
+	neturl "net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ginws/ginws/wire"
+)
+
+// RawClient speaks the wire by hand, so that a test sees each frame's bits.
+type RawClient struct {
+	t    *testing.T
+	conn net.Conn
+	br   *bufio.Reader
+	// Extensions is the server's Sec-WebSocket-Extensions.
+	Extensions string
+}
+
+// RawDial upgrades with header added to the request (Authorization,
+// Sec-WebSocket-Extensions...) and reads the welcome.
+func RawDial(t *testing.T, url string, header http.Header) *RawClient {
+	t.Helper()
+	u, err := neturl.Parse(url)
+	require.NoError(t, err)
+	conn, err := net.Dial("tcp", u.Host)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	key := make([]byte, 16)
+	_, _ = rand.Read(key)
+	req := "GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: " + wire.Subprotocol + "\r\n" +
+		"Sec-WebSocket-Key: " + base64.StdEncoding.EncodeToString(key) + "\r\n"
+	for k, vs := range header {
+		for _, v := range vs {
+			req += k + ": " + v + "\r\n"
+		}
+	}
+	_, err = conn.Write([]byte(req + "\r\n"))
+	require.NoError(t, err)
+	c := &RawClient{t: t, conn: conn, br: bufio.NewReader(conn)}
+	_ = conn.SetReadDeadline(time.Now().Add(Wait))
+	resp, err := http.ReadResponse(c.br, nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	c.Extensions = resp.Header.Get("Sec-WebSocket-Extensions")
+	_, _, data := c.Read()
+	require.Contains(t, string(data), `"welcome"`)
+	return c
+}
+
+// Read returns the next frame's opcode, whether it was compressed, and its
+// payload, inflated.
+func (c *RawClient) Read() (op byte, compressed bool, data []byte) {
+	c.t.Helper()
+	_ = c.conn.SetReadDeadline(time.Now().Add(Wait))
+	var h [2]byte
+	_, err := io.ReadFull(c.br, h[:])
+	require.NoError(c.t, err)
+	n := uint64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var l [2]byte
+		_, err = io.ReadFull(c.br, l[:])
+		n = uint64(binary.BigEndian.Uint16(l[:]))
+	case 127:
+		var l [8]byte
+		_, err = io.ReadFull(c.br, l[:])
+		n = binary.BigEndian.Uint64(l[:])
+	}
+	require.NoError(c.t, err)
+	data = make([]byte, n)
+	_, err = io.ReadFull(c.br, data)
+	require.NoError(c.t, err)
+	if compressed = h[0]&0x40 != 0; compressed {
+		data, err = io.ReadAll(flate.NewReader(io.MultiReader(bytes.NewReader(data), strings.NewReader("\x00\x00\xff\xff\x01\x00\x00\xff\xff"))))
+		require.NoError(c.t, err)
+	}
+	return h[0] & 0x0f, compressed, data
+}
+
+// Send writes one masked frame whose first byte is b0 (RSV1 0x40 marks it
+// compressed).
+func (c *RawClient) Send(b0 byte, payload []byte) {
+	c.t.Helper()
+	b := []byte{b0}
+	switch n := len(payload); {
+	case n < 126:
+		b = append(b, 0x80|byte(n))
+	case n <= 0xffff:
+		b = binary.BigEndian.AppendUint16(append(b, 0x80|126), uint16(n))
+	default:
+		b = binary.BigEndian.AppendUint64(append(b, 0x80|127), uint64(n))
+	}
+	key := []byte{0x12, 0x34, 0x56, 0x78}
+	b = append(b, key...)
+	for i, x := range payload {
+		b = append(b, x^key[i&3])
+	}
+	_, err := c.conn.Write(b)
+	require.NoError(c.t, err)
+}
+
+// Deflate compresses p as a permessage-deflate sender does.
+func Deflate(t testing.TB, p []byte, level int) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w, err := flate.NewWriter(&b, level)
+	require.NoError(t, err)
+	_, _ = w.Write(p)
+	require.NoError(t, w.Flush())
+	return bytes.TrimSuffix(b.Bytes(), []byte("\x00\x00\xff\xff"))
+}
+
+// Next reads frames until one of type typ, decoding array frames.
+func (c *RawClient) Next(typ string) (compressed bool, f Frame) {
+	c.t.Helper()
+	for {
+		_, z, data := c.Read()
+		fs, err := SplitFrames(data)
+		require.NoError(c.t, err)
+		for _, f := range fs {
+			if f.Type == typ {
+				return z, f
+			}
+		}
+	}
+}
+
+// CloseCode reads until the close frame and returns its code.
+func (c *RawClient) CloseCode() wire.StatusCode {
+	c.t.Helper()
+	for {
+		op, _, data := c.Read()
+		if op == 8 {
+			require.GreaterOrEqual(c.t, len(data), 2, "a close frame with a code")
+			return wire.StatusCode(binary.BigEndian.Uint16(data))
+		}
+	}
+}
