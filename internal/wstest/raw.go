@@ -22,7 +22,7 @@ import (
 
 // RawClient speaks the wire by hand, so that a test sees each frame's bits.
 type RawClient struct {
-	t    *testing.T
+	t    testing.TB
 	conn net.Conn
 	br   *bufio.Reader
 	// Extensions is the server's Sec-WebSocket-Extensions.
@@ -31,7 +31,7 @@ type RawClient struct {
 
 // RawDial upgrades with header added to the request (Authorization,
 // Sec-WebSocket-Extensions...) and reads the welcome.
-func RawDial(t *testing.T, url string, header http.Header) *RawClient {
+func RawDial(t testing.TB, url string, header http.Header) *RawClient {
 	t.Helper()
 	u, err := neturl.Parse(url)
 	require.NoError(t, err)
@@ -150,3 +150,6 @@ func (c *RawClient) CloseCode() wire.StatusCode {
 		}
 	}
 }
+
+// Close closes the connection without a closing handshake.
+func (c *RawClient) Close() { _ = c.conn.Close() }
