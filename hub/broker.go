@@ -35,6 +35,10 @@ type Message struct {
 	// Epoch is the epoch of the room's history that Offset belongs to
 	// (see Position); empty when Offset is 0.
 	Epoch string
+	// Key marks a replaceable event (Target.Latest): a newer one with the
+	// same key replaces it in a session's queue while it waits there.
+	// Replaceable events carry no Offset.
+	Key string
 	// Action is what the receiving nodes do: deliver Payload (the zero
 	// value), or act on the recipients' sessions.
 	Action Action

@@ -50,7 +50,7 @@ func BenchmarkCompressedWrites(b *testing.B) {
 							// Each event its own bytes, as the hub's are.
 							events[i] = outgoing{data: append([]byte(nil), p.data...)}
 							if mode == "deflate-once" {
-								events[i].z = new(deflated)
+								events[i].shared = new(shared)
 							}
 						}
 						for range sessions {

@@ -43,13 +43,13 @@ func TestCompressedFrames(t *testing.T) {
 	big := func(i int) []byte {
 		return []byte(`{"type":"tick","data":"` + strings.Repeat("x", 150+i) + `"}`)
 	}
-	shared := outgoing{data: big(0), z: new(deflated)}
+	big0 := outgoing{data: big(0), shared: new(shared)}
 	batches := [][]outgoing{
-		{shared},                         // one large event: compressed
+		{big0},                         // one large event: compressed
 		{{data: []byte(`{"type":"a"}`)}}, // one small: plain
-		{{data: []byte(`{"type":"a"}`)}, shared, {data: []byte(`{"type":"b"}`)}, {data: big(1)}}, // an array with large events: compressed
+		{{data: []byte(`{"type":"a"}`)}, big0, {data: []byte(`{"type":"b"}`)}, {data: big(1)}}, // an array with large events: compressed
 		{{data: []byte(`{"type":"a"}`)}, {data: []byte(`{"type":"b"}`)}},                         // small only: plain
-		{shared, {data: big(2)}}, // large only
+		{big0, {data: big(2)}}, // large only
 		{{data: []byte("pong"), raw: true}, {data: bytes.Repeat([]byte{1}, 300), binary: true}},
 		{{data: []byte("hi"), control: 0xA}},
 	}
@@ -75,9 +75,9 @@ func TestCompressedFrames(t *testing.T) {
 		}
 		require.Empty(t, c)
 	}
-	first := shared.z.b
+	first := big0.shared.deflated
 	require.NotEmpty(t, first)
 	var w bytes.Buffer
-	require.NoError(t, writeBatch(&w, []outgoing{shared}, z))
-	require.Same(t, &first[0], &shared.z.b[0], "compressed again")
+	require.NoError(t, writeBatch(&w, []outgoing{big0}, z))
+	require.Same(t, &first[0], &big0.shared.deflated[0], "compressed again")
 }

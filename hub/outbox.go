@@ -22,9 +22,27 @@ type outgoing struct {
 	control byte
 	// urgent messages (answers) move the outbox's turn ahead of events.
 	urgent bool
-	// z is the compressed form of an event shared by its recipients; nil
-	// for other messages, whose compressed form a writer makes if needed.
-	z *deflated
+	// shared is what the recipients of an event share beside its bytes;
+	// nil for other messages.
+	shared *shared
+}
+
+// shared is what the recipients of one event share beside its bytes.
+type shared struct {
+	// key marks a replaceable event (Target.Latest).
+	key string
+	// deflated is the event's compressed form (internal/deflate), made
+	// once, by the first writer that needs it, for all its recipients.
+	once     sync.Once
+	deflated []byte
+}
+
+// key is the message's replacement key, "" when it has none.
+func (m *outgoing) key() string {
+	if m.shared == nil {
+		return ""
+	}
+	return m.shared.key
 }
 
 // outbox is a session's send side: what is queued for the peer, what it is
@@ -44,6 +62,9 @@ type outbox struct {
 	count   int32
 	backlog int32 // bytes of the last batch, charged until the socket's backlog drains
 	pongAt  int32 // 1 + the index in msgs of the Pong not yet taken, or 0
+	// latest holds the index in msgs of each replaceable event's key
+	// (Target.Latest); made by the first such event.
+	latest map[string]int32
 	writing bool  // a turn is coming, running or waits for the socket
 	queued  bool  // a turn is coming (see writers)
 	urgent  bool  // ... ahead of the outboxes with only events
@@ -106,9 +127,27 @@ func (o *outbox) enqueue(m outgoing) error {
 		o.mu.Unlock()
 		return nil
 	}
+	key := m.key()
+	if i, ok := o.latest[key]; ok && key != "" {
+		p := &o.msgs[i]
+		if int(o.bytes)+len(m.data)-len(p.data) > o.writers.opts.SendQueueBytes {
+			o.overflow()
+			return ErrSessionClosed
+		}
+		o.bytes += int32(len(m.data) - len(p.data))
+		*p = m
+		o.mu.Unlock()
+		return nil
+	}
 	if int(o.count)+1 > o.writers.opts.SendQueueFrames || int(o.bytes)+len(m.data) > o.writers.opts.SendQueueBytes {
 		o.overflow()
 		return ErrSessionClosed
+	}
+	if key != "" {
+		if o.latest == nil {
+			o.latest = make(map[string]int32)
+		}
+		o.latest[key] = int32(len(o.msgs))
 	}
 	if m.control == websocket.PongMessage {
 		o.pongAt = int32(len(o.msgs)) + 1
@@ -210,6 +249,7 @@ func (o *outbox) discardLocked() {
 	o.msgs = o.msgs[:0]
 	o.answers = false
 	o.pongAt = 0
+	o.latest = nil
 }
 
 // kickLocked gives the outbox a turn with the hub's writers, unless it has
@@ -255,6 +295,7 @@ func (o *outbox) turn() (messages int) {
 	o.msgs = o.spare[:0]
 	o.answers = false
 	o.pongAt = 0
+	clear(o.latest)
 	o.mu.Unlock()
 
 	var z *Compression

@@ -16,6 +16,7 @@ type Target struct {
 	name      string
 	except    *Session
 	ephemeral bool
+	latest    string
 }
 
 // To addresses the members of a room, on every node.
@@ -37,6 +38,22 @@ func (t Target) Except(s *Session) Target {
 // indicators, say): they carry no offset and are not replayed.
 func (t Target) Ephemeral() Target {
 	t.ephemeral = true
+	return t
+}
+
+// Latest marks the events as replaceable by key, for feeds where only the
+// newest value counts (a price, a gauge, a cursor): while an event with the
+// key waits in a session's queue, a newer one with the same key takes its
+// place instead of queueing behind it. A reader slower than the feed gets
+// the newest value of every key, each key's values in order, and is not
+// closed for falling behind as long as its queue holds one event per key
+// (SendQueueFrames and SendQueueBytes). Replaceable events are ephemeral:
+// a room's history does not keep them. An empty key marks nothing.
+func (t Target) Latest(key string) Target {
+	t.latest = key
+	if key != "" {
+		t.ephemeral = true
+	}
 	return t
 }
 
@@ -66,7 +83,7 @@ func (t Target) EmitBinary(data []byte) error {
 }
 
 func (t Target) send(payload []byte, binary bool) error {
-	m := Message{Kind: t.kind, Binary: binary, Payload: payload}
+	m := Message{Kind: t.kind, Binary: binary, Payload: payload, Key: t.latest}
 	switch t.kind {
 	case TargetRoom:
 		m.Room = t.name
@@ -111,8 +128,8 @@ func (h *Hub) deliver(m Message) {
 		return
 	}
 	f := outgoing{data: m.Payload, binary: m.Binary, offset: m.Offset}
-	if c := h.opts.Compression; c.Enabled && len(f.data) >= c.MinSize {
-		f.z = new(deflated)
+	if c := h.opts.Compression; m.Key != "" || c.Enabled && len(f.data) >= c.MinSize {
+		f.shared = &shared{key: m.Key}
 	}
 	n := 0
 	h.mu.RLock()

@@ -91,21 +91,15 @@ func appendFrame(b []byte, msgs []outgoing) []byte {
 	return append(b, ']')
 }
 
-// deflated is the compressed form of an event (internal/deflate), made once
-// by the first writer that needs it for all the sessions it is queued to.
-type deflated struct {
-	once sync.Once
-	b    []byte
-}
-
 // compressed returns the message's compressed form, ending with the sync
 // flush's tail.
 func (m *outgoing) compressed(level int) []byte {
-	if m.z == nil {
-		m.z = new(deflated)
+	if m.shared == nil {
+		m.shared = new(shared)
 	}
-	m.z.once.Do(func() { m.z.b = deflate.Compress(nil, m.data, level) })
-	return m.z.b
+	z := m.shared
+	z.once.Do(func() { z.deflated = deflate.Compress(nil, m.data, level) })
+	return z.deflated
 }
 
 // worthCompressing reports whether a frame of msgs holds a message of at
@@ -162,7 +156,7 @@ func appendDeflated(b []byte, msgs []outgoing, z *Compression) []byte {
 		}
 		if m := &msgs[i]; big(m) {
 			b = deflate.AppendStored(b, raw)
-			b = append(b, m.z.b...)
+			b = append(b, m.shared.deflated...)
 			raw = raw[:0]
 		} else {
 			raw = append(raw, m.data...)

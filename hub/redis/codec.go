@@ -15,7 +15,8 @@ var errBadMessage = errors.New("redis broker: malformed message")
 
 // encode packs a message for a Redis channel: version, kind, flags, action,
 // then length-prefixed node, target, except, the action's argument (the
-// room to join, or the close code in decimal), the history's epoch and the
+// room to join, the close code in decimal, or the replacement key of an
+// event to deliver), the history's epoch and the
 // offset (decimal; both empty when none), then the payload as is (no JSON
 // around JSON, no base64 around binary frames).
 func encode(node string, m hub.Message) []byte {
@@ -51,7 +52,8 @@ func header(node string, m hub.Message) []byte {
 	return b
 }
 
-// argument is the action's argument: the room to join, or the close code.
+// argument is the action's argument: the room to join, the close code, or
+// the replacement key of an event.
 func argument(m hub.Message) string {
 	switch m.Action {
 	case hub.ActionJoin:
@@ -59,7 +61,7 @@ func argument(m hub.Message) string {
 	case hub.ActionDisconnect:
 		return strconv.Itoa(int(m.Code))
 	}
-	return ""
+	return m.Key
 }
 
 // decode unpacks a message and the node that published it.
@@ -113,9 +115,11 @@ func decode(b []byte) (node string, m hub.Message, err error) {
 		}
 		m.Code = wire.StatusCode(code)
 	default:
-		if arg != "" {
+		// Replaceable events carry no offset.
+		if arg != "" && fields[5] != "" {
 			return "", hub.Message{}, errBadMessage
 		}
+		m.Key = arg
 	}
 	// An offset comes with the epoch of its history, and only then.
 	if (fields[4] == "") != (fields[5] == "") {

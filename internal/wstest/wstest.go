@@ -56,7 +56,13 @@ func Dialer() *websocket.Dialer {
 // Dial connects, checks the selected subprotocol and reads the welcome.
 func Dial(t *testing.T, url string, header http.Header) *Client {
 	t.Helper()
-	conn, resp, err := Dialer().Dial(url, header)
+	return DialWith(t, Dialer(), url, header)
+}
+
+// DialWith is Dial through d.
+func DialWith(t *testing.T, d *websocket.Dialer, url string, header http.Header) *Client {
+	t.Helper()
+	conn, resp, err := d.Dial(url, header)
 	require.NoError(t, err)
 	require.Equal(t, wire.Subprotocol, resp.Header.Get("Sec-WebSocket-Protocol"))
 	t.Cleanup(func() { conn.Close() })
