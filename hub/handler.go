@@ -119,14 +119,26 @@ func Handle[T any](h *Hub, typ string, fn HandlerFunc[T], opts ...HandlerOption)
 // data of type T, so that the schema export (package schema) can describe
 // them; it changes nothing at run time. It panics if typ is not a valid
 // event type.
-func DeclareEvent[T any](h *Hub, typ string) {
+func DeclareEvent[T any](h *Hub, typ string, opts ...EventOption) {
 	if !validName(typ, 64, false) {
 		panic(fmt.Sprintf("hub: DeclareEvent: invalid event type %q", typ))
 	}
+	info := EventInfo{Type: typ, Data: reflect.TypeFor[T]()}
+	for _, o := range opts {
+		o(&info)
+	}
 	h.hmu.Lock()
 	defer h.hmu.Unlock()
-	h.events[typ] = reflect.TypeFor[T]()
+	h.events[typ] = info
 }
+
+// EventOption describes a declared event further.
+type EventOption func(*EventInfo)
+
+// Replaceable declares that the events are sent with Target.Latest: a
+// client may miss values of a key, never its newest, and the events carry
+// no offset.
+func Replaceable() EventOption { return func(e *EventInfo) { e.Replaceable = true } }
 
 // HandlerInfo describes a registered handler, for documentation.
 type HandlerInfo struct {
@@ -140,6 +152,8 @@ type HandlerInfo struct {
 type EventInfo struct {
 	Type string
 	Data reflect.Type
+	// Replaceable: declared with the Replaceable option.
+	Replaceable bool
 }
 
 // Handlers lists the registered handlers, sorted by type.
@@ -159,8 +173,8 @@ func (h *Hub) Events() []EventInfo {
 	h.hmu.RLock()
 	defer h.hmu.RUnlock()
 	out := make([]EventInfo, 0, len(h.events))
-	for typ, t := range h.events {
-		out = append(out, EventInfo{Type: typ, Data: t})
+	for _, e := range h.events {
+		out = append(out, e)
 	}
 	slices.SortFunc(out, func(a, b EventInfo) int { return strings.Compare(a.Type, b.Type) })
 	return out

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"reflect"
 	"sync"
 	"time"
 
@@ -38,7 +37,7 @@ type Hub struct {
 
 	hmu      sync.RWMutex
 	handlers map[string]handler
-	events   map[string]reflect.Type
+	events   map[string]EventInfo
 	binary   func(c *Context, data []byte) error
 
 	mu       sync.RWMutex
@@ -66,7 +65,7 @@ func New(opts Options) *Hub {
 		opts:     opts,
 		log:      opts.Logger,
 		handlers: make(map[string]handler),
-		events:   make(map[string]reflect.Type),
+		events:   make(map[string]EventInfo),
 		sessions: make(map[*Session]struct{}),
 		users:    make(map[string]map[*Session]struct{}),
 		slots:    make(map[string]int),

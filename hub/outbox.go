@@ -63,7 +63,7 @@ type outbox struct {
 	backlog int32 // bytes of the last batch, charged until the socket's backlog drains
 	pongAt  int32 // 1 + the index in msgs of the Pong not yet taken, or 0
 	// latest holds the index in msgs of each replaceable event's key
-	// (Target.Latest); made by the first such event.
+	// (Target.Latest) once the queue is too long to search (see find).
 	latest map[string]int32
 	writing bool  // a turn is coming, running or waits for the socket
 	queued  bool  // a turn is coming (see writers)
@@ -128,7 +128,7 @@ func (o *outbox) enqueue(m outgoing) error {
 		return nil
 	}
 	key := m.key()
-	if i, ok := o.latest[key]; ok && key != "" {
+	if i := o.find(key); i >= 0 {
 		p := &o.msgs[i]
 		if int(o.bytes)+len(m.data)-len(p.data) > o.writers.opts.SendQueueBytes {
 			o.overflow()
@@ -143,10 +143,7 @@ func (o *outbox) enqueue(m outgoing) error {
 		o.overflow()
 		return ErrSessionClosed
 	}
-	if key != "" {
-		if o.latest == nil {
-			o.latest = make(map[string]int32)
-		}
+	if key != "" && o.latest != nil {
 		o.latest[key] = int32(len(o.msgs))
 	}
 	if m.control == websocket.PongMessage {
@@ -159,6 +156,39 @@ func (o *outbox) enqueue(m outgoing) error {
 	o.kickLocked(m.urgent)
 	o.mu.Unlock()
 	return nil
+}
+
+// searchable is the length of queue searched for a replaceable event's key
+// without an index: a session that keeps up has a short queue, and an index
+// would cost every delivery to it a map update.
+const searchable = 16
+
+// find returns the index in msgs of the queued event with key, or -1. The
+// caller holds o.mu.
+func (o *outbox) find(key string) int {
+	if key == "" || len(o.msgs) == 0 {
+		return -1
+	}
+	if o.latest == nil {
+		if len(o.msgs) <= searchable {
+			for i := len(o.msgs) - 1; i >= 0; i-- {
+				if o.msgs[i].key() == key {
+					return i
+				}
+			}
+			return -1
+		}
+		o.latest = make(map[string]int32)
+		for i := range o.msgs {
+			if k := o.msgs[i].key(); k != "" {
+				o.latest[k] = int32(i)
+			}
+		}
+	}
+	if i, ok := o.latest[key]; ok {
+		return int(i)
+	}
+	return -1
 }
 
 // overflow discards the queue and tells the owner. It is called with o.mu
@@ -295,7 +325,7 @@ func (o *outbox) turn() (messages int) {
 	o.msgs = o.spare[:0]
 	o.answers = false
 	o.pongAt = 0
-	clear(o.latest)
+	o.latest = nil
 	o.mu.Unlock()
 
 	var z *Compression

@@ -20,7 +20,8 @@ type Info struct {
 // AsyncAPI returns an AsyncAPI 3.0 document of h's WebSocket channel: a
 // "receive" operation per handler (the request, replied to with ack or
 // error) and a "send" operation per declared event, each message's payload
-// the protocol envelope around the data's JSON Schema.
+// the protocol envelope around the data's JSON Schema. Events declared
+// Replaceable are marked "x-ginws-replaceable": true and have no offset.
 func AsyncAPI(h *hub.Hub, info Info) ([]byte, error) {
 	tag := h.Validator().TagName()
 	messages := map[string]any{}
@@ -29,9 +30,11 @@ func AsyncAPI(h *hub.Hub, info Info) ([]byte, error) {
 	ref := func(name string) map[string]any {
 		return map[string]any{"$ref": "#/channels/ws/messages/" + name}
 	}
-	add := func(name string, payload map[string]any, summary string) {
-		messages[name] = map[string]any{"name": name, "summary": summary, "payload": payload}
+	add := func(name string, payload map[string]any, summary string) map[string]any {
+		m := map[string]any{"name": name, "summary": summary, "payload": payload}
+		messages[name] = m
 		channelMessages[name] = map[string]any{"$ref": "#/components/messages/" + name}
+		return m
 	}
 	add("ack", envelope("ack", map[string]any{}, true, false), "Answer to a request with an id: the handler's result.")
 	add("error", errorPayload(), "Answer to a request that failed, with a stable code.")
@@ -58,7 +61,14 @@ func AsyncAPI(h *hub.Hub, info Info) ([]byte, error) {
 		name := "event." + ev.Type
 		data := EventSchema(ev.Data)
 		delete(data, "$schema")
-		add(name, envelope(ev.Type, data, false, true), "Event "+ev.Type)
+		payload := envelope(ev.Type, data, false, true)
+		if !ev.Replaceable {
+			add(name, payload, "Event "+ev.Type)
+		} else {
+			delete(payload["properties"].(map[string]any), "offset")
+			m := add(name, payload, "Event "+ev.Type+" (replaceable: a slow client gets the newest value of each key, not every value)")
+			m["x-ginws-replaceable"] = true
+		}
 		operations[name] = map[string]any{
 			"action":   "send",
 			"channel":  map[string]any{"$ref": "#/channels/ws"},

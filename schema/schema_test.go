@@ -109,6 +109,10 @@ func exampleHub(t *testing.T) *hub.Hub {
 	hub.DeclareEvent[struct {
 		User string `json:"user"`
 	}](h, "typing")
+	hub.DeclareEvent[struct {
+		Symbol string  `json:"symbol"`
+		Price  float64 `json:"price"`
+	}](h, "price", hub.Replaceable())
 	t.Cleanup(func() { _ = h.Shutdown(t.Context()) })
 	return h
 }
@@ -133,6 +137,21 @@ func TestAsyncAPIDocumentIsValid(t *testing.T) {
 	assert.Equal(t, "receive", parsed.Operations["request.chat.send"].Action)
 	assert.Equal(t, "send", parsed.Operations["event.chat.message"].Action)
 	assert.Contains(t, string(doc), `"summary": "Request chat.send (roles: member)"`)
+
+	var events struct {
+		Components struct {
+			Messages map[string]struct {
+				Replaceable bool `json:"x-ginws-replaceable"`
+				Payload     struct{ Properties map[string]any }
+			}
+		}
+	}
+	require.NoError(t, json.Unmarshal(doc, &events))
+	price, chat := events.Components.Messages["event.price"], events.Components.Messages["event.chat.message"]
+	assert.True(t, price.Replaceable, "a replaceable event is marked")
+	assert.NotContains(t, price.Payload.Properties, "offset", "and has no offset")
+	assert.False(t, chat.Replaceable)
+	assert.Contains(t, chat.Payload.Properties, "offset")
 }
 
 func TestTypeScriptCompiles(t *testing.T) {
