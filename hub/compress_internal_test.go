@@ -45,10 +45,10 @@ func TestCompressedFrames(t *testing.T) {
 	}
 	big0 := outgoing{data: big(0), shared: new(shared)}
 	batches := [][]outgoing{
-		{big0},                         // one large event: compressed
+		{big0},                           // one large event: compressed
 		{{data: []byte(`{"type":"a"}`)}}, // one small: plain
 		{{data: []byte(`{"type":"a"}`)}, big0, {data: []byte(`{"type":"b"}`)}, {data: big(1)}}, // an array with large events: compressed
-		{{data: []byte(`{"type":"a"}`)}, {data: []byte(`{"type":"b"}`)}},                         // small only: plain
+		{{data: []byte(`{"type":"a"}`)}, {data: []byte(`{"type":"b"}`)}},                       // small only: plain
 		{big0, {data: big(2)}}, // large only
 		{{data: []byte("pong"), raw: true}, {data: bytes.Repeat([]byte{1}, 300), binary: true}},
 		{{data: []byte("hi"), control: 0xA}},

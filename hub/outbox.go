@@ -64,12 +64,12 @@ type outbox struct {
 	pongAt  int32 // 1 + the index in msgs of the Pong not yet taken, or 0
 	// latest holds the index in msgs of each replaceable event's key
 	// (Target.Latest) once the queue is too long to search (see find).
-	latest map[string]int32
-	writing bool  // a turn is coming, running or waits for the socket
-	queued  bool  // a turn is coming (see writers)
-	urgent  bool  // ... ahead of the outboxes with only events
-	answers bool  // msgs holds an urgent message
-	deflate bool  // the session negotiated permessage-deflate
+	latest  map[string]int32
+	writing bool // a turn is coming, running or waits for the socket
+	queued  bool // a turn is coming (see writers)
+	urgent  bool // ... ahead of the outboxes with only events
+	answers bool // msgs holds an urgent message
+	deflate bool // the session negotiated permessage-deflate
 	// shut: nothing more is queued (the queue was discarded, or the close
 	// frame was decided on).
 	shut bool
