@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/gin-gonic/gin/binding"
+	"github.com/go-playground/validator/v10/non-standard/validators"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -20,12 +21,13 @@ import (
 	"github.com/ginws/ginws/metrics"
 	"github.com/ginws/ginws/middleware"
 	"github.com/ginws/ginws/schema"
+	"github.com/ginws/ginws/validate"
 )
 
 // SendChat is the data of chat.send.
 type SendChat struct {
 	Room string `json:"room" validate:"required,max=128"`
-	Text string `json:"text" validate:"required,min=1,max=500"`
+	Text string `json:"text" validate:"required,notblank,max=500"`
 }
 
 // ChatMessage is the data of chat.message.
@@ -43,7 +45,7 @@ type Typing struct {
 
 // Announce is the data of admin.announce and announcement.
 type Announce struct {
-	Text string `json:"text" validate:"required,min=1,max=500"`
+	Text string `json:"text" validate:"required,notblank,max=500"`
 }
 
 type loginRequest struct {
@@ -61,9 +63,21 @@ type HistoryRequest struct {
 // messages for 30 minutes, so that reconnecting clients get what they missed.
 var roomOptions = hub.RoomOptions{Presence: true, History: hub.HistoryOptions{Size: 500, TTL: 30 * time.Minute}}
 
+// newValidator is the validator a hub makes by default plus notblank, so
+// that a message of spaces is refused like an empty one instead of showing
+// as a blank line.
+func newValidator() *validate.Validator {
+	v := validate.New(validate.Options{MaxBytes: hub.DefaultMaxFrameBytes, MaxDepth: hub.DefaultMaxDepth})
+	if err := v.RegisterRule("notblank", validators.NotBlank, "{field} must not be blank"); err != nil {
+		panic("example: " + err.Error()) // only a programmer's mistake gets here: the validator is new
+	}
+	return v
+}
+
 // newHub registers the chat's events on a hub.
 func newHub(log *slog.Logger, broker hub.Broker, m *metrics.Metrics, closeTimeout, drain time.Duration) *hub.Hub {
 	h := hub.New(hub.Options{
+		Validator:    newValidator(),
 		Logger:       log,
 		Broker:       broker,
 		Observer:     m,
@@ -178,6 +192,9 @@ func newRouter(h *hub.Hub, m *metrics.Metrics, secret []byte, log *slog.Logger, 
 	})
 	r.StaticFS("/js", http.FS(js.FS))
 	r.GET("/", func(c *gin.Context) { c.FileFromFS("/", http.FS(static)) })
+	// The page links its icon; tools that ask for /favicon.ico anyway get
+	// it rather than a 404.
+	r.GET("/favicon.ico", func(c *gin.Context) { c.FileFromFS("favicon.svg", http.FS(static)) })
 	r.StaticFS("/static", http.FS(static))
 	return r, nil
 }

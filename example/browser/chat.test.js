@@ -121,12 +121,15 @@ async function startRedisCluster() {
   return { flags: ['-redis-cluster', nodes.map((n) => n.addr).join(',')], stop };
 }
 
+/** The status badge once its data-state (open, connecting or closed) is s. */
+const status = (page, s) => page.locator(`[data-testid="status"][data-state="${s}"]`);
+
 async function signIn(page, base, user, role = 'member') {
   await page.goto(base);
   await page.getByTestId('login-user').fill(user);
   await page.getByTestId('login-role').selectOption(role);
   await page.getByTestId('login-submit').click();
-  await page.getByTestId('status').filter({ hasText: /^open$/ }).waitFor({ timeout: WAIT });
+  await status(page, 'open').waitFor({ timeout: WAIT });
   await page.getByTestId('login').waitFor({ state: 'hidden' });
   assert.equal(await page.getByTestId('announce').isVisible(), role === 'admin', 'the announcement box is for admins');
 }
@@ -199,11 +202,11 @@ test('two users chat, and keep chatting after a server restart', async () => {
     // provider (a login request) fails meanwhile.
     await alice.route('**/api/login', (route) => route.abort());
     await alice.evaluate(() => window.ginws._ws.close(3000, 'network cut'));
-    await alice.getByTestId('status').filter({ hasText: /reconnecting|connecting/ }).waitFor();
+    await status(alice, 'connecting').waitFor();
     for (const text of ['missed one', 'missed two', 'missed three']) await say(bob, text);
-    assert.notEqual(await alice.getByTestId('status').textContent(), 'open', 'alice was away while bob sent');
+    assert.equal(await alice.getByTestId('status').getAttribute('data-state'), 'connecting', 'alice was away while bob sent');
     await alice.unroute('**/api/login');
-    await alice.getByTestId('status').filter({ hasText: /^open$/ }).waitFor({ timeout: 40000 });
+    await status(alice, 'open').waitFor({ timeout: 40000 });
     await alice.getByTestId('messages').locator('li', { hasText: 'missed three' }).waitFor();
     assert.deepEqual(await messages(alice).allTextContents(), ['hello bob', 'hi alice', 'missed one', 'missed two', 'missed three']);
     assert.equal(await alice.getByTestId('recovery').isVisible(), false, 'recovered: no warning');
@@ -215,9 +218,9 @@ test('two users chat, and keep chatting after a server restart', async () => {
     // The server restarts on the same port: both pages reconnect by themselves.
     const addr = server.addr;
     await server.stop();
-    for (const p of [alice, bob]) await p.getByTestId('status').filter({ hasText: /reconnecting|connecting/ }).waitFor();
+    for (const p of [alice, bob]) await status(p, 'connecting').waitFor();
     server = await startExample(addr);
-    for (const p of [alice, bob]) await p.getByTestId('status').filter({ hasText: /^open$/ }).waitFor({ timeout: 40000 });
+    for (const p of [alice, bob]) await status(p, 'open').waitFor({ timeout: 40000 });
 
     // They re-joined lobby: chat goes on without clicking anything.
     await say(bob, 'back again');
@@ -320,7 +323,7 @@ test('a page waiting to reconnect gets back at once: "reconnect now", and when t
         await page.context().setOffline(true);
         await page.context().setOffline(false);
       }
-      await page.getByTestId('status').filter({ hasText: /^open$/ }).waitFor();
+      await status(page, 'open').waitFor();
       assert.equal(await button.isVisible(), false, `${how}: the button goes once connected`);
     }
   } finally {
