@@ -18,7 +18,6 @@ import (
 
 	"github.com/ginws/ginws/client/js"
 	"github.com/ginws/ginws/hub"
-	"github.com/ginws/ginws/metrics"
 	"github.com/ginws/ginws/middleware"
 	"github.com/ginws/ginws/schema"
 	"github.com/ginws/ginws/validate"
@@ -74,18 +73,20 @@ func newValidator() *validate.Validator {
 	return v
 }
 
-// newHub registers the chat's events on a hub.
-func newHub(log *slog.Logger, broker hub.Broker, m *metrics.Metrics, closeTimeout, drain time.Duration) *hub.Hub {
+// newHub registers the chat's events on a hub that reports to act.
+func newHub(log *slog.Logger, broker hub.Broker, act *activity, closeTimeout, drain time.Duration) *hub.Hub {
 	h := hub.New(hub.Options{
 		Validator:    newValidator(),
 		Logger:       log,
 		Broker:       broker,
-		Observer:     m,
+		Observer:     act,
+		OnJoin:       func(_ *hub.Session, room string) { act.joined(room) },
+		OnLeave:      func(_ *hub.Session, room string) { act.left(room) },
 		Rooms:        func(string) hub.RoomOptions { return roomOptions },
 		CloseTimeout: closeTimeout,
 		DrainWindow:  drain,
 	})
-	m.Watch(h)
+	act.prom.Watch(h)
 	shareImages(h)
 	chatters := hub.RequireRole("member", "admin")
 	hub.Handle(h, "chat.send", func(c *hub.Context, in SendChat) (any, error) {
@@ -131,10 +132,10 @@ func newHub(log *slog.Logger, broker hub.Broker, m *metrics.Metrics, closeTimeou
 const maxLoginBody = 4 << 10
 
 // newRouter serves the page, the client, the login, the health check,
-// the metrics and the WebSocket. c.ClientIP() (the address the logs show)
+// the metrics, the admin view and the WebSocket. c.ClientIP() (the address the logs show)
 // believes X-Forwarded-For only from the trusted proxies; with none, a client
 // could name any address.
-func newRouter(h *hub.Hub, m *metrics.Metrics, secret []byte, log *slog.Logger, static fs.FS, trustedProxies []string, tokenTTL time.Duration) (*gin.Engine, error) {
+func newRouter(h *hub.Hub, act *activity, secret []byte, log *slog.Logger, static fs.FS, trustedProxies []string, tokenTTL time.Duration) (*gin.Engine, error) {
 	r := gin.New()
 	if err := r.SetTrustedProxies(trustedProxies); err != nil {
 		return nil, fmt.Errorf("-trusted-proxies: %w", err)
@@ -174,12 +175,14 @@ func newRouter(h *hub.Hub, m *metrics.Metrics, secret []byte, log *slog.Logger, 
 		}
 		c.JSON(http.StatusOK, gin.H{"token": token})
 	})
+	auth := middleware.JWT(middleware.JWTOptions{Secret: secret})
 	r.GET("/ws", middleware.New(h, middleware.Options{
-		Auth:     middleware.JWT(middleware.JWTOptions{Secret: secret}),
+		Auth:     auth,
 		Logger:   log,
-		Observer: m,
+		Observer: act,
 	}))
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(m.Registry(), promhttp.HandlerOpts{})))
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(act.prom.Registry(), promhttp.HandlerOpts{})))
+	adminRoutes(r, h, act, auth, static)
 	// The contract of every event, from the same structs that validate them.
 	r.GET("/asyncapi.json", func(c *gin.Context) {
 		doc, err := schema.AsyncAPI(h, schema.Info{Title: "ginws example chat", Version: "1.0.0", Path: "/ws",

@@ -166,9 +166,9 @@ func serve(ctx context.Context, cfg config, out io.Writer, ready chan<- string) 
 		}
 		broker = rb
 	}
-	m := metrics.New(metrics.Options{})
-	h := newHub(log, broker, m, cfg.closeTimeout, cfg.drain)
-	router, err := newRouter(h, m, secret, log, static, cfg.trustedProxies, cfg.tokenTTL)
+	act := newActivity(metrics.New(metrics.Options{}))
+	h := newHub(log, broker, act, cfg.closeTimeout, cfg.drain)
+	router, err := newRouter(h, act, secret, log, static, cfg.trustedProxies, cfg.tokenTTL)
 	if err != nil {
 		return err
 	}

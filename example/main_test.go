@@ -469,6 +469,9 @@ func TestPageAssets(t *testing.T) {
 		{"/static/app.js", "text/javascript; charset=utf-8"},
 		{"/static/style.css", "text/css; charset=utf-8"},
 		{"/static/favicon.svg", "image/svg+xml"},
+		{"/admin", "text/html; charset=utf-8"},
+		{"/static/admin.js", "text/javascript; charset=utf-8"},
+		{"/static/admin.css", "text/css; charset=utf-8"},
 		{"/favicon.ico", "image/svg+xml"},
 		{"/js/ginws.js", "text/javascript; charset=utf-8"},
 	} {

@@ -54,6 +54,7 @@ $('login').addEventListener('submit', async (e) => {
   $('chat').hidden = false;
   $('announce').hidden = state.role !== 'admin';
   $('admin-link').hidden = state.role !== 'admin';
+  /** @type {HTMLAnchorElement} */ ($('admin-link')).href = `/admin#as=${encodeURIComponent(state.user)}`;
   $('me').textContent = `${state.user} · ${state.role}`;
   connect();
   const wanted = decodeURIComponent(location.hash.slice(1));
@@ -120,7 +121,6 @@ function showState(s, info) {
   } else {
     badge.textContent = s === 'open' ? 'Connected' : 'Connecting…';
   }
-  if (s === 'open') refreshPresence();
 }
 
 /**
