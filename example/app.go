@@ -12,20 +12,21 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/gin-gonic/gin/binding"
+	"github.com/go-playground/validator/v10/non-standard/validators"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ginws/ginws/client/js"
 	"github.com/ginws/ginws/hub"
-	"github.com/ginws/ginws/metrics"
 	"github.com/ginws/ginws/middleware"
 	"github.com/ginws/ginws/schema"
+	"github.com/ginws/ginws/validate"
 )
 
 // SendChat is the data of chat.send.
 type SendChat struct {
 	Room string `json:"room" validate:"required,max=128"`
-	Text string `json:"text" validate:"required,min=1,max=500"`
+	Text string `json:"text" validate:"required,notblank,max=500"`
 }
 
 // ChatMessage is the data of chat.message.
@@ -43,7 +44,7 @@ type Typing struct {
 
 // Announce is the data of admin.announce and announcement.
 type Announce struct {
-	Text string `json:"text" validate:"required,min=1,max=500"`
+	Text string `json:"text" validate:"required,notblank,max=500"`
 }
 
 type loginRequest struct {
@@ -61,13 +62,26 @@ type HistoryRequest struct {
 // messages for 30 minutes, so that reconnecting clients get what they missed.
 var roomOptions = hub.RoomOptions{Presence: true, History: hub.HistoryOptions{Size: 500, TTL: 30 * time.Minute}}
 
-// newHub registers the chat's events on a hub; opts holds what the flags
-// set (CloseTimeout, DrainWindow, Compression).
-func newHub(log *slog.Logger, broker hub.Broker, m *metrics.Metrics, opts hub.Options) *hub.Hub {
-	opts.Logger, opts.Broker, opts.Observer = log, broker, m
+// newValidator is the validator a hub makes by default plus notblank, so
+// that a message of spaces is refused like an empty one instead of showing
+// as a blank line.
+func newValidator() *validate.Validator {
+	v := validate.New(validate.Options{MaxBytes: hub.DefaultMaxFrameBytes, MaxDepth: hub.DefaultMaxDepth})
+	if err := v.RegisterRule("notblank", validators.NotBlank, "{field} must not be blank"); err != nil {
+		panic("example: " + err.Error()) // only a programmer's mistake gets here: the validator is new
+	}
+	return v
+}
+
+// newHub registers the chat's events on a hub that reports to act; opts
+// holds what the flags set (CloseTimeout, DrainWindow, Compression).
+func newHub(log *slog.Logger, broker hub.Broker, act *activity, opts hub.Options) *hub.Hub {
+	opts.Validator, opts.Logger, opts.Broker, opts.Observer = newValidator(), log, broker, act
+	opts.OnJoin = func(_ *hub.Session, room string) { act.joined(room) }
+	opts.OnLeave = func(_ *hub.Session, room string) { act.left(room) }
 	opts.Rooms = func(string) hub.RoomOptions { return roomOptions }
 	h := hub.New(opts)
-	m.Watch(h)
+	act.prom.Watch(h)
 	shareImages(h)
 	chatters := hub.RequireRole("member", "admin")
 	hub.Handle(h, "chat.send", func(c *hub.Context, in SendChat) (any, error) {
@@ -113,10 +127,10 @@ func newHub(log *slog.Logger, broker hub.Broker, m *metrics.Metrics, opts hub.Op
 const maxLoginBody = 4 << 10
 
 // newRouter serves the page, the client, the login, the health check,
-// the metrics and the WebSocket. c.ClientIP() (the address the logs show)
+// the metrics, the admin view and the WebSocket. c.ClientIP() (the address the logs show)
 // believes X-Forwarded-For only from the trusted proxies; with none, a client
 // could name any address.
-func newRouter(h *hub.Hub, m *metrics.Metrics, secret []byte, log *slog.Logger, static fs.FS, trustedProxies []string, tokenTTL time.Duration) (*gin.Engine, error) {
+func newRouter(h *hub.Hub, act *activity, secret []byte, log *slog.Logger, static fs.FS, trustedProxies []string, tokenTTL time.Duration) (*gin.Engine, error) {
 	r := gin.New()
 	if err := r.SetTrustedProxies(trustedProxies); err != nil {
 		return nil, fmt.Errorf("-trusted-proxies: %w", err)
@@ -156,12 +170,14 @@ func newRouter(h *hub.Hub, m *metrics.Metrics, secret []byte, log *slog.Logger, 
 		}
 		c.JSON(http.StatusOK, gin.H{"token": token})
 	})
+	auth := middleware.JWT(middleware.JWTOptions{Secret: secret})
 	r.GET("/ws", middleware.New(h, middleware.Options{
-		Auth:     middleware.JWT(middleware.JWTOptions{Secret: secret}),
+		Auth:     auth,
 		Logger:   log,
-		Observer: m,
+		Observer: act,
 	}))
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(m.Registry(), promhttp.HandlerOpts{})))
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(act.prom.Registry(), promhttp.HandlerOpts{})))
+	adminRoutes(r, h, act, auth, static)
 	// The contract of every event, from the same structs that validate them.
 	r.GET("/asyncapi.json", func(c *gin.Context) {
 		doc, err := schema.AsyncAPI(h, schema.Info{Title: "ginws example chat", Version: "1.0.0", Path: "/ws",
@@ -174,6 +190,9 @@ func newRouter(h *hub.Hub, m *metrics.Metrics, secret []byte, log *slog.Logger, 
 	})
 	r.StaticFS("/js", http.FS(js.FS))
 	r.GET("/", func(c *gin.Context) { c.FileFromFS("/", http.FS(static)) })
+	// The page links its icon; tools that ask for /favicon.ico anyway get
+	// it rather than a 404.
+	r.GET("/favicon.ico", func(c *gin.Context) { c.FileFromFS("favicon.svg", http.FS(static)) })
 	r.StaticFS("/static", http.FS(static))
 	return r, nil
 }

@@ -65,6 +65,10 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	c := config{readTimeout: 15 * time.Second, idleTimeout: 30 * time.Second, shutdownTimeout: 10 * time.Second}
 	fl := flag.NewFlagSet("example", flag.ContinueOnError)
 	fl.SetOutput(out)
+	fl.Usage = func() {
+		fmt.Fprintf(out, "Usage: example [flags]\n\nThe ginws chat demo: open the address it listens on, sign in with any name.\n\n")
+		fl.PrintDefaults()
+	}
 	fl.StringVar(&c.addr, "addr", envOr(getenv, "ADDR", "127.0.0.1:8080"), "listen address (env ADDR)")
 	fl.StringVar(&c.secret, "jwt-secret", getenv("JWT_SECRET"), "HS256 key for tokens (env JWT_SECRET); random when empty")
 	fl.StringVar(&c.redis, "redis", getenv("REDIS_URL"), "Redis URL for the multi-node broker (env REDIS_URL)")
@@ -128,9 +132,13 @@ func envOr(getenv func(string) string, key, def string) string {
 // run serves until ctx ends, then shuts down gracefully: the listener
 // stops, /healthz answers 503, and every session is closed with 1001 after
 // what was queued to it. ready, if not nil, receives the address once the
-// server listens.
+// server listens. -h prints the usage and returns nil: asking for help is
+// not a failure.
 func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer, ready chan<- string) error {
 	cfg, err := parseFlags(args, getenv, out)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -161,10 +169,10 @@ func serve(ctx context.Context, cfg config, out io.Writer, ready chan<- string) 
 		}
 		broker = rb
 	}
-	m := metrics.New(metrics.Options{})
-	h := newHub(log, broker, m, hub.Options{CloseTimeout: cfg.closeTimeout, DrainWindow: cfg.drain,
+	act := newActivity(metrics.New(metrics.Options{}))
+	h := newHub(log, broker, act, hub.Options{CloseTimeout: cfg.closeTimeout, DrainWindow: cfg.drain,
 		Compression: hub.Compression{Enabled: cfg.compress}})
-	router, err := newRouter(h, m, secret, log, static, cfg.trustedProxies, cfg.tokenTTL)
+	router, err := newRouter(h, act, secret, log, static, cfg.trustedProxies, cfg.tokenTTL)
 	if err != nil {
 		return err
 	}

@@ -198,6 +198,11 @@ func TestChatEvents(t *testing.T) {
 	assert.Equal(t, wire.CodeValidationFailed, e.Code)
 	assert.Equal(t, []wire.FieldError{{Field: "text", Rule: "max", Param: "500", Message: "text must be at most 500 characters long"}}, e.Fields)
 
+	_, err = alice.Request(ctx, "chat.send", SendChat{Room: "lobby", Text: " \t\n "})
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, wire.CodeValidationFailed, e.Code)
+	assert.Equal(t, []wire.FieldError{{Field: "text", Rule: "notblank", Message: "text must not be blank"}}, e.Fields, "spaces are no message")
+
 	_, err = alice.Request(ctx, "typing", map[string]string{"room": "lobby"})
 	require.NoError(t, err)
 	assert.Equal(t, "alice", waitFor(t, typing), "typing reaches the others, not the sender")
@@ -443,6 +448,42 @@ func TestFlagsAndEnvironment(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "flag", cfg.secret, "a flag beats the environment")
 	assert.Equal(t, "127.0.0.1:8080", cfg.addr)
+}
+
+func TestHelpExitsCleanly(t *testing.T) {
+	var out bytes.Buffer
+	err := run(t.Context(), []string{"-h"}, func(string) string { return "" }, &out, nil)
+	require.NoError(t, err, "-h is no failure: main exits 0")
+	assert.Contains(t, out.String(), "Usage: example [flags]")
+	assert.Contains(t, out.String(), "-addr")
+
+	err = run(t.Context(), []string{"-no-such-flag"}, func(string) string { return "" }, io.Discard, nil)
+	assert.ErrorContains(t, err, "flag provided but not defined: -no-such-flag")
+}
+
+// TestPageAssets: what the page loads is served, its icon included, so that
+// a browser logs no 404.
+func TestPageAssets(t *testing.T) {
+	addr, _ := startApp(t, nil, nil)
+	for _, tc := range []struct{ path, contentType string }{
+		{"/", "text/html; charset=utf-8"},
+		{"/static/app.js", "text/javascript; charset=utf-8"},
+		{"/static/style.css", "text/css; charset=utf-8"},
+		{"/static/favicon.svg", "image/svg+xml"},
+		{"/admin", "text/html; charset=utf-8"},
+		{"/static/admin.js", "text/javascript; charset=utf-8"},
+		{"/static/admin.css", "text/css; charset=utf-8"},
+		{"/favicon.ico", "image/svg+xml"},
+		{"/js/ginws.js", "text/javascript; charset=utf-8"},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			resp, err := http.Get("http://" + addr + tc.path)
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, http.StatusOK, resp.StatusCode)
+			assert.Equal(t, tc.contentType, resp.Header.Get("Content-Type"))
+		})
+	}
 }
 
 func TestWSS(t *testing.T) {

@@ -21,7 +21,7 @@ var update = flag.Bool("update", false, "rewrite web/ginws-events.d.ts from the 
 // type-checks the page against it with tsc (go test ./example -update
 // regenerates the file).
 func TestPageTypes(t *testing.T) {
-	h := newHub(wstest.Quiet, nil, metrics.New(metrics.Options{}), hub.Options{})
+	h := newHub(wstest.Quiet, nil, newActivity(metrics.New(metrics.Options{})), hub.Options{})
 	defer h.Shutdown(t.Context())
 	want := schema.TypeScript(h, "/js/ginws.js")
 	const file = "web/ginws-events.d.ts"

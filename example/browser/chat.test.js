@@ -1,6 +1,7 @@
 // Browser test of the example chat: two users in Debian's Chromium chat,
 // see presence, typing and validation errors, and keep chatting after the
-// server restarts on the same port.
+// server restarts on the same port; the page at phone and desktop sizes;
+// the admin view's live figures.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
@@ -121,12 +122,15 @@ async function startRedisCluster() {
   return { flags: ['-redis-cluster', nodes.map((n) => n.addr).join(',')], stop };
 }
 
+/** The status badge once its data-state (open, connecting or closed) is s. */
+const status = (page, s) => page.locator(`[data-testid="status"][data-state="${s}"]`);
+
 async function signIn(page, base, user, role = 'member') {
   await page.goto(base);
   await page.getByTestId('login-user').fill(user);
   await page.getByTestId('login-role').selectOption(role);
   await page.getByTestId('login-submit').click();
-  await page.getByTestId('status').filter({ hasText: /^open$/ }).waitFor({ timeout: WAIT });
+  await status(page, 'open').waitFor({ timeout: WAIT });
   await page.getByTestId('login').waitFor({ state: 'hidden' });
   assert.equal(await page.getByTestId('announce').isVisible(), role === 'admin', 'the announcement box is for admins');
 }
@@ -199,11 +203,11 @@ test('two users chat, and keep chatting after a server restart', async () => {
     // provider (a login request) fails meanwhile.
     await alice.route('**/api/login', (route) => route.abort());
     await alice.evaluate(() => window.ginws._ws.close(3000, 'network cut'));
-    await alice.getByTestId('status').filter({ hasText: /reconnecting|connecting/ }).waitFor();
+    await status(alice, 'connecting').waitFor();
     for (const text of ['missed one', 'missed two', 'missed three']) await say(bob, text);
-    assert.notEqual(await alice.getByTestId('status').textContent(), 'open', 'alice was away while bob sent');
+    assert.equal(await alice.getByTestId('status').getAttribute('data-state'), 'connecting', 'alice was away while bob sent');
     await alice.unroute('**/api/login');
-    await alice.getByTestId('status').filter({ hasText: /^open$/ }).waitFor({ timeout: 40000 });
+    await status(alice, 'open').waitFor({ timeout: 40000 });
     await alice.getByTestId('messages').locator('li', { hasText: 'missed three' }).waitFor();
     assert.deepEqual(await messages(alice).allTextContents(), ['hello bob', 'hi alice', 'missed one', 'missed two', 'missed three']);
     assert.equal(await alice.getByTestId('recovery').isVisible(), false, 'recovered: no warning');
@@ -215,13 +219,14 @@ test('two users chat, and keep chatting after a server restart', async () => {
     // The server restarts on the same port: both pages reconnect by themselves.
     const addr = server.addr;
     await server.stop();
-    for (const p of [alice, bob]) await p.getByTestId('status').filter({ hasText: /reconnecting|connecting/ }).waitFor();
+    for (const p of [alice, bob]) await status(p, 'connecting').waitFor();
     server = await startExample(addr);
-    for (const p of [alice, bob]) await p.getByTestId('status').filter({ hasText: /^open$/ }).waitFor({ timeout: 40000 });
+    for (const p of [alice, bob]) await status(p, 'open').waitFor({ timeout: 40000 });
 
     // They re-joined lobby: chat goes on without clicking anything.
     await say(bob, 'back again');
     await alice.getByTestId('messages').locator('li', { hasText: 'back again' }).waitFor();
+    assert.equal(await alice.getByTestId('recovery').isVisible(), false, 'nothing was missed across the restart: no warning');
     await say(alice, 'welcome back');
     await bob.getByTestId('messages').locator('li', { hasText: 'welcome back' }).waitFor();
 
@@ -320,7 +325,7 @@ test('a page waiting to reconnect gets back at once: "reconnect now", and when t
         await page.context().setOffline(true);
         await page.context().setOffline(false);
       }
-      await page.getByTestId('status').filter({ hasText: /^open$/ }).waitFor();
+      await status(page, 'open').waitFor();
       assert.equal(await button.isVisible(), false, `${how}: the button goes once connected`);
     }
   } finally {
@@ -376,6 +381,210 @@ test('with -compress Chromium negotiates permessage-deflate, and a long message 
     const long = 'compressed '.repeat(40).trim();
     await say(alice, long);
     await messages(bob).filter({ hasText: long }).waitFor();
+  } finally {
+    await server.stop();
+  }
+});
+
+/** Collects what a page logs as an error: console errors, uncaught exceptions, failed loads. */
+function problems(page) {
+  const seen = [];
+  page.on('console', (m) => { if (m.type() === 'error') seen.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => seen.push(`exception: ${e.message}`));
+  page.on('response', (r) => { if (r.status() >= 400) seen.push(`${r.status()} ${r.url()}`); });
+  return seen;
+}
+
+/** Whether the page is wider than its viewport (it scrolls sideways). */
+const overflows = (page) => page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
+
+for (const [label, viewport] of [['a phone (390x844)', { width: 390, height: 844 }], ['a desktop (1280x800)', { width: 1280, height: 800 }]]) {
+  test(`on ${label}: no console errors, nothing wider than the screen, Enter sends, blank messages refused`, async () => {
+    browser ??= await launch();
+    const server = await startExample('127.0.0.1:0');
+    try {
+      const page = await (await browser.newContext({ viewport })).newPage();
+      page.setDefaultTimeout(WAIT);
+      const seen = problems(page);
+      await signIn(page, `http://${server.addr}/`, 'alice');
+      // The page lands in the default room by itself.
+      await page.locator('#rooms li[data-room="lobby"]').waitFor();
+      assert.equal(await page.locator('#room-title').textContent(), '# lobby');
+      assert.equal(await overflows(page), false, 'the signed-in page fits');
+
+      // Enter sends; Shift+Enter makes a new line.
+      const box = page.getByTestId('send-text');
+      await box.fill('sent with Enter');
+      await box.press('Enter');
+      await page.getByTestId('messages').locator('li.mine', { hasText: 'sent with Enter' }).waitFor();
+      assert.equal(await box.inputValue(), '', 'the box empties once sent');
+      await box.pressSequentially('line one');
+      await box.press('Shift+Enter');
+      await box.pressSequentially('line two');
+      assert.equal(await box.inputValue(), 'line one\nline two', 'Shift+Enter is a new line, not a send');
+      await box.press('Enter');
+      await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="messages"] li .text')].some((e) => e.textContent === 'line one\nline two'));
+
+      // A blank message is refused by the page, and by the server too.
+      await box.fill('   \n  ');
+      await page.getByTestId('send-submit').click();
+      await page.getByTestId('send-error').filter({ hasText: 'must not be blank' }).waitFor();
+      const refused = await page.evaluate(() => /** @type {any} */ (window).ginws.request('chat.send', { room: 'lobby', text: ' \t ' })
+        .then(() => null, (e) => ({ code: e.code, fields: e.fields })));
+      assert.deepEqual(refused, { code: 'validation_failed', fields: [{ field: 'text', rule: 'notblank', message: 'text must not be blank' }] });
+      assert.deepEqual(await messages(page).allTextContents(), ['sent with Enter', 'line one\nline two'], 'no blank line was delivered');
+
+      // A 300-character word wraps instead of widening the page.
+      const word = 'w'.repeat(300);
+      await say(page, word);
+      await page.getByTestId('messages').locator('li', { hasText: word }).waitFor();
+      assert.equal(await overflows(page), false, 'a long word does not widen the page');
+
+      // The room field's pattern compiles (no console error) and checks names.
+      const validity = await page.evaluate(() => {
+        const input = /** @type {HTMLInputElement} */ (document.querySelector('[data-testid="join-room"]'));
+        const check = (v) => { input.value = v; return input.validity.patternMismatch; };
+        const r = { bad: check('no spaces'), good: check('team/dev.ops:1-a_b') };
+        input.value = '';
+        return r;
+      });
+      assert.deepEqual(validity, { bad: true, good: false });
+
+      mkdirSync(artifacts, { recursive: true });
+      await page.screenshot({ path: path.join(artifacts, `example-chat-${viewport.width}.png`) });
+      assert.deepEqual(seen, [], 'nothing went wrong on the page');
+    } finally {
+      await server.stop();
+    }
+  });
+}
+
+test('while reconnecting: sends wait and go, a failed recovery reloads the history, the warning goes after a recovery', async () => {
+  browser ??= await launch();
+  const server = await startExample('127.0.0.1:0');
+  try {
+    const base = `http://${server.addr}/`;
+    const [alice, bob] = [await (await browser.newContext()).newPage(), await (await browser.newContext()).newPage()];
+    for (const p of [alice, bob]) p.setDefaultTimeout(WAIT);
+    await signIn(alice, base, 'alice');
+    await signIn(bob, base, 'bob');
+    for (const p of [alice, bob]) await p.getByTestId('presence').locator('li', { hasText: 'alice' }).waitFor();
+    await bob.getByTestId('presence').locator('li', { hasText: 'bob' }).waitFor();
+    await alice.getByTestId('presence').locator('li', { hasText: 'bob' }).waitFor();
+
+    // bob's message clears "bob is typing" at once, not 3 s later.
+    await bob.getByTestId('send-text').pressSequentially('hel');
+    await alice.getByTestId('typing').filter({ hasText: 'bob is typing' }).waitFor();
+    await say(bob, 'hello');
+    await alice.getByTestId('messages').locator('li', { hasText: 'hello' }).waitFor();
+    assert.equal(await alice.getByTestId('typing').textContent(), '', 'the message ends the typing indicator');
+
+    /** Cuts alice's connection; she stays away until back() (her token provider fails meanwhile). */
+    const away = async ({ staleEpoch = false } = {}) => {
+      await alice.route('**/api/login', (route) => route.abort());
+      await alice.evaluate((stale) => {
+        const c = /** @type {any} */ (window).ginws;
+        // As if the server had lost the room's history: it cannot replay.
+        if (stale) c._rooms.get('lobby').epoch = 'stale';
+        c._ws.close(3000, 'network cut');
+      }, staleEpoch);
+      await status(alice, 'connecting').waitFor();
+    };
+    const back = async () => {
+      await alice.unroute('**/api/login');
+      await status(alice, 'open').waitFor({ timeout: 40000 });
+    };
+    const bobSends = (texts) => bob.evaluate(async (list) => {
+      for (const text of list) await /** @type {any} */ (window).ginws.request('chat.send', { room: 'lobby', text });
+    }, texts);
+
+    // A message written while away waits, then goes: no time-out, no error.
+    await away();
+    await alice.getByTestId('send-text').fill('written while away');
+    await alice.getByTestId('send-text').press('Enter');
+    await alice.getByTestId('outbox').locator('li', { hasText: 'written while away' }).waitFor();
+    assert.equal(await alice.getByTestId('send-text').inputValue(), '', 'the box is free for the next one');
+    await back();
+    await bob.getByTestId('messages').locator('li', { hasText: 'written while away' }).waitFor();
+    await alice.getByTestId('outbox').locator('li').waitFor({ state: 'detached' });
+    assert.equal(await alice.getByTestId('send-error').textContent(), '');
+
+    // Recovery fails, but the history holds what was missed: it is reloaded,
+    // each message once, and there is nothing to warn about.
+    await away({ staleEpoch: true });
+    await bobSends(['missed one', 'missed two']);
+    await back();
+    await alice.getByTestId('messages').locator('li', { hasText: 'missed two' }).waitFor();
+    assert.deepEqual(await messages(alice).allTextContents(), ['hello', 'written while away', 'missed one', 'missed two']);
+    assert.equal(await alice.getByTestId('recovery').isVisible(), false, 'nothing is missing: no warning');
+
+    // More was missed than the page reloads (50): the warning says so...
+    await away({ staleEpoch: true });
+    await bobSends(Array.from({ length: 55 }, (_, i) => `flood ${i + 1}`));
+    await back();
+    await alice.getByTestId('recovery').filter({ hasText: '5 older messages' }).waitFor();
+    await alice.getByTestId('messages').locator('li', { hasText: 'flood 55' }).waitFor();
+    const texts = await messages(alice).allTextContents();
+    assert.ok(!texts.includes('flood 5') && texts.includes('flood 6'), 'the 50 newest were reloaded, once each');
+    assert.equal(texts.filter((t) => t.startsWith('flood ')).length, 50);
+
+    // ...until a later recovery replays everything missed: then it goes.
+    await away();
+    await bobSends(['after the flood']);
+    await back();
+    await alice.getByTestId('messages').locator('li', { hasText: 'after the flood' }).waitFor();
+    await alice.getByTestId('recovery').waitFor({ state: 'hidden' });
+  } finally {
+    await server.stop();
+  }
+});
+
+test('the admin view: figures move while messages flow, members of a room, a user disconnected', async () => {
+  browser ??= await launch();
+  const server = await startExample('127.0.0.1:0');
+  try {
+    const base = `http://${server.addr}/`;
+    const [alice, bob] = [await (await browser.newContext()).newPage(), await (await browser.newContext()).newPage()];
+    for (const [p, user] of [[alice, 'alice'], [bob, 'bob']]) {
+      p.setDefaultTimeout(WAIT);
+      await signIn(p, base, user);
+      await p.locator('#rooms li[data-room="lobby"]').waitFor();
+    }
+    const admin = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    admin.setDefaultTimeout(WAIT);
+    const seen = problems(admin);
+    await admin.goto(`${base}admin`);
+    await admin.getByTestId('login-user').fill('root');
+    await admin.getByTestId('login-submit').click();
+    await status(admin, 'open').waitFor();
+    await admin.waitForFunction(() => Number(document.querySelector('[data-testid="figure-connections"]').dataset.value) === 2);
+    await admin.locator('[data-testid="room-list"] tr[data-room="lobby"]').waitFor();
+    const total = () => admin.getByTestId('figure-deliveries').getAttribute('data-total').then(Number);
+    const before = await total();
+    for (let i = 0; i < 5; i++) await say(i % 2 ? bob : alice, `flowing ${i}`);
+    // Each message reaches both pages: ten deliveries at least.
+    await admin.waitForFunction((n) => Number(document.querySelector('[data-testid="figure-deliveries"]').dataset.total) >= n, before + 10);
+    assert.ok(await admin.locator('[data-testid="chart-deliveries"] polyline').count() === 1, 'a chart is drawn');
+
+    await admin.locator('[data-testid="room-list"] tr[data-room="lobby"] button').click();
+    await admin.getByTestId('members').locator('li[data-user="alice"]').waitFor();
+    await admin.getByTestId('disconnect-bob').click();
+    await status(bob, 'closed').waitFor();
+    assert.match(await bob.getByTestId('status').textContent(), /administrator/);
+    await admin.getByTestId('members').locator('li[data-user="bob"]').waitFor({ state: 'detached' });
+    await admin.getByTestId('close-codes').locator('li[data-code="4403"]').waitFor();
+    await admin.waitForFunction(() => Number(document.querySelector('[data-testid="figure-connections"]').dataset.value) === 1);
+
+    // A member's token gets no figures.
+    const refused = await alice.evaluate(async () => {
+      const login = await fetch('/api/login', { method: 'POST', body: JSON.stringify({ user: 'alice', role: 'member' }) }).then((r) => r.json());
+      return (await fetch('/api/admin/stats', { headers: { Authorization: `Bearer ${login.token}` } })).status;
+    });
+    assert.equal(refused, 403);
+
+    mkdirSync(artifacts, { recursive: true });
+    await admin.screenshot({ path: path.join(artifacts, 'example-admin.png'), fullPage: true });
+    assert.deepEqual(seen, [], 'nothing went wrong on the admin page');
   } finally {
     await server.stop();
   }

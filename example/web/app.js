@@ -4,13 +4,29 @@
 // ginws-events.d.ts is generated from them (see jsconfig.json).
 import { Client } from '/js/ginws.js';
 
-const $ = (id) => document.getElementById(id);
+const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+
+/** The room every page lands in, unless the address names another (#room). */
+const DEFAULT_ROOM = 'lobby';
+/**
+ * How long a message sent while disconnected waits for the connection:
+ * the client queues it meanwhile, so a short network cut loses nothing.
+ */
+const QUEUED_WAIT = 5 * 60 * 1000;
+/** How many recent messages the page asks for after a join or a failed recovery. */
+const HISTORY = 50;
+
+/**
+ * @typedef {{user: string, text?: string, image?: string, at: string, offset?: number}} Message
+ * @typedef {{messages: Message[], members: Map<string, string>, firstLive: number,
+ *   epoch: string, lastOffset: number, reloadFrom: number, warning: string,
+ *   joining: Promise<void> | null}} Room
+ */
 /**
  * @type {{client: Client, user: string, role: string, active: string,
- *   rooms: Map<string, {messages: any[], members: Map<string, string>, firstLive: number}>,
- *   typingTimer: any, lastTyping: number}}
+ *   rooms: Map<string, Room>, typing: Map<string, any>, lastTyping: number}}
  */
-const state = { client: /** @type {any} */ (null), user: '', role: '', active: '', rooms: new Map(), typingTimer: 0, lastTyping: 0 };
+const state = { client: /** @type {any} */ (null), user: '', role: '', active: '', rooms: new Map(), typing: new Map(), lastTyping: 0 };
 
 async function login(user, role) {
   const res = await fetch('/api/login', {
@@ -26,6 +42,7 @@ $('login').addEventListener('submit', async (e) => {
   const form = new FormData(/** @type {HTMLFormElement} */ (e.target));
   state.user = String(form.get('user'));
   state.role = String(form.get('role'));
+  $('login-error').textContent = '';
   try {
     await login(state.user, state.role);
   } catch (err) {
@@ -33,10 +50,16 @@ $('login').addEventListener('submit', async (e) => {
     return;
   }
   $('login').hidden = true;
+  $('signin').hidden = true;
   $('chat').hidden = false;
   $('announce').hidden = state.role !== 'admin';
-  $('me').textContent = `${state.user} (${state.role})`;
+  $('admin-link').hidden = state.role !== 'admin';
+  /** @type {HTMLAnchorElement} */ ($('admin-link')).href = `/admin#as=${encodeURIComponent(state.user)}`;
+  $('me').textContent = `${state.user} · ${state.role}`;
   connect();
+  const wanted = decodeURIComponent(location.hash.slice(1));
+  joinRoom(/^[A-Za-z0-9._:/-]{1,128}$/.test(wanted) ? wanted : DEFAULT_ROOM).catch(() => {});
+  $('send-text').focus();
 });
 
 function connect() {
@@ -46,7 +69,7 @@ function connect() {
   state.client = new Client({ url, token: () => login(state.user, state.role), onState: showState, onRecover });
   const c = state.client;
   /** @type {any} */ (window).ginws = c; // for the browser console
-  c.on('chat.message', (m, ev) => addMessage(ev.room, m, ev.offset));
+  c.on('chat.message', (m, ev) => addMessage(ev.room, { ...m, offset: ev.offset }));
   c.onBinary((data) => {
     const { name, user, image } = decodeShare(data);
     room(name).messages.push({ user, image: URL.createObjectURL(new Blob([image])), at: new Date().toISOString() });
@@ -54,7 +77,7 @@ function connect() {
   });
   // Errors without a request id answer a binary frame: a refused image.
   c.on('error', (err) => { $('share-error').textContent = err.message; });
-  c.on('typing', (t, ev) => showTyping(ev.room, t.user));
+  c.on('typing', (t, ev) => showTyping(ev.room, t.user || ''));
   c.on('announcement', (a) => {
     const div = document.createElement('div');
     div.textContent = `Announcement: ${a.text}`;
@@ -66,39 +89,99 @@ function connect() {
   c.on('presence.changed', (_, ev) => { if (ev.room === state.active) refreshPresence(); });
 }
 
+/** Words for a close reason the server or the client gives. */
+const closeWords = {
+  forbidden: 'an administrator disconnected you',
+  client_closed: 'you left',
+  token_expired: 'your sign-in expired',
+  too_many_errors: 'too many invalid messages',
+};
+
 let countdown = 0;
+/**
+ * Shows the connection's state in words, and in data-state for tests and
+ * scripts: open, connecting (reconnecting included) or closed.
+ */
 function showState(s, info) {
   const badge = $('status');
-  badge.className = `badge ${s}`;
+  badge.dataset.state = s === 'reconnecting' ? 'connecting' : s;
   $('reconnect-now').hidden = s !== 'reconnecting';
   clearInterval(countdown);
   if (s === 'reconnecting') {
     const tick = () => {
       const secs = Math.max(0, Math.ceil((info.retryAt - Date.now()) / 1000));
-      badge.textContent = `reconnecting in ${secs} s`;
+      badge.textContent = `Offline · reconnecting in ${secs} s`;
     };
     tick();
     countdown = setInterval(tick, 250);
   } else if (s === 'closed') {
-    badge.textContent = `closed (${info.reason || info.code || 'by you'})`;
+    badge.textContent = `Disconnected: ${closeWords[info.reason] || info.reason || `code ${info.code}`}`;
+    /** @type {HTMLButtonElement} */ ($('send').querySelector('button')).disabled = true;
+    $('send-error').textContent = 'Disconnected for good: reload the page to sign in again.';
   } else {
-    badge.textContent = s;
+    badge.textContent = s === 'open' ? 'Connected' : 'Connecting…';
   }
-  if (s === 'open') refreshPresence();
 }
 
+/**
+ * After a re-join: when the missed messages were replayed, any earlier
+ * warning is obsolete; when they were not (the server lost its history, or
+ * too much was missed), the recent history is loaded instead, and the
+ * warning stays only when that cannot reach back to what the page saw.
+ */
 function onRecover(name, recovered) {
   refreshPresence();
-  if (!recovered) {
-    const note = $('recovery');
-    note.hidden = false;
-    note.textContent = `Reconnected to ${name}; messages sent meanwhile may be missing.`;
+  const r = room(name);
+  if (recovered) {
+    setWarning(name, '');
+    return;
   }
+  // Live messages from now on are in the room's current epoch, as is the
+  // history asked for below: from this index on, the list is rebuilt.
+  r.reloadFrom = r.messages.length;
+  const seen = r.lastOffset;
+  r.lastOffset = 0;
+  state.client.request('chat.history', { room: name, limit: HISTORY }).then((h) => {
+    const same = h.epoch === r.epoch;
+    const from = same ? seen : 0;
+    const live = r.messages.splice(r.reloadFrom);
+    const byOffset = new Map();
+    for (const ev of h.events) if (ev.offset > from) byOffset.set(ev.offset, { ...ev.data, offset: ev.offset });
+    for (const m of live) if (m.offset) byOffset.set(m.offset, m);
+    const merged = [...byOffset.values()].sort((a, b) => (a.offset || 0) - (b.offset || 0));
+    r.messages.push(...merged, ...live.filter((m) => !m.offset));
+    r.epoch = h.epoch;
+    r.lastOffset = Math.max(0, ...merged.map((m) => m.offset || 0));
+    // The oldest offset the room still holds; with nothing held, the next one.
+    const oldest = h.events.length ? h.events[0].offset : h.offset + 1;
+    setWarning(name, oldest > from + 1
+      ? `Reconnected to #${name}, but ${oldest - from - 1} older messages are no longer kept and cannot be shown.`
+      : '');
+    if (name === state.active) renderMessages();
+  }, () => {
+    setWarning(name, `Reconnected to #${name}; messages sent meanwhile may be missing.`);
+  });
 }
 
+function setWarning(name, text) {
+  room(name).warning = text;
+  if (name === state.active) renderWarning();
+}
+
+function renderWarning() {
+  const text = state.active ? room(state.active).warning : '';
+  $('recovery').textContent = text;
+  $('recovery').hidden = !text;
+}
+
+/** @returns {Room} */
 function room(name) {
-  if (!state.rooms.has(name)) state.rooms.set(name, { messages: [], members: new Map(), firstLive: 0 });
-  return state.rooms.get(name);
+  let r = state.rooms.get(name);
+  if (!r) {
+    r = { messages: [], members: new Map(), firstLive: 0, epoch: '', lastOffset: 0, reloadFrom: 0, warning: '', joining: null };
+    state.rooms.set(name, r);
+  }
+  return r;
 }
 
 $('reconnect-now').addEventListener('click', () => state.client?.reconnectNow());
@@ -107,29 +190,54 @@ $('join').addEventListener('submit', async (e) => {
   e.preventDefault();
   const form = /** @type {HTMLFormElement} */ (e.target);
   const name = String(new FormData(form).get('room')).trim();
+  $('join-error').textContent = '';
   if (!name) return;
+  try {
+    await joinRoom(name);
+    form.reset();
+  } catch (err) {
+    $('join-error').textContent = err.message;
+  }
+});
+
+/**
+ * Joins a room once, however often it is asked for (the page joins the
+ * default room by itself while a user may type its name too), and shows it.
+ */
+async function joinRoom(name) {
+  const known = state.rooms.get(name);
+  if (known?.joining) {
+    await known.joining;
+    select(name);
+    return;
+  }
   // Live messages may arrive as soon as the join is acknowledged, before
   // this function resumes: firstLive must be reset before joining.
   const r = room(name);
   r.firstLive = 0;
+  r.joining = (async () => {
+    const ack = await state.client.join(name);
+    r.epoch = ack.epoch;
+  })();
   try {
-    await state.client.join(name);
+    await r.joining;
   } catch (err) {
+    r.joining = null;
     if (!r.messages.length) state.rooms.delete(name);
-    $('send-error').textContent = err.message;
-    return;
+    throw err;
   }
-  form.reset();
   select(name);
   // Recent messages from before the join. Those that also arrived live
   // (offset from the first live one on) are shown already.
   try {
-    const h = await state.client.request('chat.history', { room: name });
-    const older = h.events.filter((ev) => !r.firstLive || ev.offset < r.firstLive).map((ev) => ev.data);
+    const h = await state.client.request('chat.history', { room: name, limit: HISTORY });
+    const older = h.events.filter((ev) => !r.firstLive || ev.offset < r.firstLive)
+      .map((ev) => ({ ...ev.data, offset: ev.offset }));
     r.messages.unshift(...older);
+    r.lastOffset = Math.max(r.lastOffset, ...older.map((m) => m.offset));
     if (name === state.active) renderMessages();
   } catch { /* the room keeps no history */ }
-});
+}
 
 function renderRooms() {
   const ul = $('rooms');
@@ -138,11 +246,18 @@ function renderRooms() {
     const li = document.createElement('li');
     li.className = name === state.active ? 'active' : '';
     li.dataset.room = name;
-    const label = document.createElement('span');
+    const label = document.createElement('button');
+    label.type = 'button';
+    label.className = 'room-name';
     label.textContent = `# ${name}`;
+    if (name === state.active) label.setAttribute('aria-current', 'true');
     label.addEventListener('click', () => select(name));
     const leave = document.createElement('button');
-    leave.textContent = 'leave';
+    leave.type = 'button';
+    leave.className = 'leave';
+    leave.textContent = '×';
+    leave.title = `Leave #${name}`;
+    leave.setAttribute('aria-label', `Leave #${name}`);
     leave.dataset.testid = `leave-${name}`;
     leave.addEventListener('click', async () => {
       await state.client.leave(name).catch(() => {});
@@ -157,8 +272,13 @@ function renderRooms() {
 function select(name) {
   state.active = name;
   $('room-title').textContent = name ? `# ${name}` : 'Join a room to chat';
+  if (name && location.hash.slice(1) !== name) history.replaceState(null, '', `#${name}`);
+  state.typing.forEach(clearTimeout);
+  state.typing.clear();
+  renderTyping();
   renderRooms();
   renderMessages();
+  renderWarning();
   refreshPresence();
 }
 
@@ -181,17 +301,25 @@ function renderPresence() {
   for (const u of users) {
     const li = document.createElement('li');
     li.textContent = u;
+    if (u === state.user) li.className = 'mine';
     ul.append(li);
   }
 }
 
 // addMessage shows a live message. The client delivers each event once,
 // replays after a reconnect included, so no deduplication is needed here.
-function addMessage(name, m, offset) {
+/** @param {string} name @param {Message} m */
+function addMessage(name, m) {
   const r = room(name);
-  if (offset && !r.firstLive) r.firstLive = offset;
+  if (m.offset && !r.firstLive) r.firstLive = m.offset;
+  if (m.offset && m.offset > r.lastOffset) r.lastOffset = m.offset;
   r.messages.push(m);
-  if (name === state.active) renderMessages();
+  if (name === state.active) {
+    // Their message is what they were typing.
+    clearTimeout(state.typing.get(m.user));
+    if (state.typing.delete(m.user)) renderTyping();
+    renderMessages();
+  }
 }
 
 // Images go as binary frames (see share.go): [room length][room][image]
@@ -220,7 +348,7 @@ function decodeShare(data) {
 
 $('share').addEventListener('submit', async (e) => {
   e.preventDefault();
-  const input = /** @type {HTMLInputElement} */ ($('share').querySelector('input[name="image"]'));
+  const input = /** @type {HTMLInputElement} */ ($('share-file'));
   const file = input.files?.[0];
   $('share-error').textContent = '';
   if (!file || !state.active) {
@@ -234,68 +362,120 @@ $('share').addEventListener('submit', async (e) => {
   try {
     state.client.sendBinary(encodeShare(state.active, await file.arrayBuffer()));
     input.value = '';
-  } catch (err) {
-    $('share-error').textContent = 'Not connected: try again once the status says open.';
+  } catch {
+    $('share-error').textContent = 'Images are not queued while offline: share it again once connected.';
   }
 });
 
 function renderMessages() {
   const ol = $('messages');
   ol.replaceChildren();
-  if (!state.active) return;
-  for (const m of room(state.active).messages) {
+  const list = state.active ? room(state.active).messages : [];
+  $('empty').hidden = !state.active || list.length > 0;
+  for (const m of list) {
     const li = document.createElement('li');
+    li.className = m.user === state.user ? 'msg mine' : 'msg';
     const who = document.createElement('span');
     who.className = 'who';
-    who.textContent = m.user;
-    let text;
-    if (m.image) {
-      text = document.createElement('img');
-      text.className = 'image';
-      text.src = m.image;
-      text.alt = `an image shared by ${m.user}`;
-      text.dataset.testid = 'shared-image';
-    } else {
-      text = document.createElement('span');
-      text.className = 'text';
-      text.textContent = m.text;
-    }
-    const at = document.createElement('span');
+    who.textContent = m.user; // the user alone: scripts read it; style.css marks one's own
+    const at = document.createElement('time');
     at.className = 'at';
-    at.textContent = new Date(m.at).toLocaleTimeString();
-    li.append(who, text, at);
+    at.dateTime = m.at;
+    at.textContent = new Date(m.at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    let body;
+    if (m.image) {
+      body = document.createElement('img');
+      body.className = 'image';
+      body.src = m.image;
+      body.alt = `an image shared by ${m.user}`;
+      body.dataset.testid = 'shared-image';
+    } else {
+      body = document.createElement('span');
+      body.className = 'text';
+      body.textContent = m.text || '';
+    }
+    li.append(who, at, body);
     ol.append(li);
   }
   ol.scrollTop = ol.scrollHeight;
 }
 
 function showTyping(name, user) {
-  if (name !== state.active) return;
-  $('typing').textContent = `${user} is typing…`;
-  clearTimeout(state.typingTimer);
-  state.typingTimer = setTimeout(() => { $('typing').textContent = ''; }, 3000);
+  if (name !== state.active || !user) return;
+  clearTimeout(state.typing.get(user));
+  state.typing.set(user, setTimeout(() => { state.typing.delete(user); renderTyping(); }, 3000));
+  renderTyping();
 }
 
-$('send').addEventListener('input', () => {
-  if (!state.active || Date.now() - state.lastTyping < 1000) return;
+function renderTyping() {
+  const users = [...state.typing.keys()].sort();
+  $('typing').textContent = users.length === 0 ? ''
+    : users.length === 1 ? `${users[0]} is typing…`
+      : `${users.slice(0, -1).join(', ')} and ${users.at(-1)} are typing…`;
+}
+
+const text = /** @type {HTMLTextAreaElement} */ ($('send-text'));
+
+// Enter sends, Shift+Enter makes a new line; Enter that confirms an input
+// method's composition (Japanese, say) does neither.
+text.addEventListener('keydown', (e) => {
+  if (e.key !== 'Enter' || e.shiftKey || e.isComposing) return;
+  e.preventDefault();
+  /** @type {HTMLFormElement} */ ($('send')).requestSubmit();
+});
+
+text.addEventListener('input', () => {
+  if (!state.active || state.client?.state !== 'open' || Date.now() - state.lastTyping < 1000) return;
   state.lastTyping = Date.now();
   state.client.request('typing', { room: state.active }).catch(() => {});
 });
 
+/** Words for what went wrong with a request. */
+function problem(err) {
+  if (err.fields?.length) return err.fields.map((f) => f.message).join('; ');
+  switch (err.code) {
+    case 'timeout': return 'The server did not answer in time: try again.';
+    case 'connection_lost': return 'The connection dropped before the server confirmed the message: it may not have been sent.';
+    case 'queue_full': return 'Too many messages wait for the connection: try again once connected.';
+    case 'closed': return 'Disconnected for good: reload the page to sign in again.';
+    default: return err.message;
+  }
+}
+
 $('send').addEventListener('submit', async (e) => {
   e.preventDefault();
   const form = /** @type {HTMLFormElement} */ (e.target);
-  const text = /** @type {HTMLTextAreaElement} */ (form.elements.namedItem('text')).value;
+  const value = text.value;
   $('send-error').textContent = '';
   if (!state.active) {
     $('send-error').textContent = 'Join a room first.';
     return;
   }
-  try {
-    await state.client.request('chat.send', { room: state.active, text });
+  // The server refuses it too (notblank); saying so here saves the trip.
+  if (!value.trim()) {
+    $('send-error').textContent = 'text must not be blank';
+    text.focus();
+    return;
+  }
+  const name = state.active;
+  // While reconnecting the client queues the request; the page shows it
+  // as waiting and frees the box for the next one.
+  let waiting = null;
+  if (state.client.state !== 'open') {
+    waiting = document.createElement('li');
+    waiting.textContent = value;
+    waiting.title = 'Waiting for the connection';
+    $('outbox').append(waiting);
     form.reset();
+  }
+  try {
+    await state.client.request('chat.send', { room: name, text: value }, waiting ? { timeout: QUEUED_WAIT } : {});
+    if (!waiting) form.reset();
   } catch (err) {
-    $('send-error').textContent = err.fields?.length ? err.fields.map((f) => f.message).join('; ') : err.message;
+    $('send-error').textContent = problem(err);
+    if (waiting && !text.value) text.value = value;
+  } finally {
+    waiting?.remove();
   }
 });
 
@@ -307,6 +487,6 @@ $('announce').addEventListener('submit', async (e) => {
     await state.client.request('admin.announce', { text: /** @type {HTMLInputElement} */ (form.elements.namedItem('text')).value });
     form.reset();
   } catch (err) {
-    $('announce-error').textContent = err.fields?.length ? err.fields.map((f) => f.message).join('; ') : err.message;
+    $('announce-error').textContent = problem(err);
   }
 });
