@@ -24,9 +24,10 @@ var (
 // JSONSchema returns the JSON Schema of data a client sends, decoded into
 // t: the constraints of the validation rules under tag ("validate" or
 // "binding") that JSON Schema can express: required fields, lengths,
-// ranges, enums (oneof) and formats (email, uuid, uri, hostname, ipv4,
-// ipv6). Rules it cannot express (custom rules, cross-field rules) are left
-// to the server.
+// ranges, enums (oneof), formats (email, uuid, uri, hostname, ipv4,
+// ipv6) and notblank (validator's non-standard NotBlank registered under
+// that name). Rules it cannot express (other custom rules, cross-field
+// rules) are left to the server.
 func JSONSchema(t reflect.Type, tag string) map[string]any {
 	s := (&builder{tag: tag, seen: map[reflect.Type]bool{}}).schema(t, "")
 	s["$schema"] = Draft
@@ -242,6 +243,10 @@ func applyRules(s map[string]any, rules string) {
 			s["pattern"] = "^[a-zA-Z0-9]+$"
 		case "numeric":
 			s["pattern"] = `^[-+]?[0-9]+(\.[0-9]+)?$`
+		case "notblank":
+			// validator's non-standard NotBlank, under the name its
+			// documentation registers it with: not only white space.
+			s["pattern"] = `\S`
 		}
 	}
 }

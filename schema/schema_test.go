@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-playground/validator/v10/non-standard/validators"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -27,7 +28,7 @@ type Item struct {
 
 type Order struct {
 	Room  string            `json:"room" validate:"required,max=128"`
-	Text  string            `json:"text" validate:"required,min=1,max=500"`
+	Text  string            `json:"text" validate:"required,notblank,min=1,max=500"`
 	Email string            `json:"email,omitempty" validate:"omitempty,email"`
 	Kind  string            `json:"kind,omitempty" validate:"omitempty,oneof=a b"`
 	Items []Item            `json:"items" validate:"max=3,dive"`
@@ -63,7 +64,7 @@ func TestJSONSchemaFromTags(t *testing.T) {
 	props := s["properties"].(map[string]any)
 	assert.Equal(t, schema.Draft, s["$schema"])
 	assert.Equal(t, []string{"room", "text"}, s["required"])
-	assert.Equal(t, map[string]any{"type": "string", "minLength": 1.0, "maxLength": 500.0}, props["text"])
+	assert.Equal(t, map[string]any{"type": "string", "minLength": 1.0, "maxLength": 500.0, "pattern": `\S`}, props["text"])
 	assert.Equal(t, map[string]any{"type": "string", "format": "email"}, props["email"])
 	assert.Equal(t, map[string]any{"type": "string", "enum": []any{"a", "b"}}, props["kind"])
 	assert.Equal(t, map[string]any{"type": "number", "exclusiveMinimum": 0.0, "exclusiveMaximum": 10.0}, props["score"])
@@ -77,7 +78,10 @@ func TestJSONSchemaFromTags(t *testing.T) {
 	// The schema and the validator agree on what they accept.
 	compiled := compile(t, s, "order.json")
 	v := validate.New(validate.Options{})
+	require.NoError(t, v.RegisterRule("notblank", validators.NotBlank, "{field} must not be blank"))
 	for _, payload := range []string{
+		`{"room":"lobby","text":"  \t\n ","score":1}`,
+		`{"room":"lobby","text":" a ","score":1}`,
 		`{"room":"lobby","text":"hi","score":1}`,
 		`{"room":"lobby","text":"","score":1}`,
 		`{"text":"hi","score":1}`,
