@@ -250,10 +250,11 @@ func (c *Client) dial() (*websocket.Conn, error) {
 	}
 	header.Set("Authorization", "Bearer "+token)
 	d := websocket.Dialer{
-		Subprotocols:     []string{wire.Subprotocol},
-		TLSClientConfig:  c.opts.TLSConfig,
-		HandshakeTimeout: 10 * time.Second,
-		Proxy:            http.ProxyFromEnvironment,
+		Subprotocols:      []string{wire.Subprotocol},
+		TLSClientConfig:   c.opts.TLSConfig,
+		HandshakeTimeout:  10 * time.Second,
+		Proxy:             http.ProxyFromEnvironment,
+		EnableCompression: c.opts.Compression,
 	}
 	conn, resp, err := d.DialContext(ctx, c.opts.URL, header)
 	if err != nil {
@@ -386,6 +387,8 @@ func (c *Client) writeMessage(conn *websocket.Conn, typ int, data []byte) error 
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	_ = conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	// Small frames gain little from compression and cost both ends CPU.
+	conn.EnableWriteCompression(len(data) >= compressMinSize)
 	return conn.WriteMessage(typ, data)
 }
 

@@ -1,13 +1,16 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -534,6 +537,8 @@ type cutter struct {
 	ln    net.Listener
 	mu    sync.Mutex
 	conns []net.Conn
+	// down counts the bytes from the server to the client.
+	down atomic.Int64
 }
 
 func newCutter(t *testing.T, backend string) *cutter {
@@ -561,7 +566,7 @@ func newCutter(t *testing.T, backend string) *cutter {
 			p.conns = append(p.conns, in, out)
 			p.mu.Unlock()
 			wg.Go(func() { _, _ = io.Copy(out, in); _ = out.Close() })
-			wg.Go(func() { _, _ = io.Copy(in, out); _ = in.Close() })
+			wg.Go(func() { n, _ := io.Copy(in, out); p.down.Add(n); _ = in.Close() })
 		}
 	})
 	return p
@@ -605,4 +610,49 @@ func TestBinaryBothWays(t *testing.T) {
 	}
 	require.NoError(t, c.Close())
 	assert.ErrorIs(t, c.SendBinary(payload), client.ErrNotConnected)
+}
+
+// With Compression, a large frame goes compressed both ways through a
+// server that enables it; without, nothing is negotiated.
+func TestCompression(t *testing.T) {
+	h := wstest.NewHub(hub.Options{Compression: hub.Compression{Enabled: true}})
+	got := make(chan int, 1)
+	h.HandleBinary(func(c *hub.Context, data []byte) error {
+		got <- len(data)
+		return c.Session().EmitBinary(data)
+	})
+	s := wstest.StartApp(t, h, wstest.App{Middleware: middleware.Options{Auth: auth}})
+	payload := bytes.Repeat([]byte("a dashboard row, "), 3000) // 51 KB
+	for _, compress := range []bool{true, false} {
+		t.Run(fmt.Sprint("compression=", compress), func(t *testing.T) {
+			u, err := url.Parse(s.URL)
+			require.NoError(t, err)
+			p := newCutter(t, u.Host)
+			c := newClient(t, client.Options{URL: "ws://" + p.addr() + "/ws", Token: staticToken("alice"), Compression: compress})
+			back := make(chan []byte, 1)
+			defer c.OnBinary(func(data []byte) { back <- data })()
+			waitState(t, c, client.StateOpen)
+			require.NoError(t, c.SendBinary(payload))
+			select {
+			case n := <-got:
+				assert.Equal(t, len(payload), n, "the server read it whole")
+			case <-time.After(10 * time.Second):
+				t.Fatal("the server got nothing")
+			}
+			select {
+			case data := <-back:
+				assert.Equal(t, payload, data)
+			case <-time.After(10 * time.Second):
+				t.Fatal("nothing came back")
+			}
+			require.NoError(t, c.Close())
+			p.cut()
+			require.Eventually(t, func() bool { return p.down.Load() > 0 }, 10*time.Second, 5*time.Millisecond, "the proxy counted")
+			if compress {
+				assert.Less(t, p.down.Load(), int64(len(payload)/10), "compressed")
+			} else {
+				assert.Greater(t, p.down.Load(), int64(len(payload)), "plain")
+			}
+		})
+	}
 }

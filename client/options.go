@@ -53,9 +53,19 @@ type Options struct {
 	// OnRecover is called after each re-join of a room with whether the
 	// missed messages were replayed (false: reload the room's state).
 	OnRecover func(room string, recovered bool)
+	// Compression offers permessage-deflate. A server that enables it
+	// (hub.Options.Compression) then sends large events compressed, and
+	// the client compresses the frames it sends of 256 bytes or more. It
+	// saves bandwidth on large JSON (dashboards, lists) for some CPU on
+	// both ends; off by default.
+	Compression bool
 	// Logger receives the client's logs. By default slog.Default().
 	Logger *slog.Logger
 }
+
+// compressMinSize is the size from which the client compresses a frame,
+// the hub's default hub.Compression.MinSize.
+const compressMinSize = 256
 
 func (o Options) withDefaults() Options {
 	set := func(d *time.Duration, v time.Duration) {
