@@ -64,7 +64,9 @@ func (h *Hub) AcceptRefreshable(w http.ResponseWriter, r *http.Request, p Princi
 	hw := &hijacked{conn: conn, ws: sock.New(conn, h.opts.WriteTimeout, h.writers.active.add), brw: brw, header: http.Header{}}
 	slim := handshake(r, h.opts.Compression.Enabled)
 	if compressed(slim) {
-		hw.ws.ReadThrough(func(c io.Reader) io.Reader { return deflate.NewReader(c, int(h.opts.MaxFrameBytes)) })
+		hw.ws.ReadThrough(func(c io.Reader) io.Reader {
+			return deflate.NewReader(c, int(min(h.opts.MaxFrameBytes, deflate.MaxLimit)))
+		})
 	}
 	go func() {
 		// melody upgrades and then reads until the connection ends.

@@ -3,6 +3,7 @@ package hub
 import (
 	"bytes"
 	"compress/flate"
+	"crypto/rand"
 	"encoding/binary"
 	"io"
 	"strings"
@@ -44,27 +45,33 @@ func TestCompressedFrames(t *testing.T) {
 		return []byte(`{"type":"tick","data":"` + strings.Repeat("x", 150+i) + `"}`)
 	}
 	big0 := outgoing{data: big(0), shared: new(shared)}
-	batches := [][]outgoing{
-		{big0},                           // one large event: compressed
-		{{data: []byte(`{"type":"a"}`)}}, // one small: plain
-		{{data: []byte(`{"type":"a"}`)}, big0, {data: []byte(`{"type":"b"}`)}, {data: big(1)}}, // an array with large events: compressed
-		{{data: []byte(`{"type":"a"}`)}, {data: []byte(`{"type":"b"}`)}},                       // small only: plain
-		{big0, {data: big(2)}}, // large only
-		{{data: []byte("pong"), raw: true}, {data: bytes.Repeat([]byte{1}, 300), binary: true}},
-		{{data: []byte("hi"), control: 0xA}},
-	}
-	for _, batch := range batches {
+	noise := make([]byte, 1000) // does not shrink
+	_, _ = rand.Read(noise)
+	small := func(typ string) outgoing { return outgoing{data: []byte(`{"type":"` + typ + `"}`)} }
+	for _, tc := range []struct {
+		batch []outgoing
+		rsv1  []bool // per frame written
+	}{
+		{[]outgoing{big0}, []bool{true}},
+		{[]outgoing{small("a")}, []bool{false}},
+		{[]outgoing{small("a"), big0, small("b"), {data: big(1)}}, []bool{true}}, // one array frame
+		{[]outgoing{small("a"), small("b")}, []bool{false}},
+		{[]outgoing{big0, {data: big(2)}}, []bool{true}},
+		{[]outgoing{{data: []byte("pong"), raw: true}, {data: bytes.Repeat([]byte{1}, 300), binary: true}}, []bool{false, true}},
+		{[]outgoing{{data: []byte("hi"), control: 0xA}}, []bool{false}},
+		{[]outgoing{{data: noise, binary: true}}, []bool{false}},
+	} {
 		var plain, packed bytes.Buffer
-		require.NoError(t, writeBatch(&plain, append([]outgoing(nil), batch...), nil))
-		require.NoError(t, writeBatch(&packed, append([]outgoing(nil), batch...), z))
+		require.NoError(t, writeBatch(&plain, append([]outgoing(nil), tc.batch...), nil))
+		require.NoError(t, writeBatch(&packed, append([]outgoing(nil), tc.batch...), z))
 		p, c := plain.Bytes(), packed.Bytes()
-		for len(p) > 0 {
-			require.NotEmpty(t, c)
+		for _, rsv1 := range tc.rsv1 {
+			require.NotEmpty(t, p)
 			var pb0, cb0 byte
 			var pp, cp []byte
 			pb0, pp, p = readServerFrame(t, p)
 			cb0, cp, c = readServerFrame(t, c)
-			if worthCompressing([]outgoing{{data: pp, control: pb0 & 0x08}}, z.MinSize) {
+			if rsv1 {
 				require.Equal(t, pb0|0x40, cb0, "RSV1 on %s", pp)
 				require.Equal(t, string(pp), string(inflateMessage(t, cp)))
 				require.Less(t, len(cp), len(pp))
@@ -73,6 +80,7 @@ func TestCompressedFrames(t *testing.T) {
 				require.Equal(t, pp, cp)
 			}
 		}
+		require.Empty(t, p)
 		require.Empty(t, c)
 	}
 	first := big0.shared.deflated

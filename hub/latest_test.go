@@ -71,6 +71,7 @@ func TestLatestKeepsASlowReaderWithTheNewestValues(t *testing.T) {
 				return
 			}
 			require.NoError(t, s.Err(), "the slow reader is not closed")
+			readFast(c)
 			last := map[string]int{}
 			frames := 0
 			for len(last) < keys || !allAt(last, updates-1) {
@@ -97,4 +98,46 @@ func allAt(last map[string]int, n int) bool {
 		}
 	}
 	return true
+}
+
+// A key is the target's own: the same key in two rooms names two values,
+// and a session in both gets the newest of each.
+func TestLatestKeysBelongToTheirRoom(t *testing.T) {
+	h, url := chatHub(t, hub.Options{WriteTimeout: time.Minute})
+	c := slowReader(t, url+"?user=slow")
+	c.Join("A", nil)
+	c.Join("B", nil)
+	pad := strings.Repeat("x", 1000)
+	// 300 KB ahead of them, more than the kernel's buffers hold: the queue
+	// backs up, so replacements happen.
+	for n := range 300 {
+		require.NoError(t, h.To("A").Emit("filler", price{"filler", n, pad}))
+	}
+	require.NoError(t, h.To("A").Latest("price").Emit("price", price{"A", 1, ""}))
+	require.NoError(t, h.To("B").Latest("price").Emit("price", price{"B", 2, ""}))
+	require.NoError(t, h.To("A").Latest("price").Emit("price", price{"A", 3, ""}))
+	require.NoError(t, h.To("A").Emit("done", nil))
+	readFast(c)
+	got := map[string]int{}
+	for {
+		f := c.Read()
+		if f.Type == "done" {
+			break
+		}
+		if f.Type == "price" {
+			var p price
+			require.NoError(t, json.Unmarshal(f.Data, &p))
+			assert.Equal(t, p.Key, f.Room, "the event of its own room")
+			got[p.Key] = p.N
+		}
+	}
+	assert.Equal(t, map[string]int{"A": 3, "B": 2}, got)
+}
+
+// readFast lets the slow reader's kernel take more at once, now that the
+// test reads: a 4 KiB window costs a round trip per 4 KiB.
+func readFast(c *wstest.Client) {
+	if tc, ok := c.Conn.UnderlyingConn().(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(1 << 20)
+	}
 }

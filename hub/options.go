@@ -41,7 +41,8 @@ const (
 // document; every field says what zero means.
 type Options struct {
 	// MaxFrameBytes is the largest frame read; a larger one closes the
-	// connection with 1009. By default 65536 (accepted; 65537 is not).
+	// connection with 1009; with Compression, a compressed message counts
+	// inflated. By default 65536 (accepted; 65537 is not).
 	MaxFrameBytes int64
 	// MaxDepth limits the JSON nesting of a frame. By default 32.
 	MaxDepth int
@@ -185,12 +186,14 @@ type Options struct {
 }
 
 // Compression configures permessage-deflate (RFC 7692), without context
-// takeover in either direction: each frame is compressed on its own, so an
-// event is compressed once for all the sessions that take it and a session
-// keeps no compressor between frames. Array frames are made of their
-// events' compressed forms. A compressed frame a client sends is inflated
-// to at most MaxFrameBytes; one that inflates past it closes the session
-// with 1009, as a frame too large does.
+// takeover in either direction: each message is compressed on its own, so
+// an event sent to a room, a user or everyone is compressed once for all
+// the sessions that take it, and a session keeps no compressor between
+// messages. Array frames are made of their events' compressed forms;
+// messages that do not shrink go as they are. A compressed message a
+// client sends is inflated to at most MaxFrameBytes (1 GiB when it is
+// negative); one that inflates past it closes the session with 1009, as a
+// frame too large does.
 type Compression struct {
 	// Enabled negotiates the extension with clients that offer it.
 	Enabled bool

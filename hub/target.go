@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -43,17 +44,17 @@ func (t Target) Ephemeral() Target {
 
 // Latest marks the events as replaceable by key, for feeds where only the
 // newest value counts (a price, a gauge, a cursor): while an event with the
-// key waits in a session's queue, a newer one with the same key takes its
-// place instead of queueing behind it. A reader slower than the feed gets
-// the newest value of every key, each key's values in order, and is not
-// closed for falling behind as long as its queue holds one event per key
-// (SendQueueFrames and SendQueueBytes). Replaceable events are ephemeral:
-// a room's history does not keep them. An empty key marks nothing.
+// key, sent to the same target (room, user or everyone), waits in a
+// session's queue, a newer one takes its place instead of queueing behind
+// it. A reader slower than the feed gets the newest value of every key,
+// each key's values in order, and is not closed for falling behind as long
+// as its queue holds one event per key (SendQueueFrames and
+// SendQueueBytes). As it takes the place of the event it replaces, it may
+// arrive before events of other kinds sent after that one. Replaceable
+// events are ephemeral: a room's history does not keep them. An empty key
+// marks nothing.
 func (t Target) Latest(key string) Target {
 	t.latest = key
-	if key != "" {
-		t.ephemeral = true
-	}
 	return t
 }
 
@@ -93,7 +94,7 @@ func (t Target) send(payload []byte, binary bool) error {
 	if t.except != nil {
 		m.Except = t.except.id
 	}
-	if t.kind == TargetRoom && !t.ephemeral {
+	if t.kind == TargetRoom && !t.ephemeral && t.latest == "" {
 		if hist := t.h.roomOptions(t.name).History; hist.Size > 0 {
 			start := time.Now()
 			err := t.h.history.PublishHistory(context.Background(), m, hist)
@@ -128,8 +129,10 @@ func (h *Hub) deliver(m Message) {
 		return
 	}
 	f := outgoing{data: m.Payload, binary: m.Binary, offset: m.Offset}
-	if c := h.opts.Compression; m.Key != "" || c.Enabled && len(f.data) >= c.MinSize {
-		f.shared = &shared{key: m.Key}
+	// A key with an offset would break the room's sequence: brokers never
+	// send one (Message.Key), and it is ignored.
+	if c := h.opts.Compression; m.Key != "" && m.Offset == 0 || c.Enabled && len(f.data) >= c.MinSize {
+		f.shared = &shared{key: replacementKey(m)}
 	}
 	n := 0
 	h.mu.RLock()
@@ -176,6 +179,20 @@ func (h *Hub) deliver(m Message) {
 	case TargetAll:
 		n = h.enqueueAll(h.sessions, m.Except, f)
 	}
+}
+
+// replacementKey scopes a replaceable event's key to its target: an event
+// to one room never replaces one to another that a session also gets.
+func replacementKey(m Message) string {
+	if m.Key == "" || m.Offset > 0 {
+		return ""
+	}
+	name := m.Room
+	if m.Kind == TargetUser {
+		name = m.User
+	}
+	// The name's length keeps names and keys apart whatever they hold.
+	return string(rune('0'+m.Kind)) + strconv.Itoa(len(name)) + ":" + name + m.Key
 }
 
 func (h *Hub) enqueueAll(set map[*Session]struct{}, except string, f outgoing) int {

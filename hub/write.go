@@ -119,31 +119,41 @@ func worthCompressing(msgs []outgoing, minSize int) bool {
 // appendDeflated appends msgs[0], or the messages as one JSON array, as a
 // compressed frame (RSV1 set). An array is the compressed forms of its
 // messages of at least MinSize bytes, with the brackets, commas and smaller
-// messages between them in stored blocks: each event is compressed once,
-// whatever the number of sessions and batches it goes out in.
+// messages between them in stored blocks: an event the hub sends to many
+// sessions is compressed once, whatever the number of sessions and batches
+// it goes out in. Messages that do not shrink (an image, say) go as they
+// are; a frame where none does goes plain.
 func appendDeflated(b []byte, msgs []outgoing, z *Compression) []byte {
 	op := byte(websocket.TextMessage)
 	if msgs[0].binary {
 		op = websocket.BinaryMessage
 	}
 	op |= wsframe.RSV1
+	big := func(m *outgoing) bool {
+		return len(m.data) >= z.MinSize && len(m.compressed(z.Level)) < len(m.data)
+	}
 	if len(msgs) == 1 {
-		p := msgs[0].compressed(z.Level)
+		if !big(&msgs[0]) {
+			return appendFrame(b, msgs)
+		}
+		p := msgs[0].shared.deflated
 		p = p[:len(p)-len(deflate.Tail)]
 		return append(wsframe.AppendHeader(b, op, len(p)), p...)
 	}
-	big := func(m *outgoing) bool { return len(m.data) >= z.MinSize }
-	n, run := 0, 1 // run: the bytes of the stored block under way, "[" first
+	n, run, shrunk := 0, 1, false // run: the bytes of the stored block under way, "[" first
 	for i := range msgs {
 		if i > 0 {
 			run++ // ","
 		}
 		if m := &msgs[i]; big(m) {
-			n += deflate.StoredLen(run) + len(m.compressed(z.Level))
-			run = 0
+			n += deflate.StoredLen(run) + len(m.shared.deflated)
+			run, shrunk = 0, true
 		} else {
 			run += len(m.data)
 		}
+	}
+	if !shrunk {
+		return appendFrame(b, msgs)
 	}
 	n += deflate.StoredLen(run+1) + 1 // "]" and AppendEnd
 	b = wsframe.AppendHeader(b, op, n)
@@ -154,7 +164,7 @@ func appendDeflated(b []byte, msgs []outgoing, z *Compression) []byte {
 		if i > 0 {
 			raw = append(raw, ',')
 		}
-		if m := &msgs[i]; big(m) {
+		if m := &msgs[i]; len(m.data) >= z.MinSize && len(m.shared.deflated) < len(m.data) {
 			b = deflate.AppendStored(b, raw)
 			b = append(b, m.shared.deflated...)
 			raw = raw[:0]

@@ -15,6 +15,7 @@ package deflate
 
 import (
 	"compress/flate"
+	"runtime"
 	"strings"
 	"sync"
 )
@@ -28,9 +29,9 @@ const Tail = "\x00\x00\xff\xff"
 // values offer permessage-deflate with parameters the hub can accept. The
 // hub always answers "server_no_context_takeover;
 // client_no_context_takeover"; its 32 KiB window fits any
-// client_max_window_bits, but an offer asking for a smaller
-// server_max_window_bits, or with parameters it does not know, is declined
-// (RFC 7692 section 5.1).
+// client_max_window_bits, but an offer with server_max_window_bits (which
+// the answer would have to repeat, RFC 7692 section 7.1.2.1) or with
+// parameters it does not know is declined.
 func Negotiate(values []string) bool {
 	for _, v := range values {
 		for offer := range strings.SplitSeq(v, ",") {
@@ -65,10 +66,6 @@ func acceptable(offer string) bool {
 			if hasValue && !windowBits(value) {
 				return false
 			}
-		case "server_max_window_bits":
-			if value != "15" {
-				return false
-			}
 		default:
 			return false
 		}
@@ -85,9 +82,12 @@ func windowBits(v string) bool {
 }
 
 // Compress appends src compressed at level (flate's levels, 1 to 9),
-// ending with a sync flush: Tail included.
+// ending with a sync flush: Tail included. At most GOMAXPROCS compressions
+// run at once; more callers wait their turn.
 func Compress(dst, src []byte, level int) []byte {
 	level = min(max(level, flate.BestSpeed), flate.BestCompression)
+	busy <- struct{}{}
+	defer func() { <-busy }()
 	p := &writers[level]
 	w, _ := p.Get().(*writer)
 	if w == nil {
@@ -104,9 +104,13 @@ func Compress(dst, src []byte, level int) []byte {
 	return dst
 }
 
-// writers pools flate's compressors, one pool per level: each holds some
-// hundreds of KiB, so the hub's few writer goroutines share a few.
-var writers [flate.BestCompression + 1]sync.Pool
+// writers pools flate's compressors, one pool per level. Each holds about
+// a MiB, and compression is work for a CPU: busy bounds those in use to
+// one per CPU, whatever the number of goroutines that write answers.
+var (
+	writers [flate.BestCompression + 1]sync.Pool
+	busy    = make(chan struct{}, runtime.GOMAXPROCS(0))
+)
 
 // writer is a compressor with the slice it appends to.
 type writer struct {

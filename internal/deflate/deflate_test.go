@@ -20,7 +20,7 @@ func TestNegotiate(t *testing.T) {
 		`permessage-deflate; client_max_window_bits="12"`:                    true,
 		"permessage-deflate; server_no_context_takeover":                     true,
 		"permessage-deflate;client_no_context_takeover":                      true,
-		"permessage-deflate; server_max_window_bits=15":                      true,
+		"permessage-deflate; server_max_window_bits=15":                      false, // the answer would have to repeat it
 		"permessage-deflate; server_max_window_bits=10":                      false, // our window is 32 KiB
 		"permessage-deflate; server_max_window_bits=10, permessage-deflate":  true,
 		"permessage-deflate; client_max_window_bits=16":                      false,
@@ -199,6 +199,7 @@ func TestReaderRefuses(t *testing.T) {
 		"a data frame inside a compressed message":    {append(clientFrame(0x41, exact[:3], key), clientFrame(0x81, nil, key)...), 0x83, 0},
 		"an unmasked compressed frame":                {[]byte{0xc1, 0x01, 0x00}, 0x83, 0},
 		"RSV2 with RSV1":                              {clientFrame(0xe1, nil, key), 0x83, 0},
+		"a compressed message inside a plain one":     {append(clientFrame(0x01, []byte("ab"), key), clientFrame(0xc1, exact, key)...), 0x83, 0},
 	} {
 		t.Run(name, func(t *testing.T) {
 			out, err := readAll(NewReader(bytes.NewReader(tc.in), limit), 512)
@@ -213,6 +214,27 @@ func TestReaderRefuses(t *testing.T) {
 	out, err := readAll(NewReader(bytes.NewReader(clientFrame(0xc1, exact[:len(exact)-4], key)), limit), 512)
 	require.NoError(t, err)
 	require.Equal(t, []frame{{0x81, bytes.Repeat([]byte("a"), limit)}}, readFrames(t, out))
+
+	// A plain message in fragments, then a compressed one: in order.
+	in := append(clientFrame(0x01, []byte("ab"), key), clientFrame(0x80, []byte("c"), key)...)
+	in = append(in, clientFrame(0xc1, exact[:len(exact)-4], key)...)
+	out, err = readAll(NewReader(bytes.NewReader(in), limit), 7)
+	require.NoError(t, err)
+	require.Equal(t, []frame{{0x01, []byte("ab")}, {0x80, []byte("c")}, {0x81, bytes.Repeat([]byte("a"), limit)}}, readFrames(t, out))
+}
+
+// A limit that is not positive (MaxFrameBytes < 0: no limit) is MaxLimit,
+// and an empty read returns at once.
+func TestReaderLimits(t *testing.T) {
+	text := bytes.Repeat([]byte("z"), 100000)
+	c := Compress(nil, text, 1)
+	r := NewReader(bytes.NewReader(clientFrame(0xc1, c[:len(c)-4], [4]byte{})), -1000)
+	n, err := r.Read(nil)
+	require.Zero(t, n)
+	require.NoError(t, err)
+	out, err := readAll(r, 512)
+	require.NoError(t, err)
+	require.Equal(t, []frame{{0x81, text}}, readFrames(t, out))
 }
 
 // FuzzReader feeds the inflater any input, in reads of any size: it never

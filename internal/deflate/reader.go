@@ -51,20 +51,34 @@ type Reader struct {
 	mask    [4]byte
 	maskPos int
 
+	// plain: a message that is not compressed has frames still to come;
+	// a compressed one may not start before it ends (RFC 6455 section 5.4).
+	plain bool
+
 	// The compressed message being gathered.
 	collecting bool
 	opcode     byte
 	coll       *[]byte
 }
 
+// MaxLimit is the most a Reader lets a message inflate to, whatever the
+// limit it was given.
+const MaxLimit = 1 << 30
+
 // NewReader returns a Reader of src that lets a message inflate to at most
-// limit bytes.
+// limit bytes (MaxLimit when limit is not positive or larger).
 func NewReader(src io.Reader, limit int) *Reader {
+	if limit <= 0 || limit > MaxLimit {
+		limit = MaxLimit
+	}
 	return &Reader{src: src, limit: limit}
 }
 
 // Read returns the frames of src with every compressed message inflated.
 func (r *Reader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
 	for {
 		if len(r.out) > 0 {
 			n := copy(p, r.out)
@@ -83,9 +97,6 @@ func (r *Reader) Read(p []byte) (int, error) {
 		if fromStash {
 			n = copy(p, r.stash[r.stashPos:])
 			r.stashPos += n
-			if r.stashPos == len(r.stash) {
-				r.stash, r.stashPos = nil, 0
-			}
 		} else {
 			if r.srcErr != nil {
 				return 0, r.srcErr
@@ -93,10 +104,15 @@ func (r *Reader) Read(p []byte) (int, error) {
 			n, r.srcErr = r.src.Read(p)
 		}
 		w, rest := r.process(p[:n])
-		if len(rest) > 0 {
-			// The rest comes after the frame just made.
-			r.stash = append(append([]byte(nil), rest...), r.stash[r.stashPos:]...)
-			r.stashPos = 0
+		// The rest comes after the frame just made. process changed
+		// nothing in it: what came from the stash is there still.
+		switch {
+		case len(rest) > 0 && fromStash:
+			r.stashPos -= len(rest)
+		case len(rest) > 0:
+			r.stash, r.stashPos = append([]byte(nil), rest...), 0
+		case r.stashPos == len(r.stash):
+			r.stash, r.stashPos = nil, 0
 		}
 		if w > 0 {
 			return w, nil
@@ -166,6 +182,7 @@ func (r *Reader) process(p []byte) (w int, rest []byte) {
 // through or is gathered; it reports false when it refuses the frame.
 func (r *Reader) start(b0 byte) bool {
 	op, rsv1 := b0&0x0f, b0&0x40 != 0
+	fin := b0&0x80 != 0
 	switch {
 	case op >= 8: // control frames may come between a message's frames
 		r.pass = true
@@ -179,13 +196,21 @@ func (r *Reader) start(b0 byte) bool {
 		}
 	case rsv1:
 		r.pass = false
-		if op != 1 && op != 2 || b0&0x30 != 0 {
+		if op != 1 && op != 2 || b0&0x30 != 0 || r.plain {
 			return r.refuse()
 		}
 		r.collecting, r.opcode = true, op
 		r.coll = getBuf()
 	default:
+		// gorilla checks the order of what passes through; the Reader
+		// only tracks whether a plain message is under way.
 		r.pass = true
+		switch op {
+		case 1, 2:
+			r.plain = !fin
+		case 0:
+			r.plain = r.plain && !fin
+		}
 	}
 	return true
 }
