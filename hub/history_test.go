@@ -3,6 +3,7 @@ package hub_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -267,4 +268,42 @@ func TestAMemberGetsTheHistoryThatStartsAgain(t *testing.T) {
 	f := c.ReadUntil("n")
 	assert.Equal(t, uint64(1), f.Offset, "a new history")
 	assert.JSONEq(t, "2", string(f.Data))
+}
+
+// A session that ends during its join's replay was never announced as a
+// member (OnJoin, presence.join), and its end is not either: the hooks
+// come in pairs, which is what keeps an application's own counts right.
+func TestAJoinThatNeverFinishedIsNotLeft(t *testing.T) {
+	var mu sync.Mutex
+	joins, leaves := 0, 0
+	h, url := chatHub(t, hub.Options{
+		SendQueueBytes: 64 << 10, // a replay past half of it waits for the reader
+		Rooms:          func(string) hub.RoomOptions { return hub.RoomOptions{History: hub.HistoryOptions{Size: 500}} },
+		OnJoin:         func(*hub.Session, string) { mu.Lock(); joins++; mu.Unlock() },
+		OnLeave:        func(*hub.Session, string) { mu.Lock(); leaves++; mu.Unlock() },
+	})
+	pad := strings.Repeat("x", 1000)
+	for n := range 500 {
+		require.NoError(t, h.To("h").Emit("filler", price{"f", n, pad}))
+	}
+	c := slowReader(t, url+"?user=slow")
+	c.Send(map[string]any{"type": "join", "id": "j", "room": "h", "data": map[string]any{"since": hub.Position{Epoch: epochOf(t, h, url), Offset: 1}}})
+	// The replay (500 KB) backs up: the handler waits in it.
+	eventually(t, func() bool { return h.Rooms() == 1 }, "the join began")
+	c.Reset()
+	eventually(t, func() bool { return h.Len() == 0 && h.Rooms() == 0 }, "the session ended")
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, joins, leaves, "OnJoin %d times, OnLeave %d", joins, leaves)
+}
+
+// epochOf joins room h with another session to read its history's epoch.
+func epochOf(t *testing.T, h *hub.Hub, url string) string {
+	t.Helper()
+	c := dial(t, url, "user=probe")
+	ack := c.Join("h", nil)
+	require.True(t, c.Request("leave", "l", "h", nil).Type == "ack")
+	_ = c.Conn.Close()
+	eventually(t, func() bool { return h.UserSessions("probe") == 0 }, "the probe left")
+	return ack.Epoch
 }

@@ -23,7 +23,12 @@ type room struct {
 // the hub's write lock.
 type member struct {
 	joining bool
-	pending []outgoing
+	// announced: presence.join and OnJoin were sent for this join, so
+	// presence.leave and OnLeave are when it ends; a join that ends before
+	// it was answered (the session closed during its replay) was never
+	// announced, and its end is not either.
+	announced bool
+	pending   []outgoing
 	// last is the newest offset this session got in the room, of the
 	// history epoch: an event that was replayed and also arrives live is
 	// dropped, not sent twice.
@@ -168,12 +173,24 @@ func (h *Hub) join(c *Context, data json.RawMessage) (func(), error) {
 	}
 
 	if err := h.finishJoin(c, r, replay, &ack); err != nil {
+		if !already {
+			h.leave(s, c.room)
+		}
 		return nil, err
 	}
 	if already {
 		return nil, nil
 	}
 	return func() {
+		h.mu.Lock()
+		m := r.members[s]
+		if m != nil {
+			m.announced = true
+		}
+		h.mu.Unlock()
+		if m == nil {
+			return // it left already, unannounced
+		}
 		if r.opts.Presence {
 			h.presences.change("presence.join", c.room, s)
 		}
@@ -267,8 +284,9 @@ func (h *Hub) leaveRequest(c *Context) (any, error) {
 	return nil, nil
 }
 
-// leave removes s from room, deleting the room when it empties. It reports
-// whether s was a member.
+// leave removes s from room, deleting the room when it empties, and tells
+// the room (presence.leave) and OnLeave if its join was announced. It
+// reports whether s was a member.
 func (h *Hub) leave(s *Session, name string) bool {
 	h.mu.Lock()
 	r := h.rooms[name]
@@ -276,10 +294,12 @@ func (h *Hub) leave(s *Session, name string) bool {
 		h.mu.Unlock()
 		return false
 	}
-	if _, ok := r.members[s]; !ok {
+	m, ok := r.members[s]
+	if !ok {
 		h.mu.Unlock()
 		return false
 	}
+	announced := m.announced
 	delete(r.members, s)
 	delete(s.rooms, name)
 	empty := len(r.members) == 0
@@ -302,6 +322,9 @@ func (h *Hub) leave(s *Session, name string) bool {
 		if err := ps.RemoveMember(context.Background(), name, Member{User: s.user(), Session: s.id}); err != nil {
 			h.reportError(s, err)
 		}
+	}
+	if !announced {
+		return true
 	}
 	if r.opts.Presence {
 		h.presences.change("presence.leave", name, s)
