@@ -411,6 +411,12 @@ for (const [label, viewport] of [['a phone (390x844)', { width: 390, height: 844
       await page.locator('#rooms li[data-room="lobby"]').waitFor();
       assert.equal(await page.locator('#room-title').textContent(), '# lobby');
       assert.equal(await overflows(page), false, 'the signed-in page fits');
+      // The message box is in view without scrolling: the messages, not
+      // the page, take the height that is left.
+      const composer = await page.getByTestId('send-text').boundingBox();
+      assert.ok(composer && composer.y >= 0 && composer.y + composer.height <= viewport.height,
+        `the message box is within the ${viewport.height} px screen: ${JSON.stringify(composer)}`);
+      assert.equal(await page.evaluate(() => document.documentElement.scrollHeight <= innerHeight), true, 'the page does not scroll');
 
       // Enter sends; Shift+Enter makes a new line.
       const box = page.getByTestId('send-text');
