@@ -1,13 +1,14 @@
 package main
 
 import (
-	"io"
+	"cmp"
+	"errors"
 	"io/fs"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gin-gonic/gin"
-	"github.com/gin-gonic/gin/binding"
 
 	"github.com/ginws/ginws/hub"
 	"github.com/ginws/ginws/middleware"
@@ -32,25 +33,20 @@ func adminRoutes(r *gin.Engine, h *hub.Hub, act *activity, auth middleware.Authe
 	api.GET("/stats", func(c *gin.Context) { c.JSON(http.StatusOK, act.snapshot()) })
 	api.GET("/members", func(c *gin.Context) {
 		room := c.Query("room")
-		if room == "" {
-			refuse(c, http.StatusBadRequest, "bad_request", "name the room: ?room=NAME")
+		members, err := h.Members(c, room)
+		if errors.Is(err, hub.ErrBadName) {
+			refuse(c, http.StatusBadRequest, "bad_request", "name the room: ?room=NAME, 1-128 letters, digits or . _ : / -")
 			return
 		}
-		members, err := h.Members(c, room)
 		if err != nil {
 			refuse(c, http.StatusInternalServerError, "internal", "cannot list the members")
 			return
 		}
-		c.JSON(http.StatusOK, gin.H{"room": room, "members": members})
+		c.JSON(http.StatusOK, listMembers(room, members))
 	})
 	api.POST("/disconnect", func(c *gin.Context) {
 		var req disconnectRequest
-		body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxLoginBody))
-		if err == nil {
-			err = binding.JSON.BindBody(body, &req)
-		}
-		if err != nil {
-			refuse(c, http.StatusBadRequest, "bad_request", "user must be 1-32 letters or digits")
+		if !bindBody(c, &req, "user must be 1-32 letters or digits") {
 			return
 		}
 		// 4403: the page does not reconnect by itself, so the kick holds
@@ -61,6 +57,33 @@ func adminRoutes(r *gin.Engine, h *hub.Hub, act *activity, auth middleware.Authe
 		}
 		c.JSON(http.StatusOK, gin.H{"disconnected": req.User})
 	})
+}
+
+// maxMembersListed bounds the answer of /api/admin/members: a room of a
+// load test may hold tens of thousands of sessions, more than a page can
+// show or an operator read. A variable, so that tests can lower it.
+var maxMembersListed = 500
+
+// memberList is the answer of /api/admin/members: the first members by
+// user and session, and how many there are in all.
+type memberList struct {
+	Room      string       `json:"room"`
+	Members   []hub.Member `json:"members"`
+	Total     int          `json:"total"`
+	Truncated bool         `json:"truncated"`
+}
+
+// listMembers sorts before cutting, so that the same members are listed
+// from one poll to the next, and each user's sessions stay together.
+func listMembers(room string, members []hub.Member) memberList {
+	slices.SortFunc(members, func(a, b hub.Member) int {
+		return cmp.Or(cmp.Compare(a.User, b.User), cmp.Compare(a.Session, b.Session))
+	})
+	out := memberList{Room: room, Members: members, Total: len(members)}
+	if len(members) > maxMembersListed {
+		out.Members, out.Truncated = members[:maxMembersListed], true
+	}
+	return out
 }
 
 // requireAdmin lets through requests whose bearer token the WebSocket's

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ginws/ginws/hub"
 	"github.com/ginws/ginws/metrics"
 	"github.com/ginws/ginws/wire"
 )
@@ -163,4 +164,49 @@ func TestAdminView(t *testing.T) {
 	require.Equal(t, http.StatusOK, adminDo(t, "GET", base+"/api/admin/members?room=lobby", admin, "", &members))
 	require.Len(t, members.Members, 1)
 	assert.Equal(t, "alice", members.Members[0].User)
+}
+
+// TestAdminMembersRefusedAndBounded: the room is checked by the hub's rule
+// for room names, the list is cut at maxMembersListed with the total told,
+// and the disconnect body is bounded as the login's is.
+func TestAdminMembersRefusedAndBounded(t *testing.T) {
+	defer func(n int) { maxMembersListed = n }(maxMembersListed)
+	maxMembersListed = 2
+	addr, _ := startApp(t, nil, nil)
+	base := "http://" + addr
+	admin := loginToken(t, base, "root", "admin", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	for _, room := range []string{"", "no%20spaces", "a%3Fb", strings.Repeat("r", 129)} {
+		var refusal struct{ Error struct{ Code string } }
+		assert.Equal(t, http.StatusBadRequest, adminDo(t, "GET", base+"/api/admin/members?room="+room, admin, "", &refusal), "%q", room)
+		assert.Equal(t, "bad_request", refusal.Error.Code)
+	}
+	var list memberList
+	require.Equal(t, http.StatusOK, adminDo(t, "GET", base+"/api/admin/members?room="+strings.Repeat("r", 128), admin, "", &list),
+		"128 characters are a room name")
+	assert.Equal(t, memberList{Room: strings.Repeat("r", 128), Members: []hub.Member{}}, list)
+
+	for _, user := range []string{"carol", "alice", "bob"} {
+		_, err := chatClient(t, addr, user, "member").Join(ctx, "team/dev.ops:1-a_b")
+		require.NoError(t, err)
+	}
+	require.Equal(t, http.StatusOK, adminDo(t, "GET", base+"/api/admin/members?room=team/dev.ops:1-a_b", admin, "", &list))
+	assert.Equal(t, 3, list.Total)
+	assert.True(t, list.Truncated)
+	require.Len(t, list.Members, 2)
+	assert.Equal(t, []string{"alice", "bob"}, []string{list.Members[0].User, list.Members[1].User}, "the first by user")
+
+	var raw map[string]any
+	require.Equal(t, http.StatusOK, adminDo(t, "GET", base+"/api/admin/members?room=empty", admin, "", &raw))
+	assert.Equal(t, map[string]any{"room": "empty", "members": []any{}, "total": 0.0, "truncated": false}, raw)
+
+	var refusal struct {
+		Error struct{ Code, Message string }
+	}
+	big := `{"user":"` + strings.Repeat("a", 5000) + `"}`
+	assert.Equal(t, http.StatusRequestEntityTooLarge, adminDo(t, "POST", base+"/api/admin/disconnect", admin, big, &refusal))
+	assert.Equal(t, "too_large", refusal.Error.Code)
+	assert.Equal(t, "the body is larger than 4096 bytes", refusal.Error.Message)
 }

@@ -122,9 +122,29 @@ func newHub(log *slog.Logger, broker hub.Broker, act *activity, opts hub.Options
 	return h
 }
 
-// maxLoginBody bounds the body of /api/login, whose JSON needs less than
-// 100 bytes.
-const maxLoginBody = 4 << 10
+// maxBody bounds the JSON bodies of /api/login and /api/admin/disconnect,
+// which need less than 100 bytes.
+const maxBody = 4 << 10
+
+// bindBody reads a JSON body of at most maxBody bytes into dst and answers
+// the request itself when it cannot: 413 too_large, or 400 bad_request with
+// invalid as the message. Reading stops at the bound: net/http closes the
+// connection rather than read what is left of a larger body.
+func bindBody(c *gin.Context, dst any, invalid string) bool {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))
+	if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+		refuse(c, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the body is larger than %d bytes", maxBody))
+		return false
+	}
+	if err == nil {
+		err = binding.JSON.BindBody(body, dst)
+	}
+	if err != nil {
+		refuse(c, http.StatusBadRequest, "bad_request", invalid)
+		return false
+	}
+	return true
+}
 
 // newRouter serves the page, the client, the login, the health check,
 // the metrics, the admin view and the WebSocket. c.ClientIP() (the address the logs show)
@@ -145,18 +165,7 @@ func newRouter(h *hub.Hub, act *activity, secret []byte, log *slog.Logger, stati
 	})
 	r.POST("/api/login", func(c *gin.Context) {
 		var req loginRequest
-		// Read at most the bound: net/http closes the connection rather
-		// than read what is left of a larger body.
-		body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxLoginBody))
-		if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
-			c.JSON(http.StatusRequestEntityTooLarge, gin.H{"error": gin.H{"code": "too_large", "message": fmt.Sprintf("the body is larger than %d bytes", maxLoginBody)}})
-			return
-		}
-		if err == nil {
-			err = binding.JSON.BindBody(body, &req)
-		}
-		if err != nil {
-			c.JSON(http.StatusBadRequest, gin.H{"error": gin.H{"code": "bad_request", "message": "user must be 1-32 letters or digits and role member or admin"}})
+		if !bindBody(c, &req, "user must be 1-32 letters or digits and role member or admin") {
 			return
 		}
 		token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{

@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -227,6 +228,10 @@ func TestUserAndGlobalDelivery(t *testing.T) {
 		assert.JSONEq(t, `{"text":"hi all"}`, string(c.ReadUntil("announcement").Data))
 	}
 	assert.ErrorIs(t, h.All().Emit("bad name", nil), hub.ErrBadName)
+	for _, room := range []string{"", "no spaces", strings.Repeat("r", 129)} {
+		_, err := h.Members(context.Background(), room)
+		assert.ErrorIs(t, err, hub.ErrBadName, "%q", room)
+	}
 }
 
 func TestMemoryBusAcrossHubs(t *testing.T) {

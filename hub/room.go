@@ -354,8 +354,13 @@ func (h *Hub) presence(c *Context) (any, error) {
 
 // Members lists the sessions present in a room: on every node when the
 // broker keeps presence (a PresenceStore, as the Redis broker does), else on
-// this node.
+// this node. A name no session could join is refused with ErrBadName, so
+// that an application passing on a name from a request need not know the
+// rule.
 func (h *Hub) Members(ctx context.Context, room string) ([]Member, error) {
+	if !validName(room, 128, true) {
+		return nil, fmt.Errorf("%w: room %q", ErrBadName, room)
+	}
 	if ps, ok := h.broker.(PresenceStore); ok {
 		members, err := ps.Members(ctx, room)
 		if err != nil {

@@ -223,6 +223,9 @@ async function showMembers(room) {
     li.append(name, kick);
     return li;
   }));
+  // The server lists at most a few hundred sessions of a crowded room.
+  const more = body.total - body.members.length;
+  $('members-more').textContent = body.truncated && more > 0 ? `and ${more} more sessions` : '';
 }
 
 // No confirmation: the user can sign in again at once, so a wrong click
