@@ -577,6 +577,13 @@ test('the admin view: figures move while messages flow, members of a room, a use
     await admin.getByTestId('disconnect-bob').click();
     await status(bob, 'closed').waitFor();
     assert.match(await bob.getByTestId('status').textContent(), /administrator/);
+    // Kicked for good, the page no longer looks alive: nobody "here now",
+    // nothing to click that could not work, and the reason in words.
+    assert.equal(await bob.getByTestId('presence').locator('li').count(), 0, 'no one is shown here');
+    for (const id of ['send-submit', 'join-submit', 'share-submit']) {
+      assert.equal(await bob.getByTestId(id).isDisabled(), true, `${id} is disabled`);
+    }
+    assert.match(await bob.getByTestId('send-error').textContent(), /^An administrator disconnected you: .*Reload/);
     await admin.getByTestId('members').locator('li[data-user="bob"]').waitFor({ state: 'detached' });
     await admin.getByTestId('close-codes').locator('li[data-code="4403"]').waitFor();
     await admin.waitForFunction(() => Number(document.querySelector('[data-testid="figure-connections"]').dataset.value) === 1);

@@ -23,10 +23,12 @@ const HISTORY = 50;
  *   joining: Promise<void> | null}} Room
  */
 /**
- * @type {{client: Client, user: string, role: string, active: string,
+ * @type {{client: Client, user: string, role: string, active: string, closed: boolean,
  *   rooms: Map<string, Room>, typing: Map<string, any>, lastTyping: number}}
  */
-const state = { client: /** @type {any} */ (null), user: '', role: '', active: '', rooms: new Map(), typing: new Map(), lastTyping: 0 };
+const state = {
+  client: /** @type {any} */ (null), user: '', role: '', active: '', closed: false, rooms: new Map(), typing: new Map(), lastTyping: 0,
+};
 
 async function login(user, role) {
   const res = await fetch('/api/login', {
@@ -115,9 +117,19 @@ function showState(s, info) {
     tick();
     countdown = setInterval(tick, 250);
   } else if (s === 'closed') {
-    badge.textContent = `Disconnected: ${closeWords[info.reason] || info.reason || `code ${info.code}`}`;
-    /** @type {HTMLButtonElement} */ ($('send').querySelector('button')).disabled = true;
-    $('send-error').textContent = 'Disconnected for good: reload the page to sign in again.';
+    const why = closeWords[info.reason] || info.reason || `code ${info.code}`;
+    badge.textContent = `Disconnected: ${why}`;
+    // The client does not come back from here: nothing on the page may
+    // look as if it still worked.
+    for (const id of ['send-submit', 'join-submit', 'share-submit', 'announce-submit', 'share-file']) {
+      /** @type {HTMLButtonElement | HTMLInputElement} */ (document.querySelector(`[data-testid="${id}"]`)).disabled = true;
+    }
+    state.closed = true;
+    state.typing.forEach(clearTimeout);
+    state.typing.clear();
+    renderTyping();
+    renderPresence();
+    $('send-error').textContent = `${why[0].toUpperCase()}${why.slice(1)}: this page is disconnected for good. Reload it to sign in again.`;
   } else {
     badge.textContent = s === 'open' ? 'Connected' : 'Connecting…';
   }
@@ -296,7 +308,8 @@ async function refreshPresence() {
 function renderPresence() {
   const ul = $('presence');
   ul.replaceChildren();
-  if (!state.active) return;
+  // Once closed for good the page no longer hears who comes and goes.
+  if (!state.active || state.closed) return;
   const users = [...new Set(room(state.active).members.values())].sort();
   for (const u of users) {
     const li = document.createElement('li');
