@@ -13,8 +13,14 @@ const DEFAULT_ROOM = 'lobby';
  * the client queues it meanwhile, so a short network cut loses nothing.
  */
 const QUEUED_WAIT = 5 * 60 * 1000;
-/** How many recent messages the page asks for after a join or a failed recovery. */
+/** How many recent messages the page asks for after a join. */
 const HISTORY = 50;
+/**
+ * How many it asks for when a recovery failed: as many as chat.history
+ * answers (HistoryRequest in app.go), so that a longer cut still shows
+ * everything it can.
+ */
+const RELOAD = 200;
 
 /**
  * @typedef {{user: string, text?: string, image?: string, at: string, offset?: number}} Message
@@ -153,7 +159,7 @@ function onRecover(name, recovered) {
   r.reloadFrom = r.messages.length;
   const seen = r.lastOffset;
   r.lastOffset = 0;
-  state.client.request('chat.history', { room: name, limit: HISTORY }).then((h) => {
+  state.client.request('chat.history', { room: name, limit: RELOAD }).then((h) => {
     const same = h.epoch === r.epoch;
     const from = same ? seen : 0;
     const live = r.messages.splice(r.reloadFrom);
@@ -164,10 +170,14 @@ function onRecover(name, recovered) {
     r.messages.push(...merged, ...live.filter((m) => !m.offset));
     r.epoch = h.epoch;
     r.lastOffset = Math.max(0, ...merged.map((m) => m.offset || 0));
-    // The oldest offset the room still holds; with nothing held, the next one.
+    // The oldest offset reloaded; with nothing reloaded, the next one. What
+    // lies between the last one seen and it may still be in the room's
+    // history, beyond what one chat.history answers, or may be gone: "not
+    // shown" is true of both.
     const oldest = h.events.length ? h.events[0].offset : h.offset + 1;
-    setWarning(name, oldest > from + 1
-      ? `Reconnected to #${name}, but ${oldest - from - 1} older messages are no longer kept and cannot be shown.`
+    const gap = oldest - from - 1;
+    setWarning(name, gap > 0
+      ? `Reconnected to #${name}: ${gap} earlier ${gap === 1 ? 'message is' : 'messages are'} not shown.`
       : '');
     if (name === state.active) renderMessages();
   }, () => {
