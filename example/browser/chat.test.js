@@ -184,9 +184,15 @@ test('two users chat, and keep chatting after a server restart', async () => {
 
     await say(alice, 'hello bob');
     await bob.getByTestId('messages').locator('li', { hasText: 'hello bob' }).waitFor();
+    // A new message is appended, not the list rebuilt, and a screen reader
+    // hears it alone: the list is not a live region, the newest message is.
+    await alice.evaluate(() => { /** @type {HTMLElement} */ (document.querySelector('[data-testid="messages"] li')).dataset.kept = 'yes'; });
     await say(bob, 'hi alice');
     await alice.getByTestId('messages').locator('li', { hasText: 'hi alice' }).waitFor();
     assert.deepEqual(await messages(alice).allTextContents(), ['hello bob', 'hi alice']);
+    assert.equal(await alice.locator('[data-testid="messages"] li[data-kept="yes"]').textContent().then((t) => t.includes('hello bob')), true, 'the first item was kept');
+    assert.equal(await alice.getByTestId('messages').getAttribute('aria-live'), null);
+    assert.equal(await alice.locator('[aria-live="polite"]', { hasText: 'bob: hi alice' }).count(), 1, 'the newest message is announced');
 
     // A newcomer sees the recent chat.
     const carol = await (await browser.newContext()).newPage();
@@ -318,6 +324,9 @@ test('a page waiting to reconnect gets back at once: "reconnect now", and when t
         c._ws.close(3000, 'network cut');
       });
       await page.getByTestId('status').filter({ hasText: /reconnecting in [1-9]\d s/ }).waitFor();
+      // The countdown is shown but not in the live region, which a screen
+      // reader would otherwise read out every second.
+      assert.equal(await page.getByTestId('status').getByRole('status').textContent(), 'Offline · reconnecting');
       await page.unroute('**/api/login');
       if (how === 'button') {
         await button.click();

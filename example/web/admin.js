@@ -57,9 +57,12 @@ $('login').addEventListener('submit', (e) => {
   signIn(String(new FormData(/** @type {HTMLFormElement} */ (e.target)).get('user')));
 });
 
+// Called on every poll: the words of the live region (role="status") are
+// rewritten only when they change, or a screen reader may say them again
+// every second.
 function setStatus(s, words) {
   $('status').dataset.state = s;
-  $('status').textContent = words;
+  if ($('status').textContent !== words) $('status').textContent = words;
 }
 
 async function poll() {

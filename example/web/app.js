@@ -80,8 +80,9 @@ function connect() {
   c.on('chat.message', (m, ev) => addMessage(ev.room, { ...m, offset: ev.offset }));
   c.onBinary((data) => {
     const { name, user, image } = decodeShare(data);
-    room(name).messages.push({ user, image: URL.createObjectURL(new Blob([image])), at: new Date().toISOString() });
-    if (name === state.active) renderMessages();
+    const m = { user, image: URL.createObjectURL(new Blob([image])), at: new Date().toISOString() };
+    room(name).messages.push(m);
+    if (name === state.active) appendMessage(m);
   });
   // Errors without a request id answer a binary frame: a refused image.
   c.on('error', (err) => { $('share-error').textContent = err.message; });
@@ -111,20 +112,22 @@ let countdown = 0;
  * scripts: open, connecting (reconnecting included) or closed.
  */
 function showState(s, info) {
-  const badge = $('status');
-  badge.dataset.state = s === 'reconnecting' ? 'connecting' : s;
+  $('status').dataset.state = s === 'reconnecting' ? 'connecting' : s;
   $('reconnect-now').hidden = s !== 'reconnecting';
   clearInterval(countdown);
+  $('status-countdown').textContent = '';
+  const words = $('status-words');
   if (s === 'reconnecting') {
+    words.textContent = 'Offline · reconnecting';
     const tick = () => {
       const secs = Math.max(0, Math.ceil((info.retryAt - Date.now()) / 1000));
-      badge.textContent = `Offline · reconnecting in ${secs} s`;
+      $('status-countdown').textContent = ` in ${secs} s`;
     };
     tick();
     countdown = setInterval(tick, 250);
   } else if (s === 'closed') {
     const why = closeWords[info.reason] || info.reason || `code ${info.code}`;
-    badge.textContent = `Disconnected: ${why}`;
+    words.textContent = `Disconnected: ${why}`;
     // The client does not come back from here: nothing on the page may
     // look as if it still worked.
     for (const id of ['send-submit', 'join-submit', 'share-submit', 'announce-submit', 'share-file']) {
@@ -137,7 +140,7 @@ function showState(s, info) {
     renderPresence();
     $('send-error').textContent = `${why[0].toUpperCase()}${why.slice(1)}: this page is disconnected for good. Reload it to sign in again.`;
   } else {
-    badge.textContent = s === 'open' ? 'Connected' : 'Connecting…';
+    words.textContent = s === 'open' ? 'Connected' : 'Connecting…';
   }
 }
 
@@ -341,8 +344,22 @@ function addMessage(name, m) {
     // Their message is what they were typing.
     clearTimeout(state.typing.get(m.user));
     if (state.typing.delete(m.user)) renderTyping();
-    renderMessages();
+    appendMessage(m);
   }
+}
+
+/**
+ * Shows a message that came after all those shown: one more item, so that
+ * the list is not rebuilt under a reader's cursor, and its words alone in
+ * the live region, not one's own (just typed) nor the whole list again.
+ * @param {Message} m
+ */
+function appendMessage(m) {
+  const ol = $('messages');
+  ol.append(messageItem(m));
+  $('empty').hidden = true;
+  ol.scrollTop = ol.scrollHeight;
+  if (m.user !== state.user) $('latest').textContent = m.image ? `${m.user} shared an image` : `${m.user}: ${m.text || ''}`;
 }
 
 // Images go as binary frames (see share.go): [room length][room][image]
@@ -390,37 +407,43 @@ $('share').addEventListener('submit', async (e) => {
   }
 });
 
+/**
+ * Shows the active room's messages afresh: on a switch of room, and when
+ * history comes in before or among those shown. Live ones are appended.
+ */
 function renderMessages() {
   const ol = $('messages');
-  ol.replaceChildren();
   const list = state.active ? room(state.active).messages : [];
   $('empty').hidden = !state.active || list.length > 0;
-  for (const m of list) {
-    const li = document.createElement('li');
-    li.className = m.user === state.user ? 'msg mine' : 'msg';
-    const who = document.createElement('span');
-    who.className = 'who';
-    who.textContent = m.user; // the user alone: scripts read it; style.css marks one's own
-    const at = document.createElement('time');
-    at.className = 'at';
-    at.dateTime = m.at;
-    at.textContent = new Date(m.at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-    let body;
-    if (m.image) {
-      body = document.createElement('img');
-      body.className = 'image';
-      body.src = m.image;
-      body.alt = `an image shared by ${m.user}`;
-      body.dataset.testid = 'shared-image';
-    } else {
-      body = document.createElement('span');
-      body.className = 'text';
-      body.textContent = m.text || '';
-    }
-    li.append(who, at, body);
-    ol.append(li);
-  }
+  ol.replaceChildren(...list.map(messageItem));
   ol.scrollTop = ol.scrollHeight;
+}
+
+/** @param {Message} m */
+function messageItem(m) {
+  const li = document.createElement('li');
+  li.className = m.user === state.user ? 'msg mine' : 'msg';
+  const who = document.createElement('span');
+  who.className = 'who';
+  who.textContent = m.user; // the user alone: scripts read it; style.css marks one's own
+  const at = document.createElement('time');
+  at.className = 'at';
+  at.dateTime = m.at;
+  at.textContent = new Date(m.at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  let body;
+  if (m.image) {
+    body = document.createElement('img');
+    body.className = 'image';
+    body.src = m.image;
+    body.alt = `an image shared by ${m.user}`;
+    body.dataset.testid = 'shared-image';
+  } else {
+    body = document.createElement('span');
+    body.className = 'text';
+    body.textContent = m.text || '';
+  }
+  li.append(who, at, body);
+  return li;
 }
 
 function showTyping(name, user) {
