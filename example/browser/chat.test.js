@@ -581,6 +581,9 @@ test('the admin view: figures move while messages flow, members of a room, a use
     // Each message reaches both pages: ten deliveries at least.
     await admin.waitForFunction((n) => Number(document.querySelector('[data-testid="figure-deliveries"]').dataset.total) >= n, before + 10);
     assert.ok(await admin.locator('[data-testid="chart-deliveries"] polyline').count() === 1, 'a chart is drawn');
+    // Its scale is HTML, not text stretched with the SVG.
+    assert.match(await admin.locator('[data-testid="chart-deliveries"] .chart-max').textContent(), /^max \d+$/);
+    assert.equal(await admin.locator('[data-testid="chart-deliveries"] svg text').count(), 0);
 
     await admin.locator('[data-testid="room-list"] tr[data-room="lobby"] button').click();
     await admin.getByTestId('members').locator('li[data-user="alice"]').waitFor();

@@ -125,14 +125,16 @@ function draw(svg, lines, window) {
     line.dataset.series = String(i);
     parts.push(line);
   }
-  const label = document.createElementNS(ns, 'text');
-  label.setAttribute('x', '2');
-  label.setAttribute('y', '9');
-  label.setAttribute('font-size', '8');
-  label.setAttribute('fill', '#6b7280');
-  label.textContent = `max ${top}`;
-  parts.push(label);
   svg.replaceChildren(...parts);
+  // The scale is HTML beside the chart: text inside the SVG would be
+  // stretched with it (preserveAspectRatio="none") and tiny.
+  let label = /** @type {HTMLElement | null} */ (svg.parentElement?.querySelector('.chart-max'));
+  if (!label) {
+    label = document.createElement('span');
+    label.className = 'chart-max';
+    svg.before(label);
+  }
+  label.textContent = `max ${top}`;
 }
 
 const chart = (name) => /** @type {SVGElement} */ ($(`figure-${name}`).closest('figure')?.querySelector('svg'));
