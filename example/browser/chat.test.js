@@ -288,7 +288,13 @@ test('an image shared in a room reaches the other page intact; one too large is 
     }
     // A 1x1 PNG: the other page decodes it, so its bytes arrived intact.
     const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=', 'base64');
+    // The hidden input is reached with the keyboard, and the choice is shown.
+    await alice.getByTestId('send-text').focus();
+    await alice.keyboard.press('Tab');
+    await alice.keyboard.press('Tab');
+    assert.equal(await alice.evaluate(() => document.activeElement?.getAttribute('data-testid')), 'share-file', 'Tab reaches the file input');
     await alice.getByTestId('share-file').setInputFiles({ name: 'dot.png', mimeType: 'image/png', buffer: png });
+    await alice.locator('#share-chosen', { hasText: 'dot.png' }).waitFor();
     await alice.getByTestId('share-submit').click();
     const img = bob.getByTestId('shared-image');
     await img.waitFor();

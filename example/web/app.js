@@ -386,6 +386,13 @@ function decodeShare(data) {
   return { name: dec.decode(b.subarray(1, 1 + n)), user: dec.decode(b.subarray(2 + n, 2 + n + m)), image: b.subarray(2 + n + m) };
 }
 
+const NO_IMAGE = `Up to ${MAX_IMAGE >> 10} KiB`;
+
+$('share-file').addEventListener('change', () => {
+  const file = /** @type {HTMLInputElement} */ ($('share-file')).files?.[0];
+  $('share-chosen').textContent = file ? `${file.name} (${Math.ceil(file.size / 1024)} KiB)` : NO_IMAGE;
+});
+
 $('share').addEventListener('submit', async (e) => {
   e.preventDefault();
   const input = /** @type {HTMLInputElement} */ ($('share-file'));
@@ -402,6 +409,7 @@ $('share').addEventListener('submit', async (e) => {
   try {
     state.client.sendBinary(encodeShare(state.active, await file.arrayBuffer()));
     input.value = '';
+    $('share-chosen').textContent = NO_IMAGE;
   } catch {
     $('share-error').textContent = 'Images are not queued while offline: share it again once connected.';
   }
