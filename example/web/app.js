@@ -138,6 +138,7 @@ function showState(s, info) {
     state.typing.clear();
     renderTyping();
     renderPresence();
+    $('empty').hidden = true; // "Say hello!" no longer can be done
     $('send-error').textContent = `${why[0].toUpperCase()}${why.slice(1)}: this page is disconnected for good. Reload it to sign in again.`;
   } else {
     words.textContent = s === 'open' ? 'Connected' : 'Connecting…';
@@ -422,7 +423,7 @@ $('share').addEventListener('submit', async (e) => {
 function renderMessages() {
   const ol = $('messages');
   const list = state.active ? room(state.active).messages : [];
-  $('empty').hidden = !state.active || list.length > 0;
+  $('empty').hidden = !state.active || list.length > 0 || state.closed;
   ol.replaceChildren(...list.map(messageItem));
   ol.scrollTop = ol.scrollHeight;
 }
