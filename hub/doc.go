@@ -40,6 +40,14 @@
 // replay waits for the peer to read instead (it runs on the session's own
 // handler goroutine).
 //
+// Latest(key) marks events that only need their newest value (prices,
+// gauges): one waiting in a session's queue is replaced by a newer one
+// with the same key, so a slow reader of a fast feed keeps up instead of
+// being closed. Options.Compression negotiates permessage-deflate with
+// clients that offer it; an event is compressed once for all the sessions
+// that negotiated it, and what clients compress is inflated within
+// MaxFrameBytes.
+//
 // DisconnectUser and JoinUser act on every session of a user, on every
 // node: they travel through the broker like events. A broker that routes
 // users (UserRouter, as the Redis broker does) carries a user's messages

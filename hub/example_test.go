@@ -78,3 +78,23 @@ func ExampleHandle() {
 	// {"type":"ack","id":"3","data":"sent"}
 	// {"type":"error","id":"4","error":{"code":"validation_failed","message":"validation failed","fields":[{"field":"text","rule":"required","message":"text is required"}]}}
 }
+
+// A ticker sends each symbol's price as a replaceable event: a client that
+// reads slowly gets the newest price of every symbol, not every price, and
+// is not closed for falling behind.
+func ExampleTarget_Latest() {
+	type Price struct {
+		Symbol string  `json:"symbol"`
+		Price  float64 `json:"price"`
+	}
+	h := hub.New(hub.Options{})
+	defer func() { _ = h.Shutdown(context.Background()) }()
+	hub.DeclareEvent[Price](h, "price", hub.Replaceable())
+	for _, p := range []Price{{"BTC", 97000}, {"ETH", 3400}, {"BTC", 97010}} {
+		if err := h.To("prices").Latest(p.Symbol).Emit("price", p); err != nil {
+			fmt.Println(err)
+		}
+	}
+	fmt.Println("price is replaceable:", h.Events()[0].Replaceable)
+	// Output: price is replaceable: true
+}
