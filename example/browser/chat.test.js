@@ -157,6 +157,29 @@ function launch() {
   });
 }
 
+/**
+ * Starts the example with flags, signs alice and bob in on pages of their
+ * own, both in #lobby, and runs fn; the server stops after it. before, if
+ * given, runs on alice's page before she signs in.
+ */
+async function twoUsers(flags, fn, before) {
+  browser ??= await launch();
+  const server = await startExample('127.0.0.1:0', ...flags);
+  try {
+    const base = `http://${server.addr}/`;
+    const [alice, bob] = [await (await browser.newContext()).newPage(), await (await browser.newContext()).newPage()];
+    if (before) await before(alice);
+    for (const [p, user] of [[alice, 'alice'], [bob, 'bob']]) {
+      p.setDefaultTimeout(WAIT);
+      await signIn(p, base, user);
+      await join(p, 'lobby');
+    }
+    await fn({ base, alice, bob });
+  } finally {
+    await server.stop();
+  }
+}
+
 const messages = (page) => page.getByTestId('messages').locator('li .text');
 
 test('two users chat, and keep chatting after a server restart', async () => {
@@ -276,16 +299,7 @@ test('with tokens of 2 s the page keeps its session across several lifetimes, re
 });
 
 test('an image shared in a room reaches the other page intact; one too large is refused in words', async () => {
-  browser ??= await launch();
-  const server = await startExample('127.0.0.1:0');
-  try {
-    const base = `http://${server.addr}/`;
-    const [alice, bob] = [await (await browser.newContext()).newPage(), await (await browser.newContext()).newPage()];
-    for (const [p, user] of [[alice, 'alice'], [bob, 'bob']]) {
-      p.setDefaultTimeout(WAIT);
-      await signIn(p, base, user);
-      await join(p, 'lobby');
-    }
+  await twoUsers([], async ({ alice, bob }) => {
     // A 1x1 PNG: the other page decodes it, so its bytes arrived intact.
     const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=', 'base64');
     // The hidden input is reached with the keyboard, and the choice is shown.
@@ -304,9 +318,7 @@ test('an image shared in a room reaches the other page intact; one too large is 
     await alice.getByTestId('share-file').setInputFiles({ name: 'big.png', mimeType: 'image/png', buffer: Buffer.alloc(60 << 10) });
     await alice.getByTestId('share-submit').click();
     await alice.getByTestId('share-error').filter({ hasText: 'at most 48 KiB' }).waitFor();
-  } finally {
-    await server.stop();
-  }
+  });
 });
 
 test('a page waiting to reconnect gets back at once: "reconnect now", and when the network returns', async () => {
@@ -375,20 +387,8 @@ for (const [name, start] of [['one Redis', startRedis], ['a Redis Cluster', star
 }
 
 test('with -compress Chromium negotiates permessage-deflate, and a long message goes through compressed both ways', async () => {
-  browser ??= await launch();
-  const server = await startExample('127.0.0.1:0', '-compress');
-  try {
-    const base = `http://${server.addr}/`;
-    const [alice, bob] = [await (await browser.newContext()).newPage(), await (await browser.newContext()).newPage()];
-    const cdp = await alice.context().newCDPSession(alice);
-    await cdp.send('Network.enable');
-    const handshakes = [];
-    cdp.on('Network.webSocketHandshakeResponseReceived', (e) => handshakes.push(e.response.headers));
-    for (const [p, user] of [[alice, 'alice'], [bob, 'bob']]) {
-      p.setDefaultTimeout(WAIT);
-      await signIn(p, base, user);
-      await join(p, 'lobby');
-    }
+  const handshakes = [];
+  await twoUsers(['-compress'], async ({ alice, bob }) => {
     const ext = handshakes.map((h) => h['Sec-WebSocket-Extensions'] ?? h['sec-websocket-extensions'] ?? '');
     assert.ok(ext.some((e) => e.includes('permessage-deflate')), `extensions: ${JSON.stringify(ext)}`);
     // Chromium compresses what it sends; the hub compresses events of 256
@@ -396,9 +396,11 @@ test('with -compress Chromium negotiates permessage-deflate, and a long message 
     const long = 'compressed '.repeat(40).trim();
     await say(alice, long);
     await messages(bob).filter({ hasText: long }).waitFor();
-  } finally {
-    await server.stop();
-  }
+  }, async (alice) => {
+    const cdp = await alice.context().newCDPSession(alice);
+    await cdp.send('Network.enable');
+    cdp.on('Network.webSocketHandshakeResponseReceived', (e) => handshakes.push(e.response.headers));
+  });
 });
 
 /** Collects what a page logs as an error: console errors, uncaught exceptions, failed loads. */
@@ -562,16 +564,7 @@ test('while reconnecting: sends wait and go, a failed recovery reloads the histo
 });
 
 test('the admin view: figures move while messages flow, members of a room, a user disconnected', async () => {
-  browser ??= await launch();
-  const server = await startExample('127.0.0.1:0');
-  try {
-    const base = `http://${server.addr}/`;
-    const [alice, bob] = [await (await browser.newContext()).newPage(), await (await browser.newContext()).newPage()];
-    for (const [p, user] of [[alice, 'alice'], [bob, 'bob']]) {
-      p.setDefaultTimeout(WAIT);
-      await signIn(p, base, user);
-      await p.locator('#rooms li[data-room="lobby"]').waitFor();
-    }
+  await twoUsers([], async ({ base, alice, bob }) => {
     const admin = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
     admin.setDefaultTimeout(WAIT);
     const seen = problems(admin);
@@ -617,7 +610,5 @@ test('the admin view: figures move while messages flow, members of a room, a use
     mkdirSync(artifacts, { recursive: true });
     await admin.screenshot({ path: path.join(artifacts, 'example-admin.png'), fullPage: true });
     assert.deepEqual(seen, [], 'nothing went wrong on the admin page');
-  } finally {
-    await server.stop();
-  }
+  });
 });

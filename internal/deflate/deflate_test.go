@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ginws/ginws/internal/wsframe"
 )
 
 func TestNegotiate(t *testing.T) {
@@ -70,19 +72,10 @@ func TestPiecesJoin(t *testing.T) {
 
 // clientFrame is a masked client frame.
 func clientFrame(b0 byte, payload []byte, key [4]byte) []byte {
-	b := []byte{b0}
-	switch n := len(payload); {
-	case n < 126:
-		b = append(b, 0x80|byte(n))
-	case n <= 0xffff:
-		b = binary.BigEndian.AppendUint16(append(b, 0x80|126), uint16(n))
-	default:
-		b = binary.BigEndian.AppendUint64(append(b, 0x80|127), uint64(n))
-	}
-	b = append(b, key[:]...)
-	for i, c := range payload {
-		b = append(b, c^key[i&3])
-	}
+	b := wsframe.AppendMaskedHeader(nil, b0, len(payload), key)
+	n := len(b)
+	b = append(b, payload...)
+	wsframe.Mask(b[n:], key, 0)
 	return b
 }
 

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"sync"
+
+	"github.com/ginws/ginws/internal/wsframe"
 )
 
 // ErrRefused is what a Reader returns after it stopped a connection: a
@@ -245,10 +247,7 @@ func (r *Reader) gather(b []byte) {
 	c := *r.coll
 	base := len(c)
 	c = append(c, b...)
-	for j := base; j < len(c); j++ {
-		c[j] ^= r.mask[r.maskPos&3]
-		r.maskPos++
-	}
+	r.maskPos = wsframe.Mask(c[base:], r.mask, r.maskPos)
 	*r.coll = c
 }
 
@@ -258,7 +257,8 @@ const end = Tail + "\x01\x00\x00\xff\xff"
 
 var inflaters sync.Pool
 
-// inflate makes the plain frame of the gathered message.
+// inflate makes the plain frame of the gathered message, masked with a zero
+// key (which leaves the payload as it is), as gorilla wants client frames.
 func (r *Reader) inflate() {
 	coll := r.coll
 	r.coll, r.collecting = nil, false
@@ -297,26 +297,11 @@ func (r *Reader) inflate() {
 			return
 		}
 	}
-	h := appendHeader(make([]byte, 0, room), r.opcode, len(b)-room)
+	h := wsframe.AppendMaskedHeader(make([]byte, 0, room), 0x80|r.opcode, len(b)-room, [4]byte{})
 	start := room - len(h)
 	copy(b[start:], h)
 	*bp = b
 	r.outBuf, r.out = bp, b[start:]
-}
-
-// appendHeader appends the header of a final client frame of n bytes,
-// masked with a zero key (which leaves the payload as it is).
-func appendHeader(b []byte, op byte, n int) []byte {
-	b = append(b, 0x80|op)
-	switch {
-	case n < 126:
-		b = append(b, 0x80|byte(n))
-	case n <= 0xffff:
-		b = binary.BigEndian.AppendUint16(append(b, 0x80|126), uint16(n))
-	default:
-		b = binary.BigEndian.AppendUint64(append(b, 0x80|127), uint64(n))
-	}
-	return append(b, 0, 0, 0, 0)
 }
 
 // tooLarge ends the stream with the header of a frame longer than the
@@ -326,7 +311,7 @@ func (r *Reader) tooLarge() bool {
 	if op == 0 {
 		op = 1
 	}
-	return r.fail(appendHeader(nil, op, r.limit+1))
+	return r.fail(wsframe.AppendMaskedHeader(nil, 0x80|op, r.limit+1, [4]byte{}))
 }
 
 // refuse ends the stream with a frame of a reserved opcode, which gorilla

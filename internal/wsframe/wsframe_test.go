@@ -23,3 +23,26 @@ func TestAppendHeader(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendMaskedHeader(t *testing.T) {
+	key := [4]byte{1, 2, 3, 4}
+	for _, tc := range []struct {
+		b0   byte
+		n    int
+		want []byte
+	}{
+		{0x81, 5, []byte{0x81, 0x85, 1, 2, 3, 4}},
+		{0xc1, 200, []byte{0xc1, 0xfe, 0, 200, 1, 2, 3, 4}},
+		{0x02, 70000, []byte{0x02, 0xff, 0, 0, 0, 0, 0, 1, 0x11, 0x70, 1, 2, 3, 4}},
+	} {
+		if got := AppendMaskedHeader(nil, tc.b0, tc.n, key); !bytes.Equal(got, tc.want) {
+			t.Errorf("% x, want % x", got, tc.want)
+		}
+	}
+	b := []byte("hello, world")
+	pos := Mask(b[:5], key, 0)
+	Mask(b[5:], key, pos)
+	if !bytes.Equal(b, []byte{'h' ^ 1, 'e' ^ 2, 'l' ^ 3, 'l' ^ 4, 'o' ^ 1, ',' ^ 2, ' ' ^ 3, 'w' ^ 4, 'o' ^ 1, 'r' ^ 2, 'l' ^ 3, 'd' ^ 4}) {
+		t.Errorf("masked in two parts: %q", b)
+	}
+}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ginws/ginws/internal/wsframe"
 	"github.com/ginws/ginws/wire"
 )
 
@@ -95,20 +96,11 @@ func (c *RawClient) Read() (op byte, compressed bool, data []byte) {
 // compressed).
 func (c *RawClient) Send(b0 byte, payload []byte) {
 	c.t.Helper()
-	b := []byte{b0}
-	switch n := len(payload); {
-	case n < 126:
-		b = append(b, 0x80|byte(n))
-	case n <= 0xffff:
-		b = binary.BigEndian.AppendUint16(append(b, 0x80|126), uint16(n))
-	default:
-		b = binary.BigEndian.AppendUint64(append(b, 0x80|127), uint64(n))
-	}
-	key := []byte{0x12, 0x34, 0x56, 0x78}
-	b = append(b, key...)
-	for i, x := range payload {
-		b = append(b, x^key[i&3])
-	}
+	key := [4]byte{0x12, 0x34, 0x56, 0x78}
+	b := wsframe.AppendMaskedHeader(nil, b0, len(payload), key)
+	n := len(b)
+	b = append(b, payload...)
+	wsframe.Mask(b[n:], key, 0)
 	_, err := c.conn.Write(b)
 	require.NoError(c.t, err)
 }
