@@ -164,7 +164,7 @@ func appendDeflated(b []byte, msgs []outgoing, z *Compression) []byte {
 		if i > 0 {
 			raw = append(raw, ',')
 		}
-		if m := &msgs[i]; len(m.data) >= z.MinSize && len(m.shared.deflated) < len(m.data) {
+		if m := &msgs[i]; big(m) {
 			b = deflate.AppendStored(b, raw)
 			b = append(b, m.shared.deflated...)
 			raw = raw[:0]
