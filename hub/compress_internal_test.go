@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/flate"
 	"crypto/rand"
-	"encoding/binary"
 	"io"
 	"strings"
 	"testing"
@@ -12,26 +11,21 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ginws/ginws/internal/deflate"
+	"github.com/ginws/ginws/internal/wsframe"
 )
 
 // readServerFrame parses one unmasked server frame.
 func readServerFrame(t *testing.T, b []byte) (b0 byte, payload, rest []byte) {
 	t.Helper()
-	b0, n := b[0], uint64(b[1]&0x7f)
-	b = b[2:]
-	switch n {
-	case 126:
-		n, b = uint64(binary.BigEndian.Uint16(b)), b[2:]
-	case 127:
-		n, b = binary.BigEndian.Uint64(b), b[8:]
-	}
-	return b0, b[:n], b[n:]
+	h := wsframe.HeaderLen(b[1])
+	n := wsframe.PayloadLen(b[:h])
+	return b[0], b[h : h+int(n)], b[h+int(n):]
 }
 
 // inflateMessage inflates a message's payload as a client does.
 func inflateMessage(t *testing.T, p []byte) []byte {
 	t.Helper()
-	b, err := io.ReadAll(flate.NewReader(io.MultiReader(bytes.NewReader(p), strings.NewReader(deflate.Tail+"\x01\x00\x00\xff\xff"))))
+	b, err := io.ReadAll(flate.NewReader(io.MultiReader(bytes.NewReader(p), strings.NewReader(deflate.End))))
 	require.NoError(t, err)
 	return b
 }

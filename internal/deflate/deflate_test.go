@@ -3,7 +3,6 @@ package deflate
 import (
 	"bytes"
 	"compress/flate"
-	"encoding/binary"
 	"errors"
 	"io"
 	"strings"
@@ -40,7 +39,7 @@ func TestNegotiate(t *testing.T) {
 // inflate reads a message as a receiver does.
 func inflate(t *testing.T, p []byte) []byte {
 	t.Helper()
-	b, err := io.ReadAll(flate.NewReader(io.MultiReader(bytes.NewReader(p), strings.NewReader(end))))
+	b, err := io.ReadAll(flate.NewReader(io.MultiReader(bytes.NewReader(p), strings.NewReader(End))))
 	require.NoError(t, err)
 	return b
 }
@@ -91,17 +90,11 @@ func readFrames(t *testing.T, b []byte) []frame {
 	var fs []frame
 	for len(b) > 0 {
 		require.GreaterOrEqual(t, len(b), 2)
-		b0, n := b[0], uint64(b[1]&0x7f)
+		b0 := b[0]
 		require.NotZero(t, b[1]&0x80, "masked")
-		b = b[2:]
-		switch n {
-		case 126:
-			n, b = uint64(binary.BigEndian.Uint16(b)), b[2:]
-		case 127:
-			n, b = binary.BigEndian.Uint64(b), b[8:]
-		}
-		key := [4]byte(b[:4])
-		b = b[4:]
+		h := wsframe.HeaderLen(b[1])
+		n, key := wsframe.PayloadLen(b[:h]), wsframe.MaskKey(b[:h])
+		b = b[h:]
 		if n > uint64(len(b)) {
 			fs = append(fs, frame{b0: b0, payload: make([]byte, n)}) // a header without its payload
 			return fs

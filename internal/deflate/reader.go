@@ -3,7 +3,6 @@ package deflate
 import (
 	"bytes"
 	"compress/flate"
-	"encoding/binary"
 	"errors"
 	"io"
 	"sync"
@@ -142,16 +141,7 @@ func (r *Reader) process(p []byte) (w int, rest []byte) {
 				w++
 			}
 			if r.hn == 2 {
-				r.hneed = 2
-				switch r.hdr[1] & 0x7f {
-				case 126:
-					r.hneed += 2
-				case 127:
-					r.hneed += 8
-				}
-				if r.hdr[1]&0x80 != 0 {
-					r.hneed += 4
-				}
+				r.hneed = wsframe.HeaderLen(r.hdr[1])
 			}
 			if r.hn < 2 || r.hn < r.hneed {
 				continue
@@ -220,13 +210,7 @@ func (r *Reader) start(b0 byte) bool {
 // header takes in a complete header; it reports false when it refuses the
 // frame.
 func (r *Reader) header() bool {
-	n := uint64(r.hdr[1] & 0x7f)
-	switch n {
-	case 126:
-		n = uint64(binary.BigEndian.Uint16(r.hdr[2:]))
-	case 127:
-		n = binary.BigEndian.Uint64(r.hdr[2:])
-	}
+	n := wsframe.PayloadLen(r.hdr[:r.hneed])
 	r.remain, r.inBody = n, true
 	if r.pass {
 		return true
@@ -237,7 +221,7 @@ func (r *Reader) header() bool {
 	if n > uint64(r.limit-len(*r.coll)) {
 		return r.tooLarge()
 	}
-	copy(r.mask[:], r.hdr[r.hneed-4:r.hneed])
+	r.mask = wsframe.MaskKey(r.hdr[:r.hneed])
 	r.maskPos = 0
 	return true
 }
@@ -251,9 +235,10 @@ func (r *Reader) gather(b []byte) {
 	*r.coll = c
 }
 
-// end is what a receiver appends to a message: the sync flush's tail, and
-// an empty final block, so that the inflater ends with io.EOF.
-const end = Tail + "\x01\x00\x00\xff\xff"
+// End is what a receiver appends to a message before inflating it: the
+// sync flush's tail, and an empty final block, so that the inflater ends
+// with io.EOF.
+const End = Tail + "\x01\x00\x00\xff\xff"
 
 var inflaters sync.Pool
 
@@ -263,7 +248,7 @@ func (r *Reader) inflate() {
 	coll := r.coll
 	r.coll, r.collecting = nil, false
 	defer putBuf(coll)
-	src := bytes.NewReader(append(*coll, end...))
+	src := bytes.NewReader(append(*coll, End...))
 	fr, _ := inflaters.Get().(io.ReadCloser)
 	if fr == nil {
 		fr = flate.NewReader(src)

@@ -44,3 +44,34 @@ func Mask(b []byte, key [4]byte, pos int) int {
 	}
 	return pos + len(b)
 }
+
+// HeaderLen is the length of a frame's header whose second byte is b1: two
+// bytes, the extended length, and the mask key of a client frame.
+func HeaderLen(b1 byte) int {
+	n := 2
+	switch b1 & 0x7f {
+	case 126:
+		n += 2
+	case 127:
+		n += 8
+	}
+	if b1&0x80 != 0 {
+		n += 4
+	}
+	return n
+}
+
+// PayloadLen is the payload length a whole header h says (see HeaderLen).
+func PayloadLen(h []byte) uint64 {
+	switch n := h[1] & 0x7f; n {
+	case 126:
+		return uint64(binary.BigEndian.Uint16(h[2:]))
+	case 127:
+		return binary.BigEndian.Uint64(h[2:])
+	default:
+		return uint64(n)
+	}
+}
+
+// MaskKey is the mask key of a whole client header h.
+func MaskKey(h []byte) [4]byte { return [4]byte(h[len(h)-4:]) }

@@ -46,3 +46,22 @@ func TestAppendMaskedHeader(t *testing.T) {
 		t.Errorf("masked in two parts: %q", b)
 	}
 }
+
+// HeaderLen, PayloadLen and MaskKey read back what the Append functions
+// wrote.
+func TestReadHeader(t *testing.T) {
+	key := [4]byte{9, 8, 7, 6}
+	for _, n := range []int{0, 125, 126, 65535, 65536} {
+		for _, h := range [][]byte{AppendHeader(nil, 1, n), AppendMaskedHeader(nil, 0x82, n, key)} {
+			if got := HeaderLen(h[1]); got != len(h) {
+				t.Fatalf("%d bytes: header of %d, HeaderLen says %d", n, len(h), got)
+			}
+			if got := PayloadLen(h); got != uint64(n) {
+				t.Errorf("PayloadLen %d, want %d", got, n)
+			}
+		}
+		if got := MaskKey(AppendMaskedHeader(nil, 0x81, n, key)); got != key {
+			t.Errorf("MaskKey % x", got)
+		}
+	}
+}

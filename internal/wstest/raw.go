@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ginws/ginws/internal/deflate"
 	"github.com/ginws/ginws/internal/wsframe"
 	"github.com/ginws/ginws/wire"
 )
@@ -67,26 +68,17 @@ func RawDial(t testing.TB, url string, header http.Header) *RawClient {
 func (c *RawClient) Read() (op byte, compressed bool, data []byte) {
 	c.t.Helper()
 	_ = c.conn.SetReadDeadline(time.Now().Add(Wait))
-	var h [2]byte
-	_, err := io.ReadFull(c.br, h[:])
+	h := make([]byte, 2, 14)
+	_, err := io.ReadFull(c.br, h)
 	require.NoError(c.t, err)
-	n := uint64(h[1] & 0x7f)
-	switch n {
-	case 126:
-		var l [2]byte
-		_, err = io.ReadFull(c.br, l[:])
-		n = uint64(binary.BigEndian.Uint16(l[:]))
-	case 127:
-		var l [8]byte
-		_, err = io.ReadFull(c.br, l[:])
-		n = binary.BigEndian.Uint64(l[:])
-	}
+	h = h[:wsframe.HeaderLen(h[1])]
+	_, err = io.ReadFull(c.br, h[2:])
 	require.NoError(c.t, err)
-	data = make([]byte, n)
+	data = make([]byte, wsframe.PayloadLen(h))
 	_, err = io.ReadFull(c.br, data)
 	require.NoError(c.t, err)
 	if compressed = h[0]&0x40 != 0; compressed {
-		data, err = io.ReadAll(flate.NewReader(io.MultiReader(bytes.NewReader(data), strings.NewReader("\x00\x00\xff\xff\x01\x00\x00\xff\xff"))))
+		data, err = io.ReadAll(flate.NewReader(io.MultiReader(bytes.NewReader(data), strings.NewReader(deflate.End))))
 		require.NoError(c.t, err)
 	}
 	return h[0] & 0x0f, compressed, data
