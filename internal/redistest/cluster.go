@@ -31,10 +31,12 @@ func StartCluster(t T) *Cluster {
 	for range 6 {
 		s := newServer(t)
 		// The bus port is chosen too: port+10000 may be taken, or past 65535.
-		s.args = []string{"--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(freePort(t)),
-			"--cluster-config-file", filepath.Join(dir, "nodes-"+strconv.Itoa(s.Port)+".conf"),
-			"--cluster-node-timeout", "1000", "--dir", dir}
-		s.start()
+		s.extra = func() []string {
+			return []string{"--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(freePort(t)),
+				"--cluster-config-file", filepath.Join(dir, "nodes-"+strconv.Itoa(s.Port)+".conf"),
+				"--cluster-node-timeout", "1000", "--dir", dir}
+		}
+		s.start(true)
 		c.Nodes = append(c.Nodes, s)
 	}
 	args := []string{"--cluster", "create"}

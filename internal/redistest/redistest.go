@@ -9,6 +9,7 @@ import (
 	"net"
 	"os/exec"
 	"strconv"
+	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -29,9 +30,11 @@ type T interface {
 type Server struct {
 	t    T
 	Port int
-	args []string // beyond the port and the defaults
-	cmd  *exec.Cmd
-	done chan struct{}
+	// extra returns the arguments beyond the port and the defaults; it is
+	// called for every launch, so it may pick ports of its own.
+	extra func() []string
+	cmd   *exec.Cmd
+	done  chan struct{}
 }
 
 // Start runs redis-server on a free 127.0.0.1 port. redis-server must be
@@ -39,17 +42,17 @@ type Server struct {
 func Start(t T) *Server {
 	t.Helper()
 	s := newServer(t)
-	s.start()
+	s.start(true)
 	return s
 }
 
 // newServer returns a Server on a free port, stopped when the test ends.
-func newServer(t T, args ...string) *Server {
+func newServer(t T) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatal("redis-server is not installed: run `make deps` (Debian package redis-server)")
 	}
-	s := &Server{t: t, Port: freePort(t), args: args}
+	s := &Server{t: t, Port: freePort(t)}
 	t.Cleanup(s.Stop)
 	return s
 }
@@ -78,31 +81,72 @@ func (s *Server) PID() int {
 // URL is the redis:// URL of the server.
 func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
 
-func (s *Server) start() {
+// start runs redis-server and waits until it answers. A port picked by
+// freePort is free only until it is closed: a busy machine's outgoing
+// connections can take it before redis-server binds it. A server that exits
+// before answering is therefore started again, on fresh ports unless it must
+// keep its own (Restart).
+func (s *Server) start(fresh bool) {
 	s.t.Helper()
-	args := append([]string{"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--protected-mode", "yes", "--loglevel", "warning"}, s.args...)
-	s.cmd = exec.Command("redis-server", args...)
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatal(err)
-	}
-	s.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) {
-		_ = cmd.Wait()
-		close(done)
-	}(s.cmd, s.done)
-	c := goredis.NewClient(&goredis.Options{Addr: s.Addr(), MaxRetries: -1})
-	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
+	var out string
+	for attempt := range 5 {
+		if attempt > 0 && fresh {
+			s.Port = freePort(s.t)
+		}
+		ok, o := s.launch()
+		if ok {
 			return
 		}
+		out = o
+		time.Sleep(time.Duration(attempt+1) * 50 * time.Millisecond)
+	}
+	s.t.Fatalf("redis-server on %s did not start; it said:\n%s", s.Addr(), out)
+}
+
+// launch starts one process and reports whether it answered; if it
+// exited first, its output says why.
+func (s *Server) launch() (bool, string) {
+	s.t.Helper()
+	args := []string{"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--protected-mode", "yes", "--loglevel", "warning"}
+	if s.extra != nil {
+		args = append(args, s.extra()...)
+	}
+	var out head
+	cmd := exec.Command("redis-server", args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	s.cmd, s.done = cmd, done
+	// Short time-outs: whatever holds the port when ours did not get it
+	// may accept and never answer.
+	c := goredis.NewClient(&goredis.Options{Addr: s.Addr(), MaxRetries: -1,
+		DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second})
+	defer c.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		info, err := c.Info(ctx, "server").Result()
+		cancel()
+		// Another test's redis-server may have won the port: only our
+		// own process counts as started.
+		if err == nil && strings.Contains(info, "process_id:"+strconv.Itoa(cmd.Process.Pid)+"\r\n") {
+			return true, ""
+		}
+		select {
+		case <-done:
+			s.cmd = nil
+			return false, out.String()
+		default:
+		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("redis-server on %s did not start: %v", s.Addr(), err)
+			s.t.Fatalf("redis-server on %s did not answer in 30 s: %v", s.Addr(), err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -126,7 +170,7 @@ func (s *Server) Stop() {
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
-	s.start()
+	s.start(false)
 }
 
 // Client returns a client of the server, closed when the test ends.
@@ -148,3 +192,14 @@ func (s *Server) Do(args ...any) any {
 
 // String formats the server for logs.
 func (s *Server) String() string { return fmt.Sprintf("redis-server on %s", s.Addr()) }
+
+// head keeps the first 4 KiB written to it: why redis-server would not
+// start, without growing through a long test's log.
+type head struct{ b []byte }
+
+func (h *head) Write(p []byte) (int, error) {
+	h.b = append(h.b, p[:min(len(p), max(0, 4096-len(h.b)))]...)
+	return len(p), nil
+}
+
+func (h *head) String() string { return string(h.b) }
