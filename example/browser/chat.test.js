@@ -65,22 +65,45 @@ function freePort() {
   });
 }
 
-/** Starts redis-server (Debian's package) on a free loopback port, no persistence. */
-async function startRedisServer(...args) {
-  const port = await freePort();
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], { stdio: 'ignore' });
-  const exited = new Promise((resolve) => proc.on('exit', resolve));
-  const deadline = Date.now() + 10000;
-  for (;;) {
-    const ok = await new Promise((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => { s.end(); resolve(true); });
-      s.on('error', () => resolve(false));
+/** Reports whether the server at port is the redis-server with this pid. */
+function answersAs(port, pid) {
+  return new Promise((resolve) => {
+    let reply = '';
+    const s = net.connect(port, '127.0.0.1', () => s.write('INFO server\r\n'));
+    s.setTimeout(1000, () => s.destroy());
+    s.on('data', (d) => {
+      reply += d;
+      if (reply.includes(`process_id:${pid}\r\n`)) { s.destroy(); resolve(true); }
     });
-    if (ok) break;
-    if (Date.now() > deadline) throw new Error('redis-server did not start');
-    await new Promise((r) => setTimeout(r, 50));
+    s.on('error', () => resolve(false));
+    s.on('close', () => resolve(false));
+  });
+}
+
+/**
+ * Starts redis-server (Debian's package) on a free loopback port, no
+ * persistence. A port is free only until freePort closes it: a busy
+ * machine's connections can take it first, and redis-server then exits.
+ * It is started again on fresh ports (extra(port) gives the arguments
+ * beyond the port, for each try), and only its own answer counts.
+ */
+async function startRedisServer(extra = () => []) {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort();
+    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...(await extra(port))], { stdio: 'ignore' });
+    let gone = false;
+    const exited = new Promise((resolve) => proc.on('exit', () => { gone = true; resolve(); }));
+    const deadline = Date.now() + 30000;
+    while (!gone && !(await answersAs(port, proc.pid))) {
+      if (Date.now() > deadline) {
+        proc.kill('SIGKILL');
+        throw new Error(`redis-server on port ${port} did not answer in 30 s`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (!gone) return { port, addr: `127.0.0.1:${port}`, async stop() { proc.kill('SIGKILL'); await exited; } };
   }
-  return { port, addr: `127.0.0.1:${port}`, async stop() { proc.kill('SIGKILL'); await exited; } };
+  throw new Error('redis-server exited at start five times: is the machine out of ports?');
 }
 
 /** Starts one redis-server; the example takes its URL with -redis. */
@@ -103,9 +126,8 @@ async function startRedisCluster() {
   };
   try {
     for (let i = 0; i < 6; i++) {
-      const bus = await freePort();
-      nodes.push(await startRedisServer('--cluster-enabled', 'yes', '--cluster-port', String(bus),
-        '--cluster-config-file', path.join(dir, `nodes-${i}.conf`), '--dir', dir));
+      nodes.push(await startRedisServer(async (port) => ['--cluster-enabled', 'yes', '--cluster-port', String(await freePort()),
+        '--cluster-config-file', path.join(dir, `nodes-${port}.conf`), '--dir', dir]));
     }
     execFileSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => n.addr), '--cluster-replicas', '1', '--cluster-yes'],
       { stdio: 'ignore', timeout: 60000 });
