@@ -28,6 +28,10 @@
 // once Redis has the message (or its error), after at most the round trip
 // in flight and its own.
 //
+// A room's history is a Redis stream of at most a quarter more than its
+// size (trimmed in steps: trimming on every event made XADD three times as
+// costly), with its TTL; clients are served exactly the last Size events.
+//
 // Presence (Hub.Members and the presence built-in) and MaxSessionsPerUser
 // count sessions on every node; the entries of a node that dies without
 // cleaning up expire after Options.PresenceTTL.

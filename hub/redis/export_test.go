@@ -7,6 +7,9 @@ func (b *Broker) ChannelUser(user string) string { return b.channelUser(user) }
 // KeyPresence names a room's presence set for tests.
 func (b *Broker) KeyPresence(room string) string { return b.keyPresence(room) }
 
+// KeyEvents names the stream of a room's history for tests.
+func (b *Broker) KeyEvents(room string) string { return b.historyKeys(room)[1] }
+
 // Pending counts the messages queued or in a round trip on every lane.
 func (b *Broker) Pending() int {
 	n := 0

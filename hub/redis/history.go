@@ -67,7 +67,9 @@ end
 `
 
 // readHistory returns {epoch, offset, ok, events...}: the events after
-// ARGV[2] (or, with ARGV[3] = 'latest', the newest ARGV[2] events).
+// ARGV[2] (or, with ARGV[3] = 'latest', the newest ARGV[2] events), never
+// more than the history's size (ARGV[6]), which the stream may exceed by a
+// quarter until it is trimmed (see publishBatch).
 var readHistory = goredis.NewScript(metaLua + `
 local ep, n = meta(KEYS[1], KEYS[2], ARGV[4], ARGV[5])
 local t = redis.call('TIME')
@@ -75,10 +77,10 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('XTRIM', KEYS[2], 'MINID', tostring(now - tonumber(ARGV[5])))
 local want
 if ARGV[3] == 'latest' then
-  want = tonumber(ARGV[2])
+  want = math.min(tonumber(ARGV[2]), tonumber(ARGV[6]))
 else
   local since = tonumber(ARGV[2])
-  if ep ~= ARGV[1] or since > n then return {ep, n, 0} end
+  if ep ~= ARGV[1] or since > n or n - since > tonumber(ARGV[6]) then return {ep, n, 0} end
   want = n - since
 end
 local out = {ep, n, 1}
@@ -130,9 +132,12 @@ func (b *Broker) Latest(ctx context.Context, room string, n int, opts hub.Histor
 }
 
 func (b *Broker) read(ctx context.Context, room, epoch string, n uint64, mode string, opts hub.HistoryOptions) ([][]byte, hub.Position, bool, error) {
+	if opts.Size <= 0 {
+		return nil, hub.Position{}, false, errors.New("redis broker: read history: the history's size must be positive")
+	}
 	ctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)
 	defer cancel()
-	res, err := readHistory.Run(ctx, b.client, b.historyKeys(room), epoch, n, mode, epochCandidate(), ttlMillis(opts)).Slice()
+	res, err := readHistory.Run(ctx, b.client, b.historyKeys(room), epoch, n, mode, epochCandidate(), ttlMillis(opts), opts.Size).Slice()
 	if err != nil {
 		return nil, hub.Position{}, false, fmt.Errorf("redis broker: read history: %w", err)
 	}

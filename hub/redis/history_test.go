@@ -97,3 +97,36 @@ func fnv32a(s string) uint32 {
 	_, _ = h.Write([]byte(s))
 	return h.Sum32()
 }
+
+// The stream is trimmed in steps (a quarter of the size at a time), but
+// what a client gets never shows it: exactly the last Size events are kept
+// for recovery.
+func TestHistoryServesItsSizeExactly(t *testing.T) {
+	srv := single(t).srv
+	b, err := redis.New(redis.Options{URL: srv.URL()})
+	require.NoError(t, err)
+	require.NoError(t, b.Start(func(hub.Message) {}, func(error) {}))
+	t.Cleanup(func() { _ = b.Close() })
+	opts := hub.HistoryOptions{Size: 20}
+	for i := 1; i <= 100; i++ {
+		m := hub.Message{Kind: hub.TargetRoom, Room: "r", Payload: []byte(fmt.Sprintf(`{"type":"n","data":%d}`, i))}
+		require.NoError(t, b.PublishHistory(t.Context(), m, opts))
+		assert.LessOrEqual(t, srv.Do("XLEN", b.KeyEvents("r")).(int64), int64(25), "never past the size and a quarter")
+	}
+	latest, now, err := b.Latest(t.Context(), "r", 50, opts)
+	require.NoError(t, err)
+	require.Len(t, latest, 20, "Latest gives no more than the size")
+	assert.Contains(t, string(latest[0]), `"offset":81`)
+	assert.Equal(t, uint64(100), now.Offset)
+
+	events, _, ok, err := b.Since(t.Context(), "r", hub.Position{Epoch: now.Epoch, Offset: 80}, opts)
+	require.NoError(t, err)
+	assert.True(t, ok, "the last 20 events are there")
+	assert.Len(t, events, 20)
+	_, _, ok, err = b.Since(t.Context(), "r", hub.Position{Epoch: now.Epoch, Offset: 79}, opts)
+	require.NoError(t, err)
+	assert.False(t, ok, "21 back is past the size, even while the stream still holds it")
+
+	_, _, _, err = b.Since(t.Context(), "r", hub.Position{Epoch: now.Epoch}, hub.HistoryOptions{})
+	assert.ErrorContains(t, err, "size must be positive")
+}
