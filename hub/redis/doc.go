@@ -19,9 +19,9 @@
 // and each node keeps one subscription connection per partition, which
 // go-redis moves to the new master after a failover.
 //
-// Publishing is batched without a timer: the messages of one partition
-// published while a round trip for it is in flight go together in the
-// next one, one script call that keeps their order and gives the events
+// Publishing is batched without a timer: the messages published while a
+// round trip is in flight (on a cluster, a round trip for the same
+// partition) go together in the next one, one script call that keeps their order and gives the events
 // of rooms with history gap-free offsets. Under load, Redis and the nodes
 // pay a round trip per batch rather than per message, and a receiving node
 // reads a batch at once; a lone message goes at once. Emit still returns

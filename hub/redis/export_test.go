@@ -13,7 +13,7 @@ func (b *Broker) KeyEvents(room string) string { return b.historyKeys(room)[1] }
 // Pending counts the messages queued or in a round trip on every lane.
 func (b *Broker) Pending() int {
 	n := 0
-	for _, l := range append(b.lanes, b.global) {
+	for _, l := range b.allLanes() {
 		l.mu.Lock()
 		n += len(l.queue) + l.sent
 		l.mu.Unlock()
@@ -24,10 +24,17 @@ func (b *Broker) Pending() int {
 // Sending counts the messages in a round trip on every lane.
 func (b *Broker) Sending() int {
 	n := 0
-	for _, l := range append(b.lanes, b.global) {
+	for _, l := range b.allLanes() {
 		l.mu.Lock()
 		n += l.sent
 		l.mu.Unlock()
 	}
 	return n
+}
+
+func (b *Broker) allLanes() []*lane {
+	if len(b.lanes) == 1 {
+		return b.lanes // the global lane too
+	}
+	return append(b.lanes, b.global)
 }

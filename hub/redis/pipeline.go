@@ -46,8 +46,8 @@ type publication struct {
 	done  chan error
 }
 
-// lane sends the messages of one partition (or, for the global channel, of
-// none) in order. A caller that finds the lane idle sends its message
+// lane sends its messages in order: on a single Redis every message, on a
+// cluster those of one partition (or, for the global channel, of none). A caller that finds the lane idle sends its message
 // itself; the messages queued while its round trip is in flight go
 // together in the next one, in one script call, sent by the first of their
 // callers, and so on. Publishing costs Redis and both ends one round trip
@@ -65,8 +65,11 @@ type lane struct {
 
 // laneFor returns the lane of a room or user name.
 func (b *Broker) laneFor(name string) *lane {
-	if b.lanes == nil {
+	switch len(b.lanes) {
+	case 0:
 		return nil
+	case 1:
+		return b.lanes[0]
 	}
 	return b.lanes[b.partition(name)]
 }
