@@ -94,10 +94,15 @@ type Broker struct {
 	// on a cluster, shards[p] carries partition p's channels.
 	all    *conn
 	shards []*conn
-	// On a cluster lanes[p] publishes partition p's messages and global
-	// the others; on a single Redis one lane publishes every message.
-	lanes  []*lane
-	global *lane
+	// On a single Redis one lane publishes every message. On a cluster
+	// global publishes the global channel's, and masters[addr] those of
+	// the partitions that the master at addr serves: one round trip per
+	// master carries all of them, and a master failing over holds up
+	// only its own. Its size is the number of masters seen.
+	single  *lane
+	global  *lane
+	lanesMu sync.Mutex
+	masters map[string]*lane
 
 	closeOnce sync.Once
 	closeErr  error
@@ -198,16 +203,11 @@ func (b *Broker) Start(deliver func(hub.Message), report func(error)) error {
 		// lane for everything makes fewer, larger round trips. With 300
 		// rooms and 32 publishers that halved the CPU per event of the
 		// publishing node and took a third off Redis's.
-		l := &lane{}
-		b.lanes, b.global = []*lane{l}, l
+		b.single = &lane{}
+		b.global = b.single
 	} else {
-		// A lane per partition: a master that fails over holds up only
-		// its own partitions' messages.
 		b.global = &lane{global: true}
-		b.lanes = make([]*lane, b.opts.Partitions)
-		for p := range b.lanes {
-			b.lanes[p] = &lane{}
-		}
+		b.masters = make(map[string]*lane)
 	}
 	b.wg.Add(1)
 	go b.refresh()
@@ -240,9 +240,11 @@ func (b *Broker) Publish(ctx context.Context, m hub.Message) error {
 	var l *lane
 	switch m.Kind {
 	case hub.TargetRoom:
-		p.keys, l = []string{b.channelRoom(m.Room)}, b.laneFor(m.Room)
+		p.keys, p.partition = []string{b.channelRoom(m.Room)}, b.partition(m.Room)
+		l = b.laneFor(ctx, p.partition)
 	case hub.TargetUser:
-		p.keys, l = []string{b.channelUser(m.User)}, b.laneFor(m.User)
+		p.keys, p.partition = []string{b.channelUser(m.User)}, b.partition(m.User)
+		l = b.laneFor(ctx, p.partition)
 	default:
 		p.keys, l = []string{b.channelAll()}, b.global
 	}

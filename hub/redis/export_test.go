@@ -1,5 +1,11 @@
 package redis
 
+import (
+	"errors"
+
+	"github.com/ginws/ginws/hub"
+)
+
 // ChannelRoom and ChannelUser name a room's and a user's channels for tests.
 func (b *Broker) ChannelRoom(room string) string { return b.channelRoom(room) }
 func (b *Broker) ChannelUser(user string) string { return b.channelUser(user) }
@@ -33,8 +39,31 @@ func (b *Broker) Sending() int {
 }
 
 func (b *Broker) allLanes() []*lane {
-	if len(b.lanes) == 1 {
-		return b.lanes // the global lane too
+	if b.masters == nil {
+		return []*lane{b.single} // the global lane too
 	}
-	return append(b.lanes, b.global)
+	b.lanesMu.Lock()
+	defer b.lanesMu.Unlock()
+	lanes := []*lane{b.global}
+	for _, l := range b.masters {
+		lanes = append(lanes, l)
+	}
+	return lanes
+}
+
+// PublishTogether publishes plain messages to rooms in one round trip of
+// the first one's lane, as messages queued behind a round trip in flight
+// go, and returns their errors.
+func (b *Broker) PublishTogether(ms []hub.Message) error {
+	var batch []*publication
+	for _, m := range ms {
+		batch = append(batch, &publication{keys: []string{b.channelRoom(m.Room)}, args: []any{encode(b.node, m)},
+			partition: b.partition(m.Room)})
+	}
+	b.flush(b.laneFor(b.ctx, batch[0].partition), batch)
+	var errs []error
+	for _, p := range batch {
+		errs = append(errs, p.err)
+	}
+	return errors.Join(errs...)
 }

@@ -40,10 +40,12 @@ type publication struct {
 	keys []string
 	// args: for a plain message its encoded form; for history the
 	// payload, the header, the size and the TTL in milliseconds.
-	args  []any
-	size  int
-	state atomic.Int32
-	done  chan error
+	args      []any
+	size      int
+	partition int // of its room or user; not used for the global channel
+	state     atomic.Int32
+	done      chan error
+	err       error // the outcome of its round trip
 }
 
 // lane sends its messages in order: on a single Redis every message, on a
@@ -63,15 +65,26 @@ type lane struct {
 	sent   int  // messages of the round trip under way
 }
 
-// laneFor returns the lane of a room or user name.
-func (b *Broker) laneFor(name string) *lane {
-	switch len(b.lanes) {
-	case 0:
-		return nil
-	case 1:
-		return b.lanes[0]
+// laneFor returns the lane of a partition: on a cluster, that of the
+// master serving its slot now (go-redis's view, which it keeps up to
+// date); a partition whose master is unknown (the cluster is down) gets
+// the lane of "", whose messages fail like any others meanwhile.
+func (b *Broker) laneFor(ctx context.Context, partition int) *lane {
+	if b.masters == nil {
+		return b.single
 	}
-	return b.lanes[b.partition(name)]
+	addr := ""
+	if m, err := b.client.(*goredis.ClusterClient).MasterForKey(ctx, partitionTag(partition)); err == nil {
+		addr = m.Options().Addr
+	}
+	b.lanesMu.Lock()
+	defer b.lanesMu.Unlock()
+	l := b.masters[addr]
+	if l == nil {
+		l = &lane{}
+		b.masters[addr] = l
+	}
+	return l
 }
 
 // send publishes p on l. It waits for the round trips ahead of p (the one
@@ -118,14 +131,14 @@ func (b *Broker) send(ctx context.Context, l *lane, p *publication) error {
 // on.
 func (b *Broker) lead(l *lane, p *publication) error {
 	batch := l.take(nil)
-	err := b.flush(l, batch)
+	b.flush(l, batch)
 	for _, q := range batch {
 		if q != p {
-			q.done <- err
+			q.done <- q.err
 		}
 	}
 	l.handOff()
-	return err
+	return p.err
 }
 
 // take moves the next batch from the queue to batch, leaving out the
@@ -173,11 +186,13 @@ func (l *lane) handOff() {
 	l.busy = false
 }
 
-// flush sends one batch in one round trip: the global channel's messages
-// as a pipeline of PUBLISH, a partition's as one call of publishBatch.
-func (b *Broker) flush(l *lane, batch []*publication) error {
+// flush sends one batch in one round trip, and records each message's
+// outcome: the global channel's messages as a pipeline of PUBLISH; on a
+// single Redis the rest as one call of publishBatch; on a cluster, where a
+// script's keys share a slot, a pipeline of one call per partition.
+func (b *Broker) flush(l *lane, batch []*publication) {
 	if len(batch) == 0 {
-		return nil
+		return
 	}
 	ctx, cancel := context.WithTimeout(b.ctx, b.opts.PublishTimeout)
 	defer cancel()
@@ -188,8 +203,52 @@ func (b *Broker) flush(l *lane, batch []*publication) error {
 			}
 			return nil
 		})
-		return err
+		setErr(batch, err)
+		return
 	}
+	if b.masters == nil {
+		setErr(batch, b.publishBatch(ctx, batch))
+		return
+	}
+	groups := byPartition(batch)
+	if len(groups) == 1 {
+		setErr(batch, b.publishBatch(ctx, batch))
+		return
+	}
+	cmds := make([]*goredis.Cmd, len(groups))
+	_, _ = b.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, g := range groups {
+			keys, args := b.batchArgs(g)
+			cmds[i] = publishBatch.EvalSha(ctx, p, keys, args...)
+		}
+		return nil
+	})
+	for i, g := range groups {
+		err := cmds[i].Err()
+		if goredis.HasErrorPrefix(err, "NOSCRIPT") {
+			// A master new since the script was loaded (a promoted
+			// replica) has not seen it; nothing ran.
+			err = b.publishBatch(ctx, g)
+		} else if err != nil && !errors.Is(err, goredis.Nil) {
+			err = fmt.Errorf("%d messages: %w", len(g), err)
+		} else {
+			err = nil
+		}
+		setErr(g, err)
+	}
+}
+
+// publishBatch runs one call of the script for batch.
+func (b *Broker) publishBatch(ctx context.Context, batch []*publication) error {
+	keys, args := b.batchArgs(batch)
+	if err := publishBatch.Run(ctx, b.client, keys, args...).Err(); err != nil && !errors.Is(err, goredis.Nil) {
+		return fmt.Errorf("%d messages: %w", len(batch), err)
+	}
+	return nil
+}
+
+// batchArgs returns the keys and arguments of the script for batch.
+func (b *Broker) batchArgs(batch []*publication) ([]string, []any) {
 	var keys []string
 	args := []any{b.publishCommand(), epochCandidate()}
 	for _, m := range batch {
@@ -201,10 +260,29 @@ func (b *Broker) flush(l *lane, batch []*publication) error {
 		}
 		args = append(args, m.args...)
 	}
-	if err := publishBatch.Run(ctx, b.client, keys, args...).Err(); err != nil && !errors.Is(err, goredis.Nil) {
-		return fmt.Errorf("%d messages: %w", len(batch), err)
+	return keys, args
+}
+
+// byPartition splits batch by partition, keeping the order of each.
+func byPartition(batch []*publication) [][]*publication {
+	var groups [][]*publication
+	index := map[int]int{}
+	for _, p := range batch {
+		i, ok := index[p.partition]
+		if !ok {
+			i = len(groups)
+			index[p.partition] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], p)
 	}
-	return nil
+	return groups
+}
+
+func setErr(batch []*publication, err error) {
+	for _, p := range batch {
+		p.err = err
+	}
 }
 
 // publishBatch publishes a partition's messages in order (ARGV[1] is PUBLISH,

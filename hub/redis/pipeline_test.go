@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/ginws/ginws/hub"
 	"github.com/ginws/ginws/hub/redis"
+	"github.com/ginws/ginws/internal/redistest"
 	"github.com/ginws/ginws/internal/wstest"
 )
 
@@ -26,7 +28,6 @@ func TestBatchedPublishing(t *testing.T) {
 		pub := newNode(t, r, redis.Options{PublishTimeout: 30 * time.Second}, hub.Options{})
 		sub := newNode(t, r, redis.Options{}, hub.Options{})
 		// Names in one partition, so that their messages share a lane.
-		partition := func(channel string) string { return channel[strings.Index(channel, "{"):strings.Index(channel, "}")] }
 		want := partition(pub.b.ChannelRoom("h/a"))
 		find := func(prefix string, channel func(string) string) string {
 			for i := 0; ; i++ {
@@ -90,6 +91,54 @@ func TestBatchedPublishing(t *testing.T) {
 		}
 		assert.Len(t, last, publishers*len(targets), "every publisher reached every target")
 	})
+}
+
+// partition returns the hash tag of a key or channel.
+func partition(channel string) string {
+	return channel[strings.Index(channel, "{"):strings.Index(channel, "}")]
+}
+
+// On a cluster one round trip carries the messages of every partition a
+// master serves, as a pipeline of script calls. A master that has not seen
+// the script (a promoted replica) gets them all, and they keep their order.
+func TestOneRoundTripCarriesAMastersPartitions(t *testing.T) {
+	cl := redistest.StartCluster(t)
+	r := target{opts: redis.Options{Addrs: cl.Addrs()}, cluster: cl}
+	pub := newNode(t, r, redis.Options{}, hub.Options{})
+	sub := newNode(t, r, redis.Options{}, hub.Options{})
+	master := cl.MasterOf(pub.b.ChannelRoom("a"))
+	rooms := []string{"a"}
+	for i := 0; len(rooms) < 3; i++ {
+		name := "b" + strconv.Itoa(i)
+		ch := pub.b.ChannelRoom(name)
+		if cl.MasterOf(ch) == master && !slices.ContainsFunc(rooms, func(r string) bool { return partition(pub.b.ChannelRoom(r)) == partition(ch) }) {
+			rooms = append(rooms, name)
+		}
+	}
+	c := sub.dial(t, "bob")
+	for _, room := range rooms {
+		c.Join(room, nil)
+	}
+	events := c.Background("n")
+	master.Do("SCRIPT", "FLUSH")
+	var ms []hub.Message
+	for i := range 6 {
+		room := rooms[i%len(rooms)]
+		ms = append(ms, hub.Message{Kind: hub.TargetRoom, Room: room, Payload: []byte(`{"type":"n","room":"` + room + `","data":` + strconv.Itoa(i) + `}`)})
+	}
+	require.NoError(t, pub.b.PublishTogether(ms))
+	last := map[string]int{}
+	for range ms {
+		f, ok := events.Next(10 * time.Second)
+		require.True(t, ok, "every message arrives")
+		i, err := strconv.Atoi(string(f.Data))
+		require.NoError(t, err)
+		if prev, seen := last[f.Room]; seen {
+			assert.Greater(t, i, prev, "order in %q", f.Room)
+		}
+		last[f.Room] = i
+	}
+	assert.Len(t, last, len(rooms))
 }
 
 // A message whose publisher gave up while it waited for its round trip
