@@ -21,7 +21,15 @@ const (
 	inMemory     backend = "in-memory"
 	oneRedis     backend = "one Redis"
 	redisCluster backend = "Redis Cluster"
+	// The same with the broker's AsyncPublish: Emit does not wait for
+	// Redis.
+	oneRedisAsync     backend = "one Redis, AsyncPublish"
+	redisClusterAsync backend = "Redis Cluster, AsyncPublish"
 )
+
+// redisBackends are the backends with Redis, compared with one node and
+// with the in-memory node.
+var redisBackends = []backend{oneRedis, redisCluster, oneRedisAsync, redisClusterAsync}
 
 // nodeRun is one configuration of the multi-node scenario.
 type nodeRun struct {
@@ -62,7 +70,8 @@ func (r *report) multiNode(dir string) {
 	runs := []struct {
 		b backend
 		n int
-	}{{inMemory, 1}, {oneRedis, 1}, {oneRedis, 2}, {oneRedis, 3}, {redisCluster, 1}, {redisCluster, 2}, {redisCluster, 3}}
+	}{{inMemory, 1}, {oneRedis, 1}, {oneRedis, 2}, {oneRedis, 3}, {redisCluster, 1}, {redisCluster, 2}, {redisCluster, 3},
+		{oneRedisAsync, 1}, {oneRedisAsync, 3}, {redisClusterAsync, 1}, {redisClusterAsync, 3}}
 	for _, run := range runs {
 		r.nodeRuns = append(r.nodeRuns, multiNodeRun(dir, run.b, run.n))
 	}
@@ -95,16 +104,19 @@ func (t *benchT) close() {
 // startBackend starts Redis for b and returns the servers' flags and the
 // redis-server processes whose CPU counts.
 func startBackend(t *benchT, b backend) (flags []string, pids []int) {
+	if b == oneRedisAsync || b == redisClusterAsync {
+		flags = []string{"-redis-async"}
+	}
 	switch b {
-	case oneRedis:
+	case oneRedis, oneRedisAsync:
 		s := redistest.Start(t)
-		return []string{"-redis", s.URL()}, []int{s.PID()}
-	case redisCluster:
+		return append(flags, "-redis", s.URL()), []int{s.PID()}
+	case redisCluster, redisClusterAsync:
 		c := redistest.StartCluster(t)
 		for _, s := range c.Nodes {
 			pids = append(pids, s.PID())
 		}
-		return []string{"-redis-cluster", strings.Join(c.Addrs(), ",")}, pids
+		return append(flags, "-redis-cluster", strings.Join(c.Addrs(), ",")), pids
 	}
 	return nil, nil
 }
@@ -284,7 +296,7 @@ func (r *report) multiNodeTargets(row func(target, got string, met bool)) {
 		}
 		return nil
 	}
-	for _, b := range []backend{oneRedis, redisCluster} {
+	for _, b := range redisBackends {
 		one, three := find(b, 1), find(b, 3)
 		if one == nil || three == nil {
 			continue
@@ -300,7 +312,7 @@ func (r *report) multiNodeTargets(row func(target, got string, met bool)) {
 	}
 	// Issue 21: three nodes against one in-memory node, and latency.
 	mem := find(inMemory, 1)
-	for _, b := range []backend{oneRedis, redisCluster} {
+	for _, b := range redisBackends {
 		three := find(b, 3)
 		if mem == nil || three == nil {
 			continue

@@ -60,6 +60,7 @@ func main() {
 	heartbeat := flag.Duration("ping", 0, "ginws: hub.Options.PingInterval, and twice it HeartbeatTimeout (0: the defaults)")
 	redisURL := flag.String("redis", "", "ginws: the Redis broker on this Redis URL (one of many nodes)")
 	redisCluster := flag.String("redis-cluster", "", "ginws: the Redis broker on this Redis Cluster (addresses, comma-separated)")
+	redisAsync := flag.Bool("redis-async", false, "ginws: the Redis broker's AsyncPublish (Emit does not wait for Redis)")
 	history := flag.Int("history", 0, "ginws: every room keeps its last N events (hub.RoomOptions.History)")
 	drain := flag.Duration("drain", 0, "ginws: hub.Options.DrainWindow, for POST /shutdown")
 	logs := flag.Bool("log", false, "ginws: the hub's warnings and errors to standard error")
@@ -88,7 +89,7 @@ func main() {
 			opts.Rooms = hub.MatchRooms([]string{"*"}, map[string]hub.RoomOptions{"*": {History: hub.HistoryOptions{Size: *history}}})
 		}
 		if *redisURL != "" || *redisCluster != "" {
-			ro := redis.Options{URL: *redisURL, Logger: slog.New(slog.DiscardHandler)}
+			ro := redis.Options{URL: *redisURL, AsyncPublish: *redisAsync, Logger: slog.New(slog.DiscardHandler)}
 			if *redisCluster != "" {
 				ro.Addrs = strings.Split(*redisCluster, ",")
 			}

@@ -91,8 +91,8 @@ func BenchmarkCrossNode(b *testing.B) {
 }
 
 // BenchmarkPublishHistory publishes events with history to one room or
-// round-robin to 300, from one goroutine and from 32 at once, to a member
-// on a second node, and reports the CPU of this process (both nodes) and of
+// round-robin to 300, from one goroutine and from 32 at once, waiting for
+// Redis or not (AsyncPublish), to a member on a second node, and reports the CPU of this process (both nodes) and of
 // redis-server per event beside the time. The in-memory bus (no history: it
 // keeps none) is the floor.
 func BenchmarkPublishHistory(b *testing.B) {
@@ -115,7 +115,7 @@ func BenchmarkPublishHistory(b *testing.B) {
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
-	for _, name := range []string{"memory", "redis"} {
+	for _, name := range []string{"memory", "redis", "redis-async"} {
 		for _, sub := range []struct{ rooms, publishers int }{{1, 1}, {1, 32}, {300, 32}} {
 			rooms, publishers := sub.rooms, sub.publishers
 			b.Run(fmt.Sprintf("%s/rooms=%d/publishers=%d", name, rooms, publishers), func(b *testing.B) {
@@ -128,8 +128,8 @@ func BenchmarkPublishHistory(b *testing.B) {
 					pub, sub = bus.Broker(), bus.Broker()
 					publish = pub.Publish
 				} else {
-					r := newBenchBroker(b, srv)
-					pub, sub = r, newBenchBroker(b, srv)
+					r := newBenchBroker(b, srv, name == "redis-async")
+					pub, sub = r, newBenchBroker(b, srv, false)
 					publish = func(ctx context.Context, m hub.Message) error { return r.PublishHistory(ctx, m, opts) }
 				}
 				require.NoError(b, pub.Start(func(hub.Message) {}, func(error) {}))
@@ -167,8 +167,8 @@ func BenchmarkPublishHistory(b *testing.B) {
 	}
 }
 
-func newBenchBroker(b *testing.B, srv *redistest.Server) *redis.Broker {
-	r, err := redis.New(redis.Options{URL: srv.URL(), Logger: slog.New(slog.DiscardHandler)})
+func newBenchBroker(b *testing.B, srv *redistest.Server, async bool) *redis.Broker {
+	r, err := redis.New(redis.Options{URL: srv.URL(), AsyncPublish: async, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(b, err)
 	return r
 }

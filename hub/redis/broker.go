@@ -63,6 +63,17 @@ type Options struct {
 	// outlive it when it dies without cleaning up; a live node refreshes
 	// them every third of it. By default 30 s.
 	PresenceTTL time.Duration
+	// AsyncPublish makes Publish and PublishHistory (and so Emit) return
+	// once the message is queued for its round trip, in order, rather than
+	// once Redis has it. A publisher that emits one event after another (a
+	// feed, a ticker) is then not held to a round trip per event, and its
+	// events go to Redis in batches. A message Redis did not take is
+	// reported to the hub's error hook, with the number lost (at most once
+	// a second, and when publishing works again), instead of returned.
+	// Up to 4,096 messages or 16 MiB wait per lane (one on a single Redis,
+	// one per master on a cluster); beyond that a publisher waits for
+	// room, up to its context and PublishTimeout.
+	AsyncPublish bool
 	// NodeID names this node; by default a random id.
 	NodeID string
 	// Logger receives the broker's logs. By default slog.Default().
@@ -107,10 +118,16 @@ type Broker struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	mu       sync.Mutex
-	broken   int                            // connections whose subscription is lost
-	members  map[string]map[string]struct{} // room -> presence entries of this node
-	sessions map[string]string              // reservation id -> user
+	mu        sync.Mutex
+	closed    bool  // Close has begun: no new drainer starts
+	unsent    int   // messages AsyncPublish lost and has not reported yet
+	unsentErr error // the last error among them
+	// unsentTimer reports them when they were held back.
+	unsentTimer *time.Timer
+	reported    time.Time                      // when AsyncPublish last reported lost messages
+	broken      int                            // connections whose subscription is lost
+	members     map[string]map[string]struct{} // room -> presence entries of this node
+	sessions    map[string]string              // reservation id -> user
 }
 
 var (
@@ -259,6 +276,12 @@ func (b *Broker) Publish(ctx context.Context, m hub.Message) error {
 // them first on a clean stop), as they would if the node died.
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
+		b.mu.Lock()
+		b.closed = true
+		if b.unsentTimer != nil {
+			b.unsentTimer.Stop()
+		}
+		b.mu.Unlock()
 		if b.cancel != nil {
 			b.cancel()
 			b.mu.Lock()
@@ -275,6 +298,7 @@ func (b *Broker) Close() error {
 				}
 			}
 			b.wg.Wait()
+			b.unsentReport(0, nil) // what the drainers lost last
 		}
 		if b.owned {
 			b.closeErr = errors.Join(b.closeErr, b.client.Close())

@@ -24,9 +24,9 @@
 // partition) go together in the next one, one script call that keeps their order and gives the events
 // of rooms with history gap-free offsets. Under load, Redis and the nodes
 // pay a round trip per batch rather than per message, and a receiving node
-// reads a batch at once; a lone message goes at once. Emit still returns
-// once Redis has the message (or its error), after at most the round trip
-// in flight and its own.
+// reads a batch at once; a lone message goes at once. Emit returns once
+// Redis has the message (or its error), after at most the round trip in
+// flight and its own; with Options.AsyncPublish, once it is queued.
 //
 // A room's history is a Redis stream of at most a quarter more than its
 // size (trimmed in steps: trimming on every event made XADD three times as

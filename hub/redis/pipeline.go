@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -16,6 +17,12 @@ import (
 const (
 	maxBatch      = 256
 	maxBatchBytes = 1 << 20
+)
+
+// Limits of what waits on one lane with Options.AsyncPublish.
+const (
+	maxQueued      = 16 * maxBatch
+	maxQueuedBytes = 16 << 20
 )
 
 var (
@@ -61,8 +68,12 @@ type lane struct {
 	global bool
 	mu     sync.Mutex
 	queue  []*publication
-	busy   bool // a caller is sending
+	busy   bool // a caller (or, with AsyncPublish, a drainer) is sending
 	sent   int  // messages of the round trip under way
+	// With AsyncPublish: the bytes queued, and a channel closed when a
+	// batch is taken, for publishers that wait for room.
+	queuedBytes int
+	room        chan struct{}
 }
 
 // laneFor returns the lane of a partition: on a cluster, that of the
@@ -100,6 +111,9 @@ func (b *Broker) send(ctx context.Context, l *lane, p *publication) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if b.opts.AsyncPublish {
+		return b.enqueue(ctx, l, p)
+	}
 	l.mu.Lock()
 	l.queue = append(l.queue, p)
 	if !l.busy {
@@ -124,6 +138,115 @@ func (b *Broker) send(ctx context.Context, l *lane, p *publication) error {
 		return b.lead(l, p)
 	}
 	return err
+}
+
+// enqueue queues p on l for AsyncPublish, waiting while the lane is full,
+// and starts the lane's drainer if none runs.
+func (b *Broker) enqueue(ctx context.Context, l *lane, p *publication) error {
+	l.mu.Lock()
+	for len(l.queue) >= maxQueued || l.queuedBytes+p.size > maxQueuedBytes && len(l.queue) > 0 {
+		if l.room == nil {
+			l.room = make(chan struct{})
+		}
+		room := l.room
+		l.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return fmt.Errorf("%d messages wait for Redis: %w", maxQueued, ctx.Err())
+		}
+		l.mu.Lock()
+	}
+	start := !l.busy
+	if start {
+		// Under b.mu: Close must not be waiting for the drainers yet.
+		b.mu.Lock()
+		closed := b.closed
+		if !closed {
+			b.wg.Add(1)
+		}
+		b.mu.Unlock()
+		if closed {
+			l.mu.Unlock()
+			return errClosed
+		}
+	}
+	l.queue = append(l.queue, p)
+	l.queuedBytes += p.size
+	l.busy = true
+	l.mu.Unlock()
+	if start {
+		go b.drain(l)
+	}
+	return nil
+}
+
+// drain sends l's batches until its queue is empty (AsyncPublish). Close
+// waits for it: its last round trips fail at once once the broker's
+// context ends.
+func (b *Broker) drain(l *lane) {
+	defer b.wg.Done()
+	var batch []*publication
+	for {
+		batch = l.take(batch[:0])
+		l.mu.Lock()
+		for _, p := range batch {
+			l.queuedBytes -= p.size
+		}
+		if l.room != nil {
+			close(l.room)
+			l.room = nil
+		}
+		if len(batch) == 0 {
+			l.sent, l.busy = 0, false
+			l.mu.Unlock()
+			return
+		}
+		l.mu.Unlock()
+		b.flush(l, batch)
+		var err error
+		lost := 0
+		for _, p := range batch {
+			if p.err != nil {
+				err = p.err
+				lost++
+			}
+		}
+		b.unsentReport(lost, err)
+		clear(batch)
+	}
+}
+
+// unsentReport counts the messages AsyncPublish lost and reports them to
+// the hub at most once a second: an outage is not reported once per
+// batch. Losses held back are reported a second after the last report, by
+// a timer that Close stops.
+func (b *Broker) unsentReport(lost int, err error) {
+	b.mu.Lock()
+	b.unsent += lost
+	if err != nil {
+		b.unsentErr = err
+	}
+	n, err := b.unsent, b.unsentErr
+	if n == 0 {
+		b.mu.Unlock()
+		return
+	}
+	if wait := time.Second - time.Since(b.reported); lost > 0 && wait > 0 {
+		if b.unsentTimer == nil && !b.closed {
+			b.unsentTimer = time.AfterFunc(wait, func() {
+				b.mu.Lock()
+				b.unsentTimer = nil
+				b.mu.Unlock()
+				b.unsentReport(0, nil)
+			})
+		}
+		b.mu.Unlock()
+		return
+	}
+	b.unsent, b.unsentErr, b.reported = 0, nil, time.Now()
+	b.mu.Unlock()
+	b.report(fmt.Errorf("redis broker: %d messages were not published: %w", n, err))
 }
 
 // lead sends the next batch, which starts with p (the first caller, or the

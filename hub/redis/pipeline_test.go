@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"encoding/json"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -177,4 +178,79 @@ func TestAMessageGivenUpIsNotSentLater(t *testing.T) {
 		// Redis may run what it had read before the time-out.
 		assert.Equal(t, `"held"`, string(f.Data), "a message given up before it was sent")
 	}
+}
+
+// With AsyncPublish a publisher that emits one event after another does not
+// wait for Redis: its events queue while Redis is held, then go in batches,
+// every one delivered on the other node in order with gap-free offsets.
+func TestAsyncPublishing(t *testing.T) {
+	onEachRedis(t, func(t *testing.T, r target) {
+		pub := newNode(t, r, redis.Options{AsyncPublish: true, PublishTimeout: 30 * time.Second}, hub.Options{})
+		sub := newNode(t, r, redis.Options{}, hub.Options{})
+		c := sub.dial(t, "bob")
+		c.Join("h/feed", nil)
+		events := c.Background("n")
+		redisOf := r.srv
+		if r.cluster != nil {
+			redisOf = r.cluster.MasterOf(pub.b.ChannelRoom("h/feed"))
+		}
+		calls := func() int {
+			stats := redisOf.Do("INFO", "commandstats").(string)
+			n := 0
+			for _, cmd := range []string{"cmdstat_evalsha:calls=", "cmdstat_eval:calls="} {
+				if _, rest, ok := strings.Cut(stats, cmd); ok {
+					v, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+					n += v
+				}
+			}
+			return n
+		}
+		before := calls()
+		redisOf.Do("CLIENT", "PAUSE", "30000", "WRITE")
+		const n = 1000
+		for i := range n {
+			require.NoError(t, pub.h.To("h/feed").Emit("n", i))
+		}
+		// Every Emit returned while Redis held the first round trip.
+		assert.Equal(t, n, pub.b.Pending())
+		redisOf.Do("CLIENT", "UNPAUSE")
+		for i := range n {
+			f, ok := events.Next(10 * time.Second)
+			require.True(t, ok, "event %d arrives", i)
+			require.Equal(t, strconv.Itoa(i), string(f.Data), "in order")
+			require.Equal(t, uint64(i+1), f.Offset, "gap-free offsets")
+		}
+		assert.Less(t, calls()-before, n/10, "sent in batches")
+	})
+}
+
+// What AsyncPublish could not publish is reported, all of it, at most
+// once a second rather than once per batch.
+func TestAsyncPublishingReportsWhatItLost(t *testing.T) {
+	r := single(t)
+	pub := newNode(t, r, redis.Options{AsyncPublish: true, PublishTimeout: 100 * time.Millisecond}, hub.Options{})
+	require.NoError(t, pub.h.To("lobby").Emit("n", 0))
+	require.Eventually(t, func() bool { return pub.b.Pending() == 0 }, 10*time.Second, time.Millisecond)
+	r.srv.Stop()
+	const n = 3000
+	start := time.Now()
+	for i := range n {
+		require.NoError(t, pub.h.To("lobby").Emit("n", i))
+	}
+	lost, reports := 0, 0
+	re := regexp.MustCompile(`(\d+) messages were not published`)
+	for lost < n {
+		select {
+		case err := <-pub.errors:
+			if m := re.FindStringSubmatch(err.Error()); m != nil {
+				k, _ := strconv.Atoi(m[1])
+				lost += k
+				reports++
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d of %d lost messages reported", lost, n)
+		}
+	}
+	assert.Equal(t, n, lost, "every lost message is counted once")
+	assert.LessOrEqual(t, reports, int(time.Since(start)/time.Second)+1, "at most one report a second")
 }
