@@ -114,9 +114,11 @@ type Broker struct {
 	global  *lane
 	lanesMu sync.Mutex
 	masters map[string]*lane
-
-	closeOnce sync.Once
-	closeErr  error
+	// partitions holds, on a cluster, the lane of each partition that has
+	// messages pending (see laneFor).
+	partitions map[int]stuck
+	closeOnce  sync.Once
+	closeErr   error
 
 	mu        sync.Mutex
 	closed    bool  // Close has begun: no new drainer starts
@@ -225,6 +227,7 @@ func (b *Broker) Start(deliver func(hub.Message), report func(error)) error {
 	} else {
 		b.global = &lane{global: true}
 		b.masters = make(map[string]*lane)
+		b.partitions = make(map[int]stuck)
 	}
 	b.wg.Add(1)
 	go b.refresh()
@@ -253,7 +256,8 @@ func (b *Broker) Health(ctx context.Context) error {
 func (b *Broker) Publish(ctx context.Context, m hub.Message) error {
 	ctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)
 	defer cancel()
-	p := &publication{args: []any{encode(b.node, m)}, size: len(m.Payload)}
+	enc := encode(b.node, m)
+	p := &publication{args: []any{enc}, size: len(enc)}
 	var l *lane
 	switch m.Kind {
 	case hub.TargetRoom:
@@ -263,7 +267,7 @@ func (b *Broker) Publish(ctx context.Context, m hub.Message) error {
 		p.keys, p.partition = []string{b.channelUser(m.User)}, b.partition(m.User)
 		l = b.laneFor(ctx, p.partition)
 	default:
-		p.keys, l = []string{b.channelAll()}, b.global
+		p.keys, p.partition, l = []string{b.channelAll()}, -1, b.global
 	}
 	if err := b.send(ctx, l, p); err != nil {
 		return fmt.Errorf("redis broker: publish: %w", err)
@@ -298,8 +302,8 @@ func (b *Broker) Close() error {
 				}
 			}
 			b.wg.Wait()
-			b.unsentReport(0, nil) // what the drainers lost last
 		}
+		b.unsentReport(0, nil) // what was lost last
 		if b.owned {
 			b.closeErr = errors.Join(b.closeErr, b.client.Close())
 		}

@@ -60,7 +60,12 @@ func (b *Broker) PublishTogether(ms []hub.Message) error {
 		batch = append(batch, &publication{keys: []string{b.channelRoom(m.Room)}, args: []any{encode(b.node, m)},
 			partition: b.partition(m.Room)})
 	}
-	b.flush(b.laneFor(b.ctx, batch[0].partition), batch)
+	l := b.laneFor(b.ctx, batch[0].partition)
+	for _, p := range batch[1:] {
+		b.laneFor(b.ctx, p.partition) // what release gives back
+	}
+	b.flush(l, batch)
+	b.release(batch...)
 	var errs []error
 	for _, p := range batch {
 		errs = append(errs, p.err)

@@ -104,9 +104,10 @@ func (b *Broker) PublishHistory(ctx context.Context, m hub.Message, opts hub.His
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)
 	defer cancel()
-	p := &publication{history: true, size: len(m.Payload), partition: b.partition(m.Room),
+	h := header(b.node, m)
+	p := &publication{history: true, size: len(m.Payload) + len(h), partition: b.partition(m.Room),
 		keys: append(b.historyKeys(m.Room), b.channelRoom(m.Room)),
-		args: []any{m.Payload, header(b.node, m), opts.Size, ttlMillis(opts)}}
+		args: []any{m.Payload, h, opts.Size, ttlMillis(opts)}}
 	if err := b.send(ctx, b.laneFor(ctx, p.partition), p); err != nil {
 		return fmt.Errorf("redis broker: publish with history: %w", err)
 	}

@@ -49,7 +49,7 @@ type publication struct {
 	// payload, the header, the size and the TTL in milliseconds.
 	args      []any
 	size      int
-	partition int // of its room or user; not used for the global channel
+	partition int // of its room or user; -1 for the global channel
 	state     atomic.Int32
 	done      chan error
 	err       error // the outcome of its round trip
@@ -79,23 +79,66 @@ type lane struct {
 // laneFor returns the lane of a partition: on a cluster, that of the
 // master serving its slot now (go-redis's view, which it keeps up to
 // date); a partition whose master is unknown (the cluster is down) gets
-// the lane of "", whose messages fail like any others meanwhile.
+// the lane of "", whose messages fail like any others meanwhile. While a
+// partition has messages on a lane, its next ones go there too, whatever
+// the master now: after a failover, a message must not overtake one of
+// the same room still waiting on the old master's lane (go-redis follows
+// MOVED). Each message taken here is given back by release.
 func (b *Broker) laneFor(ctx context.Context, partition int) *lane {
 	if b.masters == nil {
 		return b.single
 	}
+	b.lanesMu.Lock()
+	if s := b.partitions[partition]; s.pending > 0 {
+		b.partitions[partition] = stuck{s.lane, s.pending + 1}
+		b.lanesMu.Unlock()
+		return s.lane
+	}
+	b.lanesMu.Unlock()
 	addr := ""
 	if m, err := b.client.(*goredis.ClusterClient).MasterForKey(ctx, partitionTag(partition)); err == nil {
 		addr = m.Options().Addr
 	}
 	b.lanesMu.Lock()
 	defer b.lanesMu.Unlock()
+	if s := b.partitions[partition]; s.pending > 0 { // chosen meanwhile
+		b.partitions[partition] = stuck{s.lane, s.pending + 1}
+		return s.lane
+	}
 	l := b.masters[addr]
 	if l == nil {
 		l = &lane{}
 		b.masters[addr] = l
 	}
+	b.partitions[partition] = stuck{l, 1}
 	return l
+}
+
+// stuck is the lane of a partition's messages, while any is pending.
+type stuck struct {
+	lane    *lane
+	pending int
+}
+
+// release gives back what laneFor took for ps, once they were sent, failed
+// or given up.
+func (b *Broker) release(ps ...*publication) {
+	if b.masters == nil {
+		return
+	}
+	b.lanesMu.Lock()
+	defer b.lanesMu.Unlock()
+	for _, p := range ps {
+		if p.partition < 0 {
+			continue // the global channel's
+		}
+		s := b.partitions[p.partition]
+		if s.pending--; s.pending > 0 {
+			b.partitions[p.partition] = s
+		} else {
+			delete(b.partitions, p.partition)
+		}
+	}
 }
 
 // send publishes p on l. It waits for the round trips ahead of p (the one
@@ -105,10 +148,16 @@ func (b *Broker) send(ctx context.Context, l *lane, p *publication) error {
 	if l == nil {
 		return errors.New("redis broker: not started")
 	}
+	if !b.opts.AsyncPublish {
+		// Sent, failed or given up (then never sent) when this returns.
+		defer b.release(p)
+	}
 	if b.ctx.Err() != nil {
+		b.releaseAsync(p)
 		return errClosed
 	}
 	if err := ctx.Err(); err != nil {
+		b.releaseAsync(p)
 		return err
 	}
 	if b.opts.AsyncPublish {
@@ -140,8 +189,16 @@ func (b *Broker) send(ctx context.Context, l *lane, p *publication) error {
 	return err
 }
 
+// releaseAsync releases p when, with AsyncPublish, it is not queued after
+// all (send releases the others itself).
+func (b *Broker) releaseAsync(p *publication) {
+	if b.opts.AsyncPublish {
+		b.release(p)
+	}
+}
+
 // enqueue queues p on l for AsyncPublish, waiting while the lane is full,
-// and starts the lane's drainer if none runs.
+// and starts the lane's drainer if none runs. The drainer releases p.
 func (b *Broker) enqueue(ctx context.Context, l *lane, p *publication) error {
 	l.mu.Lock()
 	for len(l.queue) >= maxQueued || l.queuedBytes+p.size > maxQueuedBytes && len(l.queue) > 0 {
@@ -153,7 +210,8 @@ func (b *Broker) enqueue(ctx context.Context, l *lane, p *publication) error {
 		select {
 		case <-room:
 		case <-ctx.Done():
-			return fmt.Errorf("%d messages wait for Redis: %w", maxQueued, ctx.Err())
+			b.release(p)
+			return fmt.Errorf("the queue for Redis is full: %w", ctx.Err())
 		}
 		l.mu.Lock()
 	}
@@ -168,6 +226,7 @@ func (b *Broker) enqueue(ctx context.Context, l *lane, p *publication) error {
 		b.mu.Unlock()
 		if closed {
 			l.mu.Unlock()
+			b.release(p)
 			return errClosed
 		}
 	}
@@ -188,8 +247,10 @@ func (b *Broker) drain(l *lane) {
 	defer b.wg.Done()
 	var batch []*publication
 	for {
-		batch = l.take(batch[:0])
+		// Taking and going idle under one lock: a message queued in
+		// between would find the lane busy and start no drainer.
 		l.mu.Lock()
+		batch = l.takeLocked(batch[:0])
 		for _, p := range batch {
 			l.queuedBytes -= p.size
 		}
@@ -212,15 +273,17 @@ func (b *Broker) drain(l *lane) {
 				lost++
 			}
 		}
+		b.release(batch...)
 		b.unsentReport(lost, err)
 		clear(batch)
 	}
 }
 
 // unsentReport counts the messages AsyncPublish lost and reports them to
-// the hub at most once a second: an outage is not reported once per
-// batch. Losses held back are reported a second after the last report, by
-// a timer that Close stops.
+// the hub at most once a second: an outage (or, on a cluster, a master down
+// while the others answer) is not reported once per batch. Losses held
+// back are reported a second after the last report, by a timer; once Close
+// has begun, at once.
 func (b *Broker) unsentReport(lost int, err error) {
 	b.mu.Lock()
 	b.unsent += lost
@@ -232,8 +295,8 @@ func (b *Broker) unsentReport(lost int, err error) {
 		b.mu.Unlock()
 		return
 	}
-	if wait := time.Second - time.Since(b.reported); lost > 0 && wait > 0 {
-		if b.unsentTimer == nil && !b.closed {
+	if wait := time.Second - time.Since(b.reported); wait > 0 && !b.closed {
+		if b.unsentTimer == nil {
 			b.unsentTimer = time.AfterFunc(wait, func() {
 				b.mu.Lock()
 				b.unsentTimer = nil
@@ -269,6 +332,10 @@ func (b *Broker) lead(l *lane, p *publication) error {
 func (l *lane) take(batch []*publication) []*publication {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.takeLocked(batch)
+}
+
+func (l *lane) takeLocked(batch []*publication) []*publication {
 	n, bytes := 0, 0
 	for ; n < len(l.queue) && len(batch) < maxBatch && (bytes < maxBatchBytes || len(batch) == 0); n++ {
 		p := l.queue[n]
