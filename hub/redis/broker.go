@@ -69,7 +69,9 @@ type Options struct {
 	// feed, a ticker) is then not held to a round trip per event, and its
 	// events go to Redis in batches. A message Redis did not take is
 	// reported to the hub's error hook, with the number lost (at most once
-	// a second, and when publishing works again), instead of returned.
+	// a second), instead of returned; an event of a room with history then
+	// reaches no one, this node's members included, since they get it from
+	// Redis in offset order.
 	// Up to 4,096 messages or 16 MiB wait per lane (one on a single Redis,
 	// one per master on a cluster); beyond that a publisher waits for
 	// room, up to its context and PublishTimeout.

@@ -63,7 +63,8 @@ type publication struct {
 // per batch instead of one per message, and the nodes that receive them
 // get them in one read. A message waits for the round trip in flight (and
 // more when over a batch is queued) but never for a timer; no goroutine
-// is needed.
+// is needed, except with AsyncPublish, whose callers do not wait: a
+// drainer sends their batches (see enqueue).
 type lane struct {
 	global bool
 	mu     sync.Mutex
@@ -148,20 +149,13 @@ func (b *Broker) send(ctx context.Context, l *lane, p *publication) error {
 	if l == nil {
 		return errors.New("redis broker: not started")
 	}
-	if !b.opts.AsyncPublish {
-		// Sent, failed or given up (then never sent) when this returns.
-		defer b.release(p)
-	}
-	if b.ctx.Err() != nil {
-		b.releaseAsync(p)
-		return errClosed
-	}
-	if err := ctx.Err(); err != nil {
-		b.releaseAsync(p)
-		return err
-	}
 	if b.opts.AsyncPublish {
 		return b.enqueue(ctx, l, p)
+	}
+	// Sent, failed or given up (then never sent) when this returns.
+	defer b.release(p)
+	if err := b.open(ctx); err != nil {
+		return err
 	}
 	l.mu.Lock()
 	l.queue = append(l.queue, p)
@@ -189,17 +183,23 @@ func (b *Broker) send(ctx context.Context, l *lane, p *publication) error {
 	return err
 }
 
-// releaseAsync releases p when, with AsyncPublish, it is not queued after
-// all (send releases the others itself).
-func (b *Broker) releaseAsync(p *publication) {
-	if b.opts.AsyncPublish {
-		b.release(p)
+// open reports why a message cannot be sent now: the broker or ctx is
+// done.
+func (b *Broker) open(ctx context.Context) error {
+	if b.ctx.Err() != nil {
+		return errClosed
 	}
+	return ctx.Err()
 }
 
 // enqueue queues p on l for AsyncPublish, waiting while the lane is full,
-// and starts the lane's drainer if none runs. The drainer releases p.
+// and starts the lane's drainer if none runs. The drainer releases p, or
+// enqueue when p is not queued.
 func (b *Broker) enqueue(ctx context.Context, l *lane, p *publication) error {
+	if err := b.open(ctx); err != nil {
+		b.release(p)
+		return err
+	}
 	l.mu.Lock()
 	for len(l.queue) >= maxQueued || l.queuedBytes+p.size > maxQueuedBytes && len(l.queue) > 0 {
 		if l.room == nil {
