@@ -414,27 +414,28 @@ func (b *Broker) flush(l *lane, batch []*publication) {
 		return nil
 	})
 	for i, g := range groups {
-		err := cmds[i].Err()
-		if goredis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err := cmds[i].Err(); goredis.HasErrorPrefix(err, "NOSCRIPT") {
 			// A master new since the script was loaded (a promoted
 			// replica) has not seen it; nothing ran.
-			err = b.publishBatch(ctx, g)
-		} else if err != nil && !errors.Is(err, goredis.Nil) {
-			err = fmt.Errorf("%d messages: %w", len(g), err)
+			setErr(g, b.publishBatch(ctx, g))
 		} else {
-			err = nil
+			setErr(g, batchErr(len(g), err))
 		}
-		setErr(g, err)
 	}
 }
 
 // publishBatch runs one call of the script for batch.
 func (b *Broker) publishBatch(ctx context.Context, batch []*publication) error {
 	keys, args := b.batchArgs(batch)
-	if err := publishBatch.Run(ctx, b.client, keys, args...).Err(); err != nil && !errors.Is(err, goredis.Nil) {
-		return fmt.Errorf("%d messages: %w", len(batch), err)
+	return batchErr(len(batch), publishBatch.Run(ctx, b.client, keys, args...).Err())
+}
+
+// batchErr is the error of a script call that carried n messages.
+func batchErr(n int, err error) error {
+	if err == nil || errors.Is(err, goredis.Nil) {
+		return nil
 	}
-	return nil
+	return fmt.Errorf("%d messages: %w", n, err)
 }
 
 // batchArgs returns the keys and arguments of the script for batch.
