@@ -2,9 +2,12 @@ package redis_test
 
 import (
 	"context"
+	"errors"
 	"log"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -42,14 +45,44 @@ func ExampleNew() {
 		Auth: middleware.JWT(middleware.JWTOptions{Secret: []byte(os.Getenv("JWT_SECRET"))}),
 	}))
 	srv := &http.Server{Addr: ":8080", Handler: r}
-	srv.RegisterOnShutdown(func() {
-		// Shutdown removes this node's presence entries from Redis and
-		// closes the broker.
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = h.Shutdown(ctx)
-	})
-	log.Fatal(srv.ListenAndServe())
+	go func() {
+		if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+			log.Fatal(err)
+		}
+	}()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	// The hub first: http.Server.Shutdown waits neither for WebSockets nor
+	// for RegisterOnShutdown. The hub's Shutdown closes the sessions,
+	// removes this node's presence entries from Redis and closes the
+	// broker.
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = h.Shutdown(sctx)
+	_ = srv.Shutdown(sctx)
+}
+
+// A feed published by one goroutine: with AsyncPublish each Emit returns
+// once the event is queued, and the events go to Redis in batches rather
+// than a round trip each. Emit fails only when the queue stays full for
+// PublishTimeout; what Redis did not take reaches OnError, counted.
+func ExampleOptions_asyncPublish() {
+	b, err := redis.New(redis.Options{URL: os.Getenv("REDIS_URL"), AsyncPublish: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	h := hub.New(hub.Options{Broker: b, OnError: func(_ *hub.Session, err error) { log.Print(err) }})
+	defer h.Shutdown(context.Background())
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for i := range 1000 {
+		<-tick.C
+		price := map[string]any{"symbol": "BTC", "price": 97000 + i%100}
+		if err := h.To("prices").Latest("BTC").Emit("price", price); err != nil {
+			log.Print(err)
+		}
+	}
 }
 
 // With a client the application already has (or a goredis.UniversalClient
