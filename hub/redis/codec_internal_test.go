@@ -2,6 +2,7 @@ package redis
 
 import (
 	"bytes"
+	"encoding/binary"
 	"testing"
 
 	"github.com/ginws/ginws/hub"
@@ -46,6 +47,36 @@ func TestCodecRefusesWhatNoNodeSends(t *testing.T) {
 	}
 }
 
+// burst packs encoded messages as publishBatch does.
+func burst(msgs ...[]byte) []byte {
+	b := []byte{burstVersion}
+	for _, m := range msgs {
+		b = binary.AppendUvarint(b, uint64(len(m)))
+		b = append(b, m...)
+	}
+	return b
+}
+
+func TestBurstsDeliverEachMessageInOrder(t *testing.T) {
+	one := encode("n1", hub.Message{Kind: hub.TargetRoom, Room: "r", Offset: 1, Epoch: "e", Payload: []byte(`{"offset":1}`)})
+	two := encode("n2", hub.Message{Kind: hub.TargetRoom, Room: "r", Offset: 2, Epoch: "e", Payload: bytes.Repeat([]byte("x"), 300)})
+	var got []uint64
+	err := eachMessage(string(burst(one, two)), func(node string, m hub.Message) { got = append(got, m.Offset) })
+	if err != nil || len(got) != 2 || got[0] != 1 || got[1] != 2 {
+		t.Fatalf("got offsets %v, %v", got, err)
+	}
+	for name, b := range map[string][]byte{
+		"an empty burst":          {burstVersion},
+		"a length past its end":   append(burst(one), 5, 'x'),
+		"a length in a long form": append([]byte{burstVersion, 0x80 | byte(len(one)), 0}, one...),
+		"a malformed message":     burst(one, []byte{2, 0}),
+	} {
+		if err := eachMessage(string(b), func(string, hub.Message) {}); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
 func FuzzDecode(f *testing.F) {
 	f.Add(encode("node", hub.Message{Kind: hub.TargetRoom, Room: "r", Payload: []byte(`{}`)}))
 	f.Add(encode("node", hub.Message{Kind: hub.TargetUser, User: "u", Binary: true}))
@@ -53,15 +84,21 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encode("node", hub.Message{Kind: hub.TargetUser, User: "u", Action: hub.ActionDisconnect, Code: 4401}))
 	f.Add(encode("node", hub.Message{Kind: hub.TargetRoom, Room: "r", Offset: 7, Epoch: "ep", Payload: []byte(`{}`)}))
 	f.Add(encode("node", hub.Message{Kind: hub.TargetAll, Key: "gauge", Payload: []byte(`{}`)}))
+	f.Add(burst(encode("a", hub.Message{Kind: hub.TargetAll}), encode("b", hub.Message{Kind: hub.TargetRoom, Room: "r"})))
 	f.Add([]byte{2, 3, 0, 0, 200, 1})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		node, m, err := decode(data)
+		var msgs [][]byte
+		err := eachMessage(string(data), func(node string, m hub.Message) { msgs = append(msgs, encode(node, m)) })
 		if err != nil {
 			return
 		}
 		// Whatever decodes encodes back to the same bytes.
-		if again := encode(node, m); !bytes.Equal(again, data) {
+		again := msgs[0]
+		if len(data) > 0 && data[0] == burstVersion {
+			again = burst(msgs...)
+		}
+		if !bytes.Equal(again, data) {
 			t.Fatalf("decode/encode changed %q into %q", data, again)
 		}
 	})

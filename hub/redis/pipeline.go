@@ -484,7 +484,8 @@ func setErr(batch []*publication, err error) {
 // its epoch and offset appended to its header: Redis runs a script alone,
 // so every node receives a room's events in offset order. The epoch and the
 // offset are shorter than 128 bytes, so one byte is their length, as the
-// codec's uvarint. Each room's meta is read once per call and written once
+// codec's uvarint. Messages to the same channel in a row go out as one
+// burst (see burstVersion), and so in the order they came. Each room's meta is read once per call and written once
 // at its end, with the TTL; reads trim the events by age. The events are
 // trimmed to the history's size once they exceed it by a quarter: trimming
 // a stream exactly on every XADD rewrites its oldest node each time, and
@@ -492,10 +493,39 @@ func setErr(batch []*publication, err error) {
 var publishBatch = goredis.NewScript(metaLua + `
 local cmd, candidate = ARGV[1], ARGV[2]
 local rooms, order = {}, {}
+local channel, run = nil, {}
+local function uvarint(n)
+  local s = ''
+  while n >= 128 do
+    s = s .. string.char(n % 128 + 128)
+    n = math.floor(n / 128)
+  end
+  return s .. string.char(n)
+end
+local function flush()
+  if #run == 1 then
+    redis.call(cmd, channel, run[1])
+  elseif #run > 1 then
+    local parts = {'\3'}
+    for _, m in ipairs(run) do
+      parts[#parts + 1] = uvarint(#m)
+      parts[#parts + 1] = m
+    end
+    redis.call(cmd, channel, table.concat(parts))
+  end
+  run = {}
+end
+local function publish(to, m)
+  if to ~= channel then
+    flush()
+    channel = to
+  end
+  run[#run + 1] = m
+end
 local k, a = 1, 3
 while a <= #ARGV do
   if ARGV[a] == 'p' then
-    redis.call(cmd, KEYS[k], ARGV[a + 1])
+    publish(KEYS[k], ARGV[a + 1])
     k, a = k + 1, a + 2
   else
     local payload, head, size, ttl = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
@@ -510,10 +540,11 @@ while a <= #ARGV do
     local off = string.format('%d', r.n)
     local f = string.sub(payload, 1, -2) .. ',"offset":' .. off .. '}'
     redis.call('XADD', r.events, '*', 'o', off, 'f', f)
-    redis.call(cmd, KEYS[k + 2], head .. string.char(#r.ep) .. r.ep .. string.char(#off) .. off .. f)
+    publish(KEYS[k + 2], head .. string.char(#r.ep) .. r.ep .. string.char(#off) .. off .. f)
     k, a = k + 3, a + 5
   end
 end
+flush()
 for _, key in ipairs(order) do
   local r = rooms[key]
   redis.call('SET', key, r.ep .. ' ' .. replid() .. ' ' .. string.format('%d', r.n), 'PX', r.ttl)

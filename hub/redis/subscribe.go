@@ -218,15 +218,16 @@ func (b *Broker) receive(c *conn, ps *goredis.PubSub) {
 		case *goredis.Subscription:
 			b.subscription(c, m)
 		case *goredis.Message:
-			node, hm, err := decode([]byte(m.Payload))
+			err := eachMessage(m.Payload, func(node string, hm hub.Message) {
+				// Our own messages were delivered locally, except events
+				// with history: those come back through Redis, in offset
+				// order.
+				if node != b.node || hm.Offset > 0 {
+					b.deliver(hm)
+				}
+			})
 			if err != nil {
 				b.report(fmt.Errorf("redis broker: message on %s: %w", m.Channel, err))
-				continue
-			}
-			// Our own messages were delivered locally, except events
-			// with history: those come back through Redis, in offset order.
-			if node != b.node || hm.Offset > 0 {
-				b.deliver(hm)
 			}
 		}
 	}
