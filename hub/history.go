@@ -51,9 +51,10 @@ type HistoryStore interface {
 	Latest(ctx context.Context, room string, n int, opts HistoryOptions) (events [][]byte, now Position, err error)
 }
 
-// withOffset returns an encoded event ({...}) with "offset":n added. It runs
-// once per event, not per recipient.
-func withOffset(event []byte, n uint64) []byte {
+// WithOffset returns an event encoded as the hub encodes it ({...}) with
+// "offset":n added: the frame a HistoryStore keeps and delivers for the
+// event it was given. It runs once per event, not per recipient.
+func WithOffset(event []byte, n uint64) []byte {
 	out := make([]byte, 0, len(event)+32)
 	out = append(out, event[:len(event)-1]...)
 	out = append(out, `,"offset":`...)

@@ -178,7 +178,7 @@ func (h *memoryHistory) PublishHistory(_ context.Context, m Message, opts Histor
 	r := h.ring(m.Room, opts)
 	r.offset++
 	m.Offset, m.Epoch = r.offset, r.epoch
-	m.Payload = withOffset(m.Payload, m.Offset)
+	m.Payload = WithOffset(m.Payload, m.Offset)
 	now := time.Now()
 	r.entries = append(r.entries, entry{offset: m.Offset, at: now, event: m.Payload})
 	r.last = now

@@ -256,22 +256,17 @@ func (b *Broker) Health(ctx context.Context) error {
 // Publish sends m to the other nodes, failing within PublishTimeout. It
 // goes in the next round trip of its room's or user's partition (see lane).
 func (b *Broker) Publish(ctx context.Context, m hub.Message) error {
-	ctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)
-	defer cancel()
-	enc := encode(b.node, m)
-	p := &publication{args: []any{enc}, size: len(enc)}
-	var l *lane
+	h := header(b.node, m)
+	p := &publication{head: h, payload: m.Payload, action: m.Action != hub.ActionDeliver, size: len(h) + len(m.Payload)}
 	switch m.Kind {
 	case hub.TargetRoom:
 		p.keys, p.partition = []string{b.channelRoom(m.Room)}, b.partition(m.Room)
-		l = b.laneFor(ctx, p.partition)
 	case hub.TargetUser:
 		p.keys, p.partition = []string{b.channelUser(m.User)}, b.partition(m.User)
-		l = b.laneFor(ctx, p.partition)
 	default:
-		p.keys, p.partition, l = []string{b.channelAll()}, -1, b.global
+		p.keys, p.partition = []string{b.channelAll()}, -1
 	}
-	if err := b.send(ctx, l, p); err != nil {
+	if err := b.send(ctx, p); err != nil {
 		return fmt.Errorf("redis broker: publish: %w", err)
 	}
 	return nil

@@ -13,6 +13,12 @@ func (b *Broker) ChannelUser(user string) string { return b.channelUser(user) }
 // KeyPresence names a room's presence set for tests.
 func (b *Broker) KeyPresence(room string) string { return b.keyPresence(room) }
 
+// RunPayloads returns the events of a stream entry's field f.
+func RunPayloads(f string) ([]string, error) { return splitPayloads(f, true) }
+
+// KeyMeta names a room's history meta for tests.
+func (b *Broker) KeyMeta(room string) string { return b.historyKeys(room)[0] }
+
 // KeyEvents names the stream of a room's history for tests.
 func (b *Broker) KeyEvents(room string) string { return b.historyKeys(room)[1] }
 
@@ -51,14 +57,18 @@ func (b *Broker) allLanes() []*lane {
 	return lanes
 }
 
-// PublishTogether publishes plain messages to rooms in one round trip of
-// the first one's lane, as messages queued behind a round trip in flight
-// go, and returns their errors.
-func (b *Broker) PublishTogether(ms []hub.Message) error {
+// PublishTogether publishes messages to rooms in one round trip of the
+// first one's lane, as messages queued behind a round trip in flight go,
+// and returns their errors: with history when hist has a size.
+func (b *Broker) PublishTogether(ms []hub.Message, hist hub.HistoryOptions) error {
 	var batch []*publication
 	for _, m := range ms {
-		batch = append(batch, &publication{keys: []string{b.channelRoom(m.Room)}, args: []any{encode(b.node, m)},
-			partition: b.partition(m.Room)})
+		p := &publication{keys: []string{b.channelRoom(m.Room)}, head: header(b.node, m), payload: m.Payload,
+			partition: b.partition(m.Room)}
+		if hist.Size > 0 {
+			p.history, p.hist, p.keys = true, hist, append(b.historyKeys(m.Room), p.keys...)
+		}
+		batch = append(batch, p)
 	}
 	l := b.laneFor(b.ctx, batch[0].partition)
 	for _, p := range batch[1:] {

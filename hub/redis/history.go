@@ -41,6 +41,10 @@ func epochCandidate() string {
 // @dangerous (or +info); without it the epoch is kept as it was. Events
 // without a meta belong to a lost history: they go.
 const metaLua = `
+local function clock()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local rid
 local function replid()
   if not rid then
@@ -66,32 +70,36 @@ local function meta(key, events, candidate, ttl)
 end
 `
 
-// readHistory returns {epoch, offset, ok, events...}: the events after
-// ARGV[2] (or, with ARGV[3] = 'latest', the newest ARGV[2] events), never
-// more than the history's size (ARGV[6]), which the stream may exceed by a
-// quarter until it is trimmed (see publishBatch).
+// readHistory returns {epoch, offset, ok, then each entry's last offset
+// and payloads}: the entries that hold the events after ARGV[2] (or, with
+// ARGV[3] = 'latest', the newest ARGV[2] events), never more than the
+// history's size (ARGV[6]) and none older than its TTL (ARGV[5]). The
+// caller takes the events it asked for out of them (see publishBatch).
 var readHistory = goredis.NewScript(metaLua + `
 local ep, n = meta(KEYS[1], KEYS[2], ARGV[4], ARGV[5])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('XTRIM', KEYS[2], 'MINID', tostring(now - tonumber(ARGV[5])))
-local want
+local size, oldest = tonumber(ARGV[6]), clock() - tonumber(ARGV[5])
+local out, from = {ep, n, 1}, nil
 if ARGV[3] == 'latest' then
-  want = math.min(tonumber(ARGV[2]), tonumber(ARGV[6]))
+  from = n - math.min(tonumber(ARGV[2]), size) + 1
 else
   local since = tonumber(ARGV[2])
-  if ep ~= ARGV[1] or since > n or n - since > tonumber(ARGV[6]) then return {ep, n, 0} end
-  want = n - since
+  if ep ~= ARGV[1] or since > n or n - since > size then return {ep, n, 0} end
+  from = since + 1
 end
-local out = {ep, n, 1}
-if want <= 0 then return out end
-local entries = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', want)
-if ARGV[3] ~= 'latest' and #entries < want then return {ep, n, 0} end
-for i = #entries, 1, -1 do
-  local fields = entries[i][2]
-  for j = 1, #fields, 2 do
-    if fields[j] == 'f' then out[#out + 1] = fields[j + 1] end
+if from > n then return out end
+local entries = redis.call('XRANGE', KEYS[2], string.format('%d', math.max(from, 1)), '+')
+for i, e in ipairs(entries) do
+  local last, f = tonumber(string.match(e[1], '^%d+')), e[2]
+  if tonumber(f[2]) >= oldest then
+    out[#out + 1] = last
+    out[#out + 1] = f[6]
+  elseif ARGV[3] ~= 'latest' then
+    return {ep, n, 0}
   end
+  if i == 1 and ARGV[3] ~= 'latest' and last - tonumber(f[4]) + 1 > from then return {ep, n, 0} end
+end
+if ARGV[3] ~= 'latest' and (#entries == 0 or tonumber(string.match(entries[#entries][1], '^%d+')) ~= n) then
+  return {ep, n, 0}
 end
 return out`)
 
@@ -102,13 +110,10 @@ func (b *Broker) PublishHistory(ctx context.Context, m hub.Message, opts hub.His
 	if opts.Size <= 0 {
 		return errors.New("redis broker: publish with history: the history's size must be positive")
 	}
-	ctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)
-	defer cancel()
 	h := header(b.node, m)
-	p := &publication{history: true, size: len(m.Payload) + len(h), partition: b.partition(m.Room),
-		keys: append(b.historyKeys(m.Room), b.channelRoom(m.Room)),
-		args: []any{m.Payload, h, opts.Size, ttlMillis(opts)}}
-	if err := b.send(ctx, b.laneFor(ctx, p.partition), p); err != nil {
+	p := &publication{history: true, head: h, payload: m.Payload, hist: opts, size: len(m.Payload) + len(h),
+		partition: b.partition(m.Room), keys: append(b.historyKeys(m.Room), b.channelRoom(m.Room))}
+	if err := b.send(ctx, p); err != nil {
 		return fmt.Errorf("redis broker: publish with history: %w", err)
 	}
 	return nil
@@ -150,10 +155,24 @@ func (b *Broker) read(ctx context.Context, room, epoch string, n uint64, mode st
 	offset, _ := res[1].(int64)
 	pos.Offset = uint64(offset)
 	ok, _ := res[2].(int64)
-	frames := make([][]byte, 0, len(res)-3)
-	for _, f := range res[3:] {
-		s, _ := f.(string)
-		frames = append(frames, []byte(s))
+	var frames [][]byte
+	for i := 3; i+1 < len(res); i += 2 {
+		last, _ := res[i].(int64)
+		run, _ := res[i+1].(string)
+		payloads, err := splitPayloads(run, true)
+		if err != nil || uint64(len(payloads)) > uint64(last) {
+			return nil, hub.Position{}, false, errors.New("redis broker: read history: malformed entry")
+		}
+		off := uint64(last) - uint64(len(payloads)) + 1
+		for _, p := range payloads {
+			if mode == "latest" || off > n {
+				frames = append(frames, hub.WithOffset([]byte(p), off))
+			}
+			off++
+		}
+	}
+	if want := min(int(n), opts.Size); mode == "latest" && len(frames) > want {
+		frames = frames[len(frames)-want:]
 	}
 	return frames, pos, ok == 1, nil
 }

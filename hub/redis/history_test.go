@@ -2,7 +2,8 @@ package redis_test
 
 import (
 	"fmt"
-	"hash/fnv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -84,18 +85,12 @@ func TestHistoryExpiresUnderAMember(t *testing.T) {
 	c.Join("short/quiet", nil)
 	require.NoError(t, pub.h.To("short/quiet").Emit("n", 1))
 	assert.Equal(t, uint64(1), c.ReadUntil("n").Offset)
-	metaKey := "test:{" + fmt.Sprint(fnv32a("short/quiet")%16) + "}history:short/quiet:meta"
+	metaKey := pub.b.KeyMeta("short/quiet")
 	require.Eventually(t, func() bool { return r.srv.Do("EXISTS", metaKey).(int64) == 0 }, 10*time.Second, 10*time.Millisecond, "the history expired")
 	require.NoError(t, pub.h.To("short/quiet").Emit("n", 2))
 	f := c.ReadUntil("n")
 	assert.Equal(t, uint64(1), f.Offset, "a new history")
 	assert.JSONEq(t, "2", string(f.Data))
-}
-
-func fnv32a(s string) uint32 {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(s))
-	return h.Sum32()
 }
 
 // The stream is trimmed in steps (a quarter of the size at a time), but
@@ -129,4 +124,99 @@ func TestHistoryServesItsSizeExactly(t *testing.T) {
 
 	_, _, _, err = b.Since(t.Context(), "r", hub.Position{Epoch: now.Epoch}, hub.HistoryOptions{})
 	assert.ErrorContains(t, err, "size must be positive")
+}
+
+// Events published together are kept and sent as runs, one stream entry
+// and one message each; readers still get exactly the events they ask for,
+// with their own offsets, wherever a run begins or ends.
+func TestHistoryOfRuns(t *testing.T) {
+	srv := single(t).srv
+	b, err := redis.New(redis.Options{URL: srv.URL()})
+	require.NoError(t, err)
+	var got []hub.Message
+	var mu sync.Mutex
+	require.NoError(t, b.Start(func(m hub.Message) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, m)
+	}, func(error) {}))
+	t.Cleanup(func() { _ = b.Close() })
+	require.NoError(t, b.Subscribe(t.Context(), "r"))
+	opts := hub.HistoryOptions{Size: 20}
+	event := func(room string, i int) hub.Message {
+		return hub.Message{Kind: hub.TargetRoom, Room: room, Payload: []byte(fmt.Sprintf(`{"type":"n","data":%d}`, i))}
+	}
+	for run := range 3 {
+		var ms []hub.Message
+		for i := 1; i <= 15; i++ {
+			ms = append(ms, event("r", run*15+i))
+			if run == 1 && i == 7 {
+				ms = append(ms, event("other", 0)) // splits the run
+			}
+		}
+		require.NoError(t, b.PublishTogether(ms, opts))
+	}
+	// Runs 1-15, 16-22, 23-30 and 31-45: those wholly before the newest
+	// 20 events are trimmed.
+	assert.EqualValues(t, 2, srv.Do("XLEN", b.KeyEvents("r")), "one entry a run")
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 45 }, 10*time.Second, time.Millisecond)
+	for i, m := range got {
+		require.Equal(t, uint64(i+1), m.Offset, "every event in order, with its offset")
+		require.Equal(t, fmt.Sprintf(`{"type":"n","data":%d,"offset":%d}`, i+1, i+1), string(m.Payload))
+	}
+
+	latest, now, err := b.Latest(t.Context(), "r", 50, opts)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(45), now.Offset)
+	require.Len(t, latest, 20, "the newest Size events, from within a run")
+	assert.Equal(t, `{"type":"n","data":26,"offset":26}`, string(latest[0]))
+	assert.Equal(t, `{"type":"n","data":45,"offset":45}`, string(latest[19]))
+	for since, want := range map[uint64]int{25: 20, 40: 5, 30: 15, 45: 0} {
+		events, _, ok, err := b.Since(t.Context(), "r", hub.Position{Epoch: now.Epoch, Offset: since}, opts)
+		require.NoError(t, err)
+		assert.True(t, ok, "since %d", since)
+		require.Len(t, events, want, "since %d", since)
+		if want > 0 {
+			assert.Equal(t, fmt.Sprintf(`{"type":"n","data":%d,"offset":%d}`, since+1, since+1), string(events[0]))
+		}
+	}
+
+	// A stream ahead of its meta (a script that failed after its XADD)
+	// is dropped rather than stop the room.
+	meta := srv.Do("GET", b.KeyMeta("r")).(string)
+	srv.Do("SET", b.KeyMeta("r"), strings.Replace(meta, " 45", " 10", 1), "PX", "60000")
+	require.NoError(t, b.PublishHistory(t.Context(), event("r", 11), opts))
+	_, now, err = b.Latest(t.Context(), "r", 1, opts)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(11), now.Offset)
+	_, _, ok, err := b.Since(t.Context(), "r", hub.Position{Epoch: now.Epoch, Offset: 5}, opts)
+	require.NoError(t, err)
+	assert.False(t, ok, "the events before are gone, and the reader is told")
+}
+
+// Events older than the TTL are not served, though newer ones keep the
+// room's history alive.
+func TestHistoryServesNothingPastItsTTL(t *testing.T) {
+	srv := single(t).srv
+	b, err := redis.New(redis.Options{URL: srv.URL()})
+	require.NoError(t, err)
+	require.NoError(t, b.Start(func(hub.Message) {}, func(error) {}))
+	t.Cleanup(func() { _ = b.Close() })
+	opts := hub.HistoryOptions{Size: 100, TTL: 300 * time.Millisecond}
+	publish := func() {
+		require.NoError(t, b.PublishHistory(t.Context(), hub.Message{Kind: hub.TargetRoom, Room: "r", Payload: []byte(`{"type":"n"}`)}, opts))
+	}
+	publish()
+	_, first, err := b.Latest(t.Context(), "r", 1, opts)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		publish() // keeps the meta alive
+		latest, now, err := b.Latest(t.Context(), "r", 100, opts)
+		require.NoError(t, err)
+		require.Equal(t, first.Epoch, now.Epoch, "the history lives on")
+		return !strings.Contains(string(latest[0]), `"offset":1}`)
+	}, 10*time.Second, 50*time.Millisecond, "the first event goes")
+	_, _, ok, err := b.Since(t.Context(), "r", first, opts)
+	require.NoError(t, err)
+	assert.False(t, ok, "recovering past it is refused")
 }

@@ -29,13 +29,13 @@ func (b *Broker) keySessions(user string) string { return b.named("sessions", us
 
 // historyKeys are a room's history: its meta ("epoch replid offset": the
 // epoch, the replication id of the master that wrote it, the newest
-// offset) and the stream of its events (fields o: offset, f: the encoded
-// event). Both expire together, TTL after the last event, so a lost
-// history always gets a new epoch. Their names differ from those of
-// earlier versions (:offset, :epoch, :events), which counted offsets
-// apart: nodes of both versions side by side keep two histories rather
-// than interleave offsets in one.
+// offset) and the stream of its runs of events (see publishBatch). Both
+// expire together, TTL after the last event, so a lost history always
+// gets a new epoch. Their names differ from those of earlier versions
+// (:offset, :epoch, :events; then :meta, :log, a stream of single events
+// by time), which kept their events apart: nodes of two versions side by
+// side keep two histories rather than mix their offsets in one.
 func (b *Broker) historyKeys(room string) []string {
 	p := b.named("history", room)
-	return []string{p + ":meta", p + ":log"}
+	return []string{p + ":pos", p + ":runs"}
 }

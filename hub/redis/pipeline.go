@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/ginws/ginws/hub"
 )
 
 // Limits of one round trip of a lane. A batch is sent as soon as the one
@@ -44,10 +47,11 @@ type publication struct {
 	history bool
 	// keys are the channel, or for history the meta and events keys and
 	// then the channel.
-	keys []string
-	// args: for a plain message its encoded form; for history the
-	// payload, the header, the size and the TTL in milliseconds.
-	args      []any
+	keys      []string
+	head      []byte // its run's header (see header)
+	payload   []byte
+	action    bool               // no payload, and a run of its own
+	hist      hub.HistoryOptions // of an event with history
 	size      int
 	partition int // of its room or user; -1 for the global channel
 	state     atomic.Int32
@@ -75,7 +79,14 @@ type lane struct {
 	// batch is taken, for publishers that wait for room.
 	queuedBytes int
 	room        chan struct{}
+	// Closed when a message is queued for a drainer that waits for one.
+	wake chan struct{}
 }
+
+// drainerLinger is how long an AsyncPublish drainer waits for more before
+// it stops: a goroutine started for each burst, which a round trip through
+// go-redis makes grow its stack, cost a publisher a tenth of its CPU.
+const drainerLinger = time.Second
 
 // laneFor returns the lane of a partition: on a cluster, that of the
 // master serving its slot now (go-redis's view, which it keeps up to
@@ -86,7 +97,10 @@ type lane struct {
 // the same room still waiting on the old master's lane (go-redis follows
 // MOVED). Each message taken here is given back by release.
 func (b *Broker) laneFor(ctx context.Context, partition int) *lane {
-	if b.masters == nil {
+	switch {
+	case partition < 0:
+		return b.global
+	case b.masters == nil:
 		return b.single
 	}
 	b.lanesMu.Lock()
@@ -97,6 +111,8 @@ func (b *Broker) laneFor(ctx context.Context, partition int) *lane {
 	}
 	b.lanesMu.Unlock()
 	addr := ""
+	ctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)
+	defer cancel()
 	if m, err := b.client.(*goredis.ClusterClient).MasterForKey(ctx, partitionTag(partition)); err == nil {
 		addr = m.Options().Addr
 	}
@@ -142,16 +158,20 @@ func (b *Broker) release(ps ...*publication) {
 	}
 }
 
-// send publishes p on l. It waits for the round trips ahead of p (the one
-// in flight, and more when over a batch is queued), up to ctx (then p is
-// never sent), and then for p's own, up to PublishTimeout.
-func (b *Broker) send(ctx context.Context, l *lane, p *publication) error {
-	if l == nil {
+// send publishes p on its partition's lane. It waits for the round trips
+// ahead of p (the one in flight, and more when over a batch is queued), up
+// to ctx and PublishTimeout (then p is never sent), and then for p's own,
+// up to PublishTimeout.
+func (b *Broker) send(ctx context.Context, p *publication) error {
+	if b.global == nil {
 		return errors.New("redis broker: not started")
 	}
 	if b.opts.AsyncPublish {
-		return b.enqueue(ctx, l, p)
+		return b.enqueue(ctx, p)
 	}
+	ctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)
+	defer cancel()
+	l := b.laneFor(ctx, p.partition)
 	// Sent, failed or given up (then never sent) when this returns.
 	defer b.release(p)
 	if err := b.open(ctx); err != nil {
@@ -192,14 +212,15 @@ func (b *Broker) open(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// enqueue queues p on l for AsyncPublish, waiting while the lane is full,
-// and starts the lane's drainer if none runs. The drainer releases p, or
-// enqueue when p is not queued.
-func (b *Broker) enqueue(ctx context.Context, l *lane, p *publication) error {
+// enqueue queues p on its lane for AsyncPublish, waiting while the lane
+// is full (up to ctx and PublishTimeout), and starts the lane's drainer if
+// none runs, or wakes it. The drainer releases p, or enqueue when p is not
+// queued.
+func (b *Broker) enqueue(ctx context.Context, p *publication) error {
 	if err := b.open(ctx); err != nil {
-		b.release(p)
 		return err
 	}
+	l := b.laneFor(ctx, p.partition)
 	l.mu.Lock()
 	for len(l.queue) >= maxQueued || l.queuedBytes+p.size > maxQueuedBytes && len(l.queue) > 0 {
 		if l.room == nil {
@@ -207,13 +228,22 @@ func (b *Broker) enqueue(ctx context.Context, l *lane, p *publication) error {
 		}
 		room := l.room
 		l.mu.Unlock()
+		// A timer only for a publisher that waits.
+		wctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)
 		select {
 		case <-room:
-		case <-ctx.Done():
+		case <-wctx.Done():
+		}
+		cancel()
+		if err := wctx.Err(); err != nil {
 			b.release(p)
-			return fmt.Errorf("the queue for Redis is full: %w", ctx.Err())
+			return fmt.Errorf("the queue for Redis is full: %w", err)
 		}
 		l.mu.Lock()
+	}
+	if l.wake != nil {
+		close(l.wake)
+		l.wake = nil
 	}
 	start := !l.busy
 	if start {
@@ -240,13 +270,14 @@ func (b *Broker) enqueue(ctx context.Context, l *lane, p *publication) error {
 	return nil
 }
 
-// drain sends l's batches until its queue is empty (AsyncPublish). Close
-// waits for it: its last round trips fail at once once the broker's
-// context ends.
+// drain sends l's batches until its queue has stayed empty for
+// drainerLinger (AsyncPublish). Close waits for it: its last round trips
+// fail at once once the broker's context ends, and it waits no more.
 func (b *Broker) drain(l *lane) {
 	defer b.wg.Done()
 	var batch []*publication
-	for {
+	var linger *time.Timer
+	for waited := false; ; {
 		// Taking and going idle under one lock: a message queued in
 		// between would find the lane busy and start no drainer.
 		l.mu.Lock()
@@ -258,11 +289,30 @@ func (b *Broker) drain(l *lane) {
 			close(l.room)
 			l.room = nil
 		}
-		if len(batch) == 0 {
-			l.sent, l.busy = 0, false
+		if len(batch) == 0 && (waited || b.ctx.Err() != nil) {
+			l.sent, l.busy, l.wake = 0, false, nil
 			l.mu.Unlock()
 			return
 		}
+		if len(batch) == 0 {
+			wake := make(chan struct{})
+			l.wake = wake
+			l.mu.Unlock()
+			if linger == nil {
+				linger = time.NewTimer(drainerLinger)
+				defer linger.Stop()
+			} else {
+				linger.Reset(drainerLinger)
+			}
+			select {
+			case <-wake:
+			case <-linger.C:
+				waited = true
+			case <-b.ctx.Done():
+			}
+			continue
+		}
+		waited = false
 		l.mu.Unlock()
 		b.flush(l, batch)
 		var err error
@@ -388,8 +438,8 @@ func (b *Broker) flush(l *lane, batch []*publication) {
 	defer cancel()
 	if l.global {
 		_, err := b.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
-			for _, m := range batch {
-				p.Publish(ctx, m.keys[0], m.args[0])
+			for _, run := range runs(batch) {
+				p.Publish(ctx, run[0].keys[0], encodeRun(run[0].head, packed(run)))
 			}
 			return nil
 		})
@@ -442,16 +492,47 @@ func batchErr(n int, err error) error {
 func (b *Broker) batchArgs(batch []*publication) ([]string, []any) {
 	var keys []string
 	args := []any{b.publishCommand(), epochCandidate()}
-	for _, m := range batch {
-		keys = append(keys, m.keys...)
-		if m.history {
-			args = append(args, "h")
+	for _, run := range runs(batch) {
+		p := run[0]
+		keys = append(keys, p.keys...)
+		if p.history {
+			args = append(args, "h", p.head, packed(run), len(run), p.hist.Size, ttlMillis(p.hist))
 		} else {
-			args = append(args, "p")
+			args = append(args, "p", encodeRun(p.head, packed(run)))
 		}
-		args = append(args, m.args...)
 	}
 	return keys, args
+}
+
+// runs splits batch into runs (see codecVersion): the messages in a row to
+// one channel with one header, and each action alone.
+func runs(batch []*publication) [][]*publication {
+	var out [][]*publication
+	start := 0
+	for i := 1; i <= len(batch); i++ {
+		if i == len(batch) || !sameRun(batch[i-1], batch[i]) {
+			out = append(out, batch[start:i])
+			start = i
+		}
+	}
+	return out
+}
+
+func sameRun(a, b *publication) bool {
+	return !a.action && !b.action && a.history == b.history && a.hist == b.hist &&
+		a.keys[len(a.keys)-1] == b.keys[len(b.keys)-1] && bytes.Equal(a.head, b.head)
+}
+
+// packed returns the payloads of a run as it carries them.
+func packed(run []*publication) []byte {
+	if run[0].action {
+		return nil
+	}
+	payloads := make([][]byte, len(run))
+	for i, p := range run {
+		payloads[i] = p.payload
+	}
+	return pack(payloads...)
 }
 
 // byPartition splits batch by partition, keeping the order of each.
@@ -476,81 +557,64 @@ func setErr(batch []*publication, err error) {
 	}
 }
 
-// publishBatch publishes a partition's messages in order (ARGV[1] is PUBLISH,
+// publishBatch publishes a partition's runs in order (ARGV[1] is PUBLISH,
 // or SPUBLISH on a cluster, where the partition's keys and channels share a
-// slot; ARGV[2] the epoch of a history that has none). A plain message ("p")
-// is its channel and its encoded form. An event with history ("h") gets the
-// room's next offset, is kept (up to its history's size), and goes out with
-// its epoch and offset appended to its header: Redis runs a script alone,
-// so every node receives a room's events in offset order. The epoch and the
-// offset are shorter than 128 bytes, so one byte is their length, as the
-// codec's uvarint. Messages to the same channel in a row go out as one
-// burst (see burstVersion), and so in the order they came. Each room's meta is read once per call and written once
-// at its end, with the TTL; reads trim the events by age. The events are
-// trimmed to the history's size once they exceed it by a quarter: trimming
-// a stream exactly on every XADD rewrites its oldest node each time, and
-// tripled the cost of XADD on Redis 7.0; reads serve no more than the size.
+// slot; ARGV[2] the epoch of a history that has none). A run without
+// history ("p") is its channel and its encoded form. A run of events with
+// history ("h": header, payloads, count, size, TTL in milliseconds) gets
+// the room's next offsets, is kept as one stream entry, and goes out with
+// its epoch and first offset after its header: Redis runs a script alone,
+// so every node receives a room's events in offset order. The epoch and
+// the offset are shorter than 128 bytes, so one byte is their length, as
+// the codec's uvarint. Nothing here is done per event: a run costs one
+// XADD and one PUBLISH whatever its length.
+//
+// An entry's ID is its last offset (and 0), and its fields are t (its time
+// in milliseconds), n (its number of events) and f (their payloads), so
+// that offsets, not times, find entries: the stream is trimmed to the
+// entry that holds the Size-th newest event, each time a quarter of the
+// size has been added, and reads filter by age. Each room's meta is read
+// once per call and written once at its end, with the TTL. A stream ahead
+// of its meta (a script that failed after its XADD) is dropped rather
+// than stop the room: its readers get recovered:false.
 var publishBatch = goredis.NewScript(metaLua + `
 local cmd, candidate = ARGV[1], ARGV[2]
 local rooms, order = {}, {}
-local channel, run = nil, {}
-local function uvarint(n)
-  local s = ''
-  while n >= 128 do
-    s = s .. string.char(n % 128 + 128)
-    n = math.floor(n / 128)
-  end
-  return s .. string.char(n)
-end
-local function flush()
-  if #run == 1 then
-    redis.call(cmd, channel, run[1])
-  elseif #run > 1 then
-    local parts = {'\3'}
-    for _, m in ipairs(run) do
-      parts[#parts + 1] = uvarint(#m)
-      parts[#parts + 1] = m
-    end
-    redis.call(cmd, channel, table.concat(parts))
-  end
-  run = {}
-end
-local function publish(to, m)
-  if to ~= channel then
-    flush()
-    channel = to
-  end
-  run[#run + 1] = m
-end
+local now
 local k, a = 1, 3
 while a <= #ARGV do
   if ARGV[a] == 'p' then
-    publish(KEYS[k], ARGV[a + 1])
+    redis.call(cmd, KEYS[k], ARGV[a + 1])
     k, a = k + 1, a + 2
   else
-    local payload, head, size, ttl = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+    local head, packed, count, size, ttl = ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3]), ARGV[a + 4], ARGV[a + 5]
     local r = rooms[KEYS[k]]
     if not r then
       local ep, n = meta(KEYS[k], KEYS[k + 1], candidate, ttl)
-      r = {ep = ep, n = n, events = KEYS[k + 1]}
+      r = {ep = ep, n = n, from = n, events = KEYS[k + 1]}
       rooms[KEYS[k]] = r
       order[#order + 1] = KEYS[k]
     end
-    r.n, r.ttl, r.size = r.n + 1, ttl, tonumber(size)
-    local off = string.format('%d', r.n)
-    local f = string.sub(payload, 1, -2) .. ',"offset":' .. off .. '}'
-    redis.call('XADD', r.events, '*', 'o', off, 'f', f)
-    publish(KEYS[k + 2], head .. string.char(#r.ep) .. r.ep .. string.char(#off) .. off .. f)
-    k, a = k + 3, a + 5
+    now = now or clock()
+    local first = string.format('%d', r.n + 1)
+    r.n, r.ttl, r.size = r.n + count, ttl, tonumber(size)
+    local id = string.format('%d', r.n) .. '-0'
+    local added = redis.pcall('XADD', r.events, id, 't', now, 'n', count, 'f', packed)
+    if type(added) == 'table' and added.err then
+      redis.call('DEL', r.events)
+      redis.call('XADD', r.events, id, 't', now, 'n', count, 'f', packed)
+    end
+    redis.call(cmd, KEYS[k + 2], head .. string.char(#r.ep) .. r.ep .. string.char(#first) .. first .. packed)
+    k, a = k + 3, a + 6
   end
 end
-flush()
 for _, key in ipairs(order) do
   local r = rooms[key]
   redis.call('SET', key, r.ep .. ' ' .. replid() .. ' ' .. string.format('%d', r.n), 'PX', r.ttl)
   redis.call('PEXPIRE', r.events, r.ttl)
-  if redis.call('XLEN', r.events) > r.size + math.floor(r.size / 4) then
-    redis.call('XTRIM', r.events, 'MAXLEN', r.size)
+  local step = math.max(1, math.floor(r.size / 4))
+  if r.n > r.size and math.floor(r.n / step) > math.floor(r.from / step) then
+    redis.call('XTRIM', r.events, 'MINID', string.format('%d', r.n - r.size + 1))
   end
 end
 return #KEYS`)

@@ -127,7 +127,7 @@ func TestOneRoundTripCarriesAMastersPartitions(t *testing.T) {
 		room := rooms[i%len(rooms)]
 		ms = append(ms, hub.Message{Kind: hub.TargetRoom, Room: room, Payload: []byte(`{"type":"n","room":"` + room + `","data":` + strconv.Itoa(i) + `}`)})
 	}
-	require.NoError(t, pub.b.PublishTogether(ms))
+	require.NoError(t, pub.b.PublishTogether(ms, hub.HistoryOptions{}))
 	last := map[string]int{}
 	for range ms {
 		f, ok := events.Next(10 * time.Second)
