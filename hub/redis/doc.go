@@ -21,16 +21,30 @@
 //
 // Publishing is batched without a timer: the messages published while a
 // round trip is in flight (on a cluster, a round trip for the same
-// partition) go together in the next one, one script call that keeps their order and gives the events
-// of rooms with history gap-free offsets. Under load, Redis and the nodes
-// pay a round trip per batch rather than per message, and a receiving node
-// reads a batch at once; a lone message goes at once. Emit returns once
-// Redis has the message (or its error), after at most the round trip in
-// flight and its own; with Options.AsyncPublish, once it is queued.
+// master) go together in the next one, one script call that keeps their
+// order and gives the events of rooms with history gap-free offsets. The
+// messages of a batch to one room or user in a row travel as one run: one
+// PUBLISH, one stream entry, one read and one wake-up for each node, and a
+// node adds each event's offset itself. Under load, Redis and the nodes pay
+// a round trip per batch and a message per run rather than per event; a
+// lone message goes at once. Emit returns once Redis has the message (or
+// its error), after at most the round trip in flight and its own; with
+// Options.AsyncPublish, once it is queued.
 //
-// A room's history is a Redis stream of at most a quarter more than its
-// size (trimmed in steps: trimming on every event made XADD three times as
-// costly), with its TTL; clients are served exactly the last Size events.
+// A room's history is a Redis stream of runs whose IDs are their last
+// offsets, with its TTL: it keeps the run that holds the Size-th newest
+// event and those after it, and is trimmed each time a quarter of the size
+// was added (trimming on every event made XADD three times as costly).
+// Clients are served exactly the last Size events, none older than the
+// TTL.
+//
+// Nodes exchange messages in a form of this package's own, with a version
+// byte, which changed when runs came in. A node drops a message of another
+// version and reports it to the hub's error hook, and nodes of two versions
+// keep apart histories: during a rolling upgrade across such a change,
+// messages between old and new nodes are lost (clients that rejoin on a
+// new node get recovered:false). Run one version on all the nodes that
+// share a Redis.
 //
 // Presence (Hub.Members and the presence built-in) and MaxSessionsPerUser
 // count sessions on every node; the entries of a node that dies without
