@@ -9,6 +9,7 @@
 //	go run ./example -trusted-proxies 10.0.0.0/8   # behind a load balancer
 //	go run ./example -redis redis://127.0.0.1:6379/0             # many nodes, one Redis
 //	go run ./example -redis-cluster 127.0.0.1:7000,127.0.0.1:7001 # many nodes, a Redis Cluster
+//	go run ./example -redis redis://127.0.0.1:6379/0 -redis-async # Emit does not wait for Redis
 //
 // Flags may also come from the environment: ADDR, JWT_SECRET, REDIS_URL,
 // REDIS_CLUSTER, TRUSTED_PROXIES.
@@ -27,6 +28,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -55,6 +57,7 @@ type config struct {
 	redisCluster, trustedProxies   []string
 	drain                          time.Duration // hub.Options.DrainWindow
 	compress                       bool          // hub.Options.Compression.Enabled
+	redisAsync                     bool          // redis.Options.AsyncPublish
 	tokenTTL                       time.Duration // how long the login's tokens last
 	// What no flag sets; tests change them.
 	readTimeout, idleTimeout, shutdownTimeout time.Duration
@@ -74,6 +77,12 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	fl.StringVar(&c.redis, "redis", getenv("REDIS_URL"), "Redis URL for the multi-node broker (env REDIS_URL)")
 	cluster := fl.String("redis-cluster", getenv("REDIS_CLUSTER"),
 		"addresses (host:port, comma-separated) of Redis Cluster nodes for the multi-node broker (env REDIS_CLUSTER)")
+	async, err := boolEnv(getenv, "REDIS_ASYNC")
+	if err != nil {
+		return c, err
+	}
+	fl.BoolVar(&c.redisAsync, "redis-async", async,
+		"with -redis or -redis-cluster: Emit returns once an event is queued for Redis, which takes it in batches (env REDIS_ASYNC)")
 	fl.StringVar(&c.cert, "tls-cert", "", "TLS certificate file: serve HTTPS and wss://")
 	fl.StringVar(&c.key, "tls-key", "", "TLS key file")
 	fl.DurationVar(&c.tokenTTL, "token-ttl", time.Hour,
@@ -110,6 +119,9 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	if c.redis != "" && len(c.redisCluster) > 0 {
 		return c, errors.New("-redis and -redis-cluster exclude each other")
 	}
+	if c.redisAsync && c.redis == "" && len(c.redisCluster) == 0 {
+		return c, errors.New("-redis-async needs -redis or -redis-cluster")
+	}
 	for _, p := range strings.Split(*proxies, ",") {
 		if p = strings.TrimSpace(p); p == "" {
 			continue
@@ -120,6 +132,19 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 		c.trustedProxies = append(c.trustedProxies, p)
 	}
 	return c, nil
+}
+
+// boolEnv reads a boolean variable: false when unset.
+func boolEnv(getenv func(string) string, key string) (bool, error) {
+	v := getenv(key)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s: %q is neither true nor false", key, v)
+	}
+	return b, nil
 }
 
 func envOr(getenv func(string) string, key, def string) string {
@@ -163,7 +188,7 @@ func serve(ctx context.Context, cfg config, out io.Writer, ready chan<- string) 
 	}
 	var broker hub.Broker // nil: the in-memory default
 	if cfg.redis != "" || len(cfg.redisCluster) > 0 {
-		rb, err := redis.New(redis.Options{URL: cfg.redis, Addrs: cfg.redisCluster, Logger: log})
+		rb, err := redis.New(redis.Options{URL: cfg.redis, Addrs: cfg.redisCluster, AsyncPublish: cfg.redisAsync, Logger: log})
 		if err != nil {
 			return fmt.Errorf("redis broker: %w", err)
 		}

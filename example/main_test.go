@@ -341,6 +341,10 @@ func TestTwoNodesShareRedis(t *testing.T) {
 		addrs := strings.Join(redistest.StartCluster(t).Addrs(), ",")
 		twoNodesChat(t, []string{"-redis-cluster", addrs}, map[string]string{"REDIS_CLUSTER": addrs})
 	})
+	t.Run("one Redis, publishing without waiting", func(t *testing.T) {
+		srv := redistest.Start(t)
+		twoNodesChat(t, []string{"-redis", srv.URL(), "-redis-async"}, map[string]string{"REDIS_URL": srv.URL(), "REDIS_ASYNC": "true"})
+	})
 }
 
 // twoNodesChat starts one example process with args and one with env, and
@@ -444,6 +448,14 @@ func TestFlagsAndEnvironment(t *testing.T) {
 	cfg, err := parseFlags(nil, func(k string) string { return map[string]string{"REDIS_CLUSTER": "127.0.0.1:1, 127.0.0.1:2"}[k] }, io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"127.0.0.1:1", "127.0.0.1:2"}, cfg.redisCluster)
+	assert.False(t, cfg.redisAsync, "Emit waits for Redis by default")
+	_, err = parseFlags([]string{"-redis-async"}, func(string) string { return "" }, io.Discard)
+	assert.ErrorContains(t, err, "-redis-async needs -redis or -redis-cluster")
+	_, err = parseFlags([]string{"-redis", "redis://127.0.0.1:1"}, func(k string) string { return map[string]string{"REDIS_ASYNC": "often"}[k] }, io.Discard)
+	assert.ErrorContains(t, err, `REDIS_ASYNC: "often" is neither true nor false`)
+	cfg, err = parseFlags([]string{"-redis", "redis://127.0.0.1:1", "-redis-async=false"}, func(k string) string { return map[string]string{"REDIS_ASYNC": "1"}[k] }, io.Discard)
+	require.NoError(t, err)
+	assert.False(t, cfg.redisAsync, "the flag beats the environment")
 	cfg, err = parseFlags([]string{"-jwt-secret", "flag"}, func(k string) string { return map[string]string{"JWT_SECRET": "env"}[k] }, io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, "flag", cfg.secret, "a flag beats the environment")
