@@ -47,7 +47,7 @@ type HistoryStore interface {
 	// not the room's or events after it were already dropped.
 	Since(ctx context.Context, room string, since Position, opts HistoryOptions) (events [][]byte, now Position, ok bool, err error)
 	// Latest returns up to n of the newest events, oldest first, and the
-	// room's current position.
+	// room's current position; none when n is 0.
 	Latest(ctx context.Context, room string, n int, opts HistoryOptions) (events [][]byte, now Position, err error)
 }
 
@@ -83,7 +83,7 @@ func (h *Hub) History(ctx context.Context, room string, n int) ([]json.RawMessag
 	if opts.Size <= 0 {
 		return nil, Position{}, fmt.Errorf("%w: room %q keeps no history", ErrNoHistory, room)
 	}
-	events, pos, err := h.history.Latest(ctx, room, n, opts)
+	events, pos, err := h.history.Latest(ctx, room, max(n, 0), opts)
 	if err != nil {
 		return nil, Position{}, fmt.Errorf("hub: history of %q: %w", room, err)
 	}

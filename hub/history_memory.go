@@ -211,7 +211,7 @@ func (h *memoryHistory) Latest(_ context.Context, room string, n int, opts Histo
 	r := h.ring(room, opts)
 	defer r.mu.Unlock()
 	r.trim(time.Now(), opts, &h.size)
-	from := max(len(r.entries)-n, 0)
+	from := len(r.entries) - min(max(n, 0), len(r.entries))
 	return r.events(from), Position{Epoch: r.epoch, Offset: r.offset}, nil
 }
 

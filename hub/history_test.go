@@ -83,6 +83,10 @@ func TestHistoryReplaysWhatWasMissed(t *testing.T) {
 		assert.JSONEq(t, `{"type":"n","room":"h/room","data":10,"offset":10}`, string(events[1]))
 		_, _, err = h.History(context.Background(), "plain", 2)
 		assert.ErrorIs(t, err, hub.ErrNoHistory)
+		events, pos, err := h.History(context.Background(), "h/room", -1)
+		require.NoError(t, err, "a count below zero asks for none")
+		assert.Empty(t, events)
+		assert.Equal(t, uint64(10), pos.Offset)
 	})
 }
 

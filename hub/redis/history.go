@@ -133,7 +133,7 @@ func (b *Broker) Since(ctx context.Context, room string, since hub.Position, opt
 
 // Latest implements hub.HistoryStore.
 func (b *Broker) Latest(ctx context.Context, room string, n int, opts hub.HistoryOptions) ([][]byte, hub.Position, error) {
-	frames, pos, _, err := b.read(ctx, room, "", uint64(n), "latest", opts)
+	frames, pos, _, err := b.read(ctx, room, "", uint64(max(n, 0)), "latest", opts)
 	return frames, pos, err
 }
 

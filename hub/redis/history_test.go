@@ -171,6 +171,11 @@ func TestHistoryOfRuns(t *testing.T) {
 	require.Len(t, latest, 20, "the newest Size events, from within a run")
 	assert.Equal(t, `{"type":"n","data":26,"offset":26}`, string(latest[0]))
 	assert.Equal(t, `{"type":"n","data":45,"offset":45}`, string(latest[19]))
+	for _, n := range []int{0, -1} {
+		latest, _, err = b.Latest(t.Context(), "r", n, opts)
+		require.NoError(t, err)
+		assert.Empty(t, latest, "Latest(%d)", n)
+	}
 	for since, want := range map[uint64]int{25: 20, 40: 5, 30: 15, 45: 0} {
 		events, _, ok, err := b.Since(t.Context(), "r", hub.Position{Epoch: now.Epoch, Offset: since}, opts)
 		require.NoError(t, err)
