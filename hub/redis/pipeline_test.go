@@ -194,18 +194,19 @@ func TestAsyncPublishing(t *testing.T) {
 		if r.cluster != nil {
 			redisOf = r.cluster.MasterOf(pub.b.ChannelRoom("h/feed"))
 		}
-		calls := func() int {
+		calls := func(cmds ...string) int {
 			stats := redisOf.Do("INFO", "commandstats").(string)
 			n := 0
-			for _, cmd := range []string{"cmdstat_evalsha:calls=", "cmdstat_eval:calls="} {
-				if _, rest, ok := strings.Cut(stats, cmd); ok {
+			for _, cmd := range cmds {
+				if _, rest, ok := strings.Cut(stats, "cmdstat_"+cmd+":calls="); ok {
 					v, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
 					n += v
 				}
 			}
 			return n
 		}
-		before := calls()
+		scripts, publishes := []string{"evalsha", "eval"}, []string{"publish", "spublish"}
+		before, published := calls(scripts...), calls(publishes...)
 		redisOf.Do("CLIENT", "PAUSE", "30000", "WRITE")
 		const n = 1000
 		for i := range n {
@@ -220,7 +221,8 @@ func TestAsyncPublishing(t *testing.T) {
 			require.Equal(t, strconv.Itoa(i), string(f.Data), "in order")
 			require.Equal(t, uint64(i+1), f.Offset, "gap-free offsets")
 		}
-		assert.Less(t, calls()-before, n/10, "sent in batches")
+		assert.Less(t, calls(scripts...)-before, n/10, "sent in batches")
+		assert.Less(t, calls(publishes...)-published, n/10, "delivered in runs")
 	})
 }
 
