@@ -54,7 +54,7 @@ type HistoryStore interface {
 // WithOffset returns an event encoded as the hub encodes it ({...}) with
 // "offset":n added: the frame a HistoryStore keeps and delivers for the
 // event it was given. It runs once per event, not per recipient.
-func WithOffset(event []byte, n uint64) []byte {
+func WithOffset[E string | []byte](event E, n uint64) []byte {
 	out := make([]byte, 0, len(event)+32)
 	out = append(out, event[:len(event)-1]...)
 	out = append(out, `,"offset":`...)

@@ -3,6 +3,7 @@ package redis
 import (
 	"encoding/binary"
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 
@@ -119,7 +120,7 @@ func eachMessage(run string, fn func(node string, m hub.Message)) error {
 	for i, p := range payloads {
 		if first > 0 {
 			m.Offset = first + uint64(i)
-			m.Payload = hub.WithOffset([]byte(p), m.Offset)
+			m.Payload = hub.WithOffset(p, m.Offset)
 		} else {
 			m.Payload = []byte(p)
 		}
@@ -198,6 +199,9 @@ func decode(b string) (node string, m hub.Message, payloads []string, err error)
 	}
 	if payloads, err = splitPayloads(b, m.Offset > 0); err != nil {
 		return "", hub.Message{}, nil, err
+	}
+	if m.Offset > math.MaxUint64-uint64(len(payloads)-1) {
+		return "", hub.Message{}, nil, errBadMessage // the last offset would wrap
 	}
 	return node, m, payloads, nil
 }

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"bytes"
+	"math"
 	"strconv"
 	"testing"
 
@@ -95,6 +96,7 @@ func TestCodecRefusesWhatNoNodeSends(t *testing.T) {
 		"a length past its end":          append(run("n", hub.Message{Kind: hub.TargetAll}, []byte("a")), 5, 'x'),
 		"a length in a long form":        append(run("n", hub.Message{Kind: hub.TargetAll}), 0x81, 0, 'x'),
 		"another version":                append([]byte{2}, run("n", hub.Message{Kind: hub.TargetAll}, nil)[1:]...),
+		"offsets that wrap":              run("n", hub.Message{Kind: hub.TargetRoom, Room: "r", Offset: math.MaxUint64, Epoch: "e"}, []byte(`{}`), []byte(`{}`)),
 	} {
 		_, got, err := decodeAll(b)
 		assert.Error(t, err, name)

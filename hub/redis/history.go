@@ -110,6 +110,11 @@ func (b *Broker) PublishHistory(ctx context.Context, m hub.Message, opts hub.His
 	if opts.Size <= 0 {
 		return errors.New("redis broker: publish with history: the history's size must be positive")
 	}
+	// Each node adds the offset to the event: it must be an object. One
+	// that is not would make its whole run, and the history, unreadable.
+	if p := m.Payload; len(p) < 2 || p[0] != '{' || p[len(p)-1] != '}' {
+		return errors.New("redis broker: publish with history: the payload is not an encoded event ({...})")
+	}
 	h := header(b.node, m)
 	p := &publication{history: true, head: h, payload: m.Payload, hist: opts, size: len(m.Payload) + len(h),
 		partition: b.partition(m.Room), keys: append(b.historyKeys(m.Room), b.channelRoom(m.Room))}
@@ -166,7 +171,7 @@ func (b *Broker) read(ctx context.Context, room, epoch string, n uint64, mode st
 		off := uint64(last) - uint64(len(payloads)) + 1
 		for _, p := range payloads {
 			if mode == "latest" || off > n {
-				frames = append(frames, hub.WithOffset([]byte(p), off))
+				frames = append(frames, hub.WithOffset(p, off))
 			}
 			off++
 		}

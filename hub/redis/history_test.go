@@ -187,16 +187,37 @@ func TestHistoryOfRuns(t *testing.T) {
 	}
 
 	// A stream ahead of its meta (a script that failed after its XADD)
-	// is dropped rather than stop the room.
+	// is dropped rather than stop the room, and the offsets given again
+	// come with a new epoch: a client that saw 45 learns of the gap.
+	seen := now
 	meta := srv.Do("GET", b.KeyMeta("r")).(string)
 	srv.Do("SET", b.KeyMeta("r"), strings.Replace(meta, " 45", " 10", 1), "PX", "60000")
-	require.NoError(t, b.PublishHistory(t.Context(), event("r", 11), opts))
+	for i := 11; i <= 15; i++ {
+		require.NoError(t, b.PublishHistory(t.Context(), event("r", i), opts))
+	}
 	_, now, err = b.Latest(t.Context(), "r", 1, opts)
 	require.NoError(t, err)
-	assert.Equal(t, uint64(11), now.Offset)
-	_, _, ok, err := b.Since(t.Context(), "r", hub.Position{Epoch: now.Epoch, Offset: 5}, opts)
+	assert.Equal(t, uint64(15), now.Offset)
+	assert.NotEqual(t, seen.Epoch, now.Epoch)
+	_, _, ok, err := b.Since(t.Context(), "r", seen, opts)
 	require.NoError(t, err)
-	assert.False(t, ok, "the events before are gone, and the reader is told")
+	assert.False(t, ok, "the reader is told")
+
+	// A room that keeps a few events keeps no more, however many were
+	// published together.
+	var ms []hub.Message
+	for i := range 256 {
+		ms = append(ms, event("small", i))
+	}
+	require.NoError(t, b.PublishTogether(ms, hub.HistoryOptions{Size: 2}))
+	for _, e := range srv.Do("XRANGE", b.KeyEvents("small"), "-", "+").([]any) {
+		events, err := redis.RunPayloads(e.([]any)[1].([]any)[5].(string))
+		require.NoError(t, err)
+		assert.LessOrEqual(t, len(events), 2, "a run of a history holds no more than its size")
+	}
+	assert.LessOrEqual(t, srv.Do("XLEN", b.KeyEvents("small")).(int64), int64(2))
+	err = b.PublishHistory(t.Context(), hub.Message{Kind: hub.TargetRoom, Room: "r", Payload: []byte("[1]")}, opts)
+	assert.ErrorContains(t, err, "not an encoded event", "a payload a node could not add an offset to")
 }
 
 // Events older than the TTL are not served, though newer ones keep the

@@ -505,12 +505,14 @@ func (b *Broker) batchArgs(batch []*publication) ([]string, []any) {
 }
 
 // runs splits batch into runs (see codecVersion): the messages in a row to
-// one channel with one header, and each action alone.
+// one channel with one header, and each action alone. A run of events with
+// history holds no more than the history's size: the stream keeps whole
+// runs, and a room that keeps a few events must not keep a batch's worth.
 func runs(batch []*publication) [][]*publication {
 	var out [][]*publication
 	start := 0
 	for i := 1; i <= len(batch); i++ {
-		if i == len(batch) || !sameRun(batch[i-1], batch[i]) {
+		if i == len(batch) || !sameRun(batch[i-1], batch[i]) || batch[i].history && i-start >= batch[i].hist.Size {
 			out = append(out, batch[start:i])
 			start = i
 		}
@@ -576,7 +578,10 @@ func setErr(batch []*publication, err error) {
 // size has been added, and reads filter by age. Each room's meta is read
 // once per call and written once at its end, with the TTL. A stream ahead
 // of its meta (a script that failed after its XADD) is dropped rather
-// than stop the room: its readers get recovered:false.
+// than stop the room, and the history gets a new epoch: the offsets of the
+// events dropped were published already and are given again, and clients
+// that saw them get recovered:false. Only a room's first XADD of a call can
+// fail, before anything of the room was published.
 var publishBatch = goredis.NewScript(metaLua + `
 local cmd, candidate = ARGV[1], ARGV[2]
 local rooms, order = {}, {}
@@ -603,6 +608,7 @@ while a <= #ARGV do
     if type(added) == 'table' and added.err then
       redis.call('DEL', r.events)
       redis.call('XADD', r.events, id, 't', now, 'n', count, 'f', packed)
+      r.ep = candidate
     end
     redis.call(cmd, KEYS[k + 2], head .. string.char(#r.ep) .. r.ep .. string.char(#first) .. first .. packed)
     k, a = k + 3, a + 6
