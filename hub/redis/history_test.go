@@ -12,6 +12,7 @@ import (
 
 	"github.com/ginws/ginws/hub"
 	"github.com/ginws/ginws/hub/redis"
+	"github.com/ginws/ginws/internal/redistest"
 	"github.com/ginws/ginws/internal/wstest"
 )
 
@@ -98,10 +99,7 @@ func TestHistoryExpiresUnderAMember(t *testing.T) {
 // for recovery.
 func TestHistoryServesItsSizeExactly(t *testing.T) {
 	srv := single(t).srv
-	b, err := redis.New(redis.Options{URL: srv.URL()})
-	require.NoError(t, err)
-	require.NoError(t, b.Start(func(hub.Message) {}, func(error) {}))
-	t.Cleanup(func() { _ = b.Close() })
+	b := startBroker(t, srv, func(hub.Message) {})
 	opts := hub.HistoryOptions{Size: 20}
 	for i := 1; i <= 100; i++ {
 		m := hub.Message{Kind: hub.TargetRoom, Room: "r", Payload: []byte(fmt.Sprintf(`{"type":"n","data":%d}`, i))}
@@ -131,16 +129,13 @@ func TestHistoryServesItsSizeExactly(t *testing.T) {
 // with their own offsets, wherever a run begins or ends.
 func TestHistoryOfRuns(t *testing.T) {
 	srv := single(t).srv
-	b, err := redis.New(redis.Options{URL: srv.URL()})
-	require.NoError(t, err)
 	var got []hub.Message
 	var mu sync.Mutex
-	require.NoError(t, b.Start(func(m hub.Message) {
+	b := startBroker(t, srv, func(m hub.Message) {
 		mu.Lock()
 		defer mu.Unlock()
 		got = append(got, m)
-	}, func(error) {}))
-	t.Cleanup(func() { _ = b.Close() })
+	})
 	require.NoError(t, b.Subscribe(t.Context(), "r"))
 	opts := hub.HistoryOptions{Size: 20}
 	event := func(room string, i int) hub.Message {
@@ -224,10 +219,7 @@ func TestHistoryOfRuns(t *testing.T) {
 // room's history alive.
 func TestHistoryServesNothingPastItsTTL(t *testing.T) {
 	srv := single(t).srv
-	b, err := redis.New(redis.Options{URL: srv.URL()})
-	require.NoError(t, err)
-	require.NoError(t, b.Start(func(hub.Message) {}, func(error) {}))
-	t.Cleanup(func() { _ = b.Close() })
+	b := startBroker(t, srv, func(hub.Message) {})
 	opts := hub.HistoryOptions{Size: 100, TTL: 300 * time.Millisecond}
 	publish := func() {
 		require.NoError(t, b.PublishHistory(t.Context(), hub.Message{Kind: hub.TargetRoom, Room: "r", Payload: []byte(`{"type":"n"}`)}, opts))
@@ -245,4 +237,14 @@ func TestHistoryServesNothingPastItsTTL(t *testing.T) {
 	_, _, ok, err := b.Since(t.Context(), "r", first, opts)
 	require.NoError(t, err)
 	assert.False(t, ok, "recovering past it is refused")
+}
+
+// startBroker starts a broker on srv that hands what it receives to
+// deliver, and closes it when the test ends.
+func startBroker(t *testing.T, srv *redistest.Server, deliver func(hub.Message)) *redis.Broker {
+	b, err := redis.New(redis.Options{URL: srv.URL()})
+	require.NoError(t, err)
+	require.NoError(t, b.Start(deliver, func(error) {}))
+	t.Cleanup(func() { _ = b.Close() })
+	return b
 }

@@ -277,7 +277,6 @@ func (b *Broker) enqueue(ctx context.Context, p *publication) error {
 func (b *Broker) drain(l *lane) {
 	defer b.wg.Done()
 	var batch []*publication
-	var linger *time.Timer
 	for waited := false; ; {
 		// Taking and going idle under one lock: a message queued in
 		// between would find the lane busy and start no drainer.
@@ -299,15 +298,9 @@ func (b *Broker) drain(l *lane) {
 			wake := make(chan struct{})
 			l.wake = wake
 			l.mu.Unlock()
-			if linger == nil {
-				linger = time.NewTimer(drainerLinger)
-				defer linger.Stop()
-			} else {
-				linger.Reset(drainerLinger)
-			}
 			select {
 			case <-wake:
-			case <-linger.C:
+			case <-time.After(drainerLinger):
 				waited = true
 			case <-b.ctx.Done():
 			}
