@@ -65,6 +65,7 @@ func main() {
 		r.fanout(dir)
 	}
 	if *multi {
+		r.wakeup(dir)
 		r.multiNode(dir)
 	}
 	if *herdN > 0 {
@@ -249,6 +250,7 @@ type idleCost struct {
 
 type report struct {
 	machineText string
+	wake        wakeCost
 	results     []result
 	floorCPU    float64
 	fans        []fan

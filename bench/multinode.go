@@ -38,6 +38,8 @@ type nodeRun struct {
 	// CPU per delivery (ns), summed over the nodes and Redis, by room size
 	// and number of publishers.
 	cpuPerDel map[load]float64
+	// Redis script calls per call of 40 events, by the same.
+	scriptsPerCall map[load]float64
 	// Publish-to-delivery latency (µs) from node 0 to a member on the last
 	// node: p50, p99, p99.9.
 	latency [3]float64
@@ -56,6 +58,10 @@ type userRun struct {
 // members, published by one goroutine of node 0 after the other, or by
 // several at once, as an application's handlers do.
 type load struct{ k, publishers int }
+
+// eventsPerCall is how many events node 0 publishes at each call of the
+// multi-node scenario, before it waits for them all to arrive.
+const eventsPerCall = 40
 
 // multiLoads are the workloads of the multi-node scenario.
 var multiLoads = []load{{10, 1}, {100, 1}, {10, 8}, {100, 8}, {10, 32}, {100, 32}}
@@ -102,30 +108,56 @@ func (t *benchT) close() {
 }
 
 // startBackend starts Redis for b and returns the servers' flags and the
-// redis-server processes whose CPU counts.
-func startBackend(t *benchT, b backend) (flags []string, pids []int) {
+// redis-server processes, whose CPU counts.
+func startBackend(t *benchT, b backend) (flags []string, servers []*redistest.Server) {
 	if b == oneRedisAsync || b == redisClusterAsync {
 		flags = []string{"-redis-async"}
 	}
 	switch b {
 	case oneRedis, oneRedisAsync:
 		s := redistest.Start(t)
-		return append(flags, "-redis", s.URL()), []int{s.PID()}
+		return append(flags, "-redis", s.URL()), []*redistest.Server{s}
 	case redisCluster, redisClusterAsync:
 		c := redistest.StartCluster(t)
-		for _, s := range c.Nodes {
-			pids = append(pids, s.PID())
-		}
-		return append(flags, "-redis-cluster", strings.Join(c.Addrs(), ",")), pids
+		return append(flags, "-redis-cluster", strings.Join(c.Addrs(), ",")), c.Nodes
 	}
 	return nil, nil
+}
+
+// redisCPU sums the CPU time of the servers.
+func redisCPU(servers []*redistest.Server) int64 {
+	var total int64
+	for _, s := range servers {
+		total += procCPU(s.PID())
+	}
+	return total
+}
+
+// scriptCalls is how many scripts the servers have run. Each call of the
+// publishing script is a round trip from node 0, and a message that wakes
+// every node; replicas get the script's effects, not the call.
+func scriptCalls(servers []*redistest.Server) int64 {
+	var n int64
+	for _, s := range servers {
+		info, _ := s.Do("INFO", "commandstats").(string)
+		for _, line := range strings.Split(info, "\r\n") {
+			for _, cmd := range []string{"cmdstat_evalsha:calls=", "cmdstat_eval:calls="} {
+				if rest, ok := strings.CutPrefix(line, cmd); ok {
+					calls, _, _ := strings.Cut(rest, ",")
+					c, _ := strconv.ParseInt(calls, 10, 64)
+					n += c
+				}
+			}
+		}
+	}
+	return n
 }
 
 func multiNodeRun(dir string, b backend, n int) nodeRun {
 	log.Printf("multi-node: %d node(s), %s", n, b)
 	t := &benchT{}
 	defer t.close()
-	flags, pids := startBackend(t, b)
+	flags, rs := startBackend(t, b)
 	var servers []*server
 	var urls []string
 	for range n {
@@ -146,24 +178,22 @@ func multiNodeRun(dir string, b backend, n int) nodeRun {
 		for _, s := range servers {
 			total += s.get("/stats").CPUNanos
 		}
-		for _, pid := range pids {
-			total += procCPU(pid)
-		}
-		return total
+		return total + redisCPU(rs)
 	}
-	res := nodeRun{backend: b, nodes: n, cpuPerDel: make(map[load]float64)}
+	res := nodeRun{backend: b, nodes: n, cpuPerDel: make(map[load]float64), scriptsPerCall: make(map[load]float64)}
 	for _, l := range multiLoads {
-		// 200,000 deliveries in calls of 40 events.
-		const per = 40
+		// 200,000 deliveries.
+		per := eventsPerCall
 		calls := max(1, 200000/(per*l.k))
 		var have int64
 		_, _ = fmt.Sscan(lg.ask("count", 10*time.Second), &have)
-		before := cpu()
+		before, scripts := cpu(), scriptCalls(rs)
 		for c := 1; c <= calls; c++ {
 			servers[0].broadcast(fmt.Sprintf("count=%d&size=%d&room=k%d&publishers=%d", per, *size, l.k, l.publishers))
 			waitCount(lg, have+int64(c*per*l.k), 2*time.Minute)
 		}
 		res.cpuPerDel[l] = float64(cpu()-before) / float64(calls*per*l.k)
+		res.scriptsPerCall[l] = float64(scriptCalls(rs)-scripts) / float64(calls)
 	}
 
 	// The probe's 16 connections join room k16 on the last node; node 0
@@ -186,7 +216,7 @@ func userDirected(dir string, b backend) []userRun {
 	log.Printf("user-directed messages: 2 nodes, %s", b)
 	t := &benchT{}
 	defer t.close()
-	flags, pids := startBackend(t, b)
+	flags, rs := startBackend(t, b)
 	// No heartbeats within the run: 500 sessions that connected together
 	// would ping together, a burst as large as what is measured.
 	flags = append(flags, "-ping", "10m")
@@ -206,13 +236,7 @@ func userDirected(dir string, b backend) []userRun {
 	// as many as the server's sleeps allow per second (the achieved rate
 	// is reported).
 	for _, interval := range []time.Duration{0, 4 * time.Millisecond, time.Millisecond, 250 * time.Microsecond} {
-		redisCPU := func() (total int64) {
-			for _, pid := range pids {
-				total += procCPU(pid)
-			}
-			return total
-		}
-		a0, a1, r0, start := s0.get("/stats").CPUNanos, s1.get("/stats").CPUNanos, redisCPU(), time.Now()
+		a0, a1, r0, start := s0.get("/stats").CPUNanos, s1.get("/stats").CPUNanos, redisCPU(rs), time.Now()
 		rate := 0.0
 		if interval > 0 {
 			// u0 is connection 0's user, on node 0.
@@ -224,7 +248,7 @@ func userDirected(dir string, b backend) []userRun {
 		secs := time.Since(start).Seconds()
 		out = append(out, userRun{backend: b, rate: rate,
 			node0: float64(s0.get("/stats").CPUNanos-a0) / secs / 1e6, node1: float64(s1.get("/stats").CPUNanos-a1) / secs / 1e6,
-			redis: float64(redisCPU()-r0) / secs / 1e6})
+			redis: float64(redisCPU(rs)-r0) / secs / 1e6})
 	}
 	return out
 }
@@ -260,7 +284,7 @@ func (r *report) multiNodeMarkdown() string {
 		return ""
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n## Several nodes: room fan-out across nodes\n\n%d connections dialed round-robin over the nodes, so that each room's members are spread over them; events of %d bytes published on node 0, by one goroutine after the other or by 8 or 32 at once, into rooms that keep their last %d events (0: no history). CPU per delivery is summed over every node process and redis-server (on one machine the nodes share the cores, so CPU per delivery is the figure, not throughput). Latency is from node 0's clock to a member on the last node, 500 events a second.\n\n", *mconns, *size, *mhistory)
+	fmt.Fprintf(&b, "\n## Several nodes: room fan-out across nodes\n\n%d connections dialed round-robin over the nodes, so that each room's members are spread over them; events of %d bytes published on node 0 in calls of %d, by one goroutine after the other or by 8 or 32 at once, into rooms that keep their last %d events (0: no history); each call waits until every member has its events. CPU per delivery is summed over every node process and redis-server (on one machine the nodes share the cores, so CPU per delivery is the figure, not throughput). Latency is from node 0's clock to a member on the last node, 500 events a second.\n\n", *mconns, *size, eventsPerCall, *mhistory)
 	b.WriteString("| broker | nodes |")
 	for _, l := range multiLoads {
 		fmt.Fprintf(&b, " CPU per delivery, K = %d, %d publisher(s) |", l.k, l.publishers)
@@ -277,6 +301,26 @@ func (r *report) multiNodeMarkdown() string {
 		}
 		fmt.Fprintf(&b, " %.0f µs | %.0f µs | %.0f µs |\n", n.latency[0], n.latency[1], n.latency[2])
 	}
+	fmt.Fprintf(&b, "\nRedis script calls per call of %d events: each is a round trip from node 0 and one message to every node (1 at best; the events that arrive while a round trip is in flight go together in the next).\n\n| broker | nodes |", eventsPerCall)
+	for _, l := range multiLoads {
+		fmt.Fprintf(&b, " K = %d, %d publisher(s) |", l.k, l.publishers)
+	}
+	b.WriteString("\n|---|---|")
+	for range multiLoads {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	for _, n := range r.nodeRuns {
+		if n.backend == inMemory {
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | %d |", n.backend, n.nodes)
+		for _, l := range multiLoads {
+			fmt.Fprintf(&b, " %.2f |", n.scriptsPerCall[l])
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString(r.wakeupMarkdown())
 	if len(r.userRuns) > 0 {
 		b.WriteString("\n## Several nodes: messages to one user\n\nTwo nodes; node 0 sends to a user whose sessions are all on node 0. With a channel per user, node 1 hears none of it, whatever the rate.\n\n| broker | messages/s | node 0 CPU | node 1 CPU | redis-server CPU |\n|---|---|---|---|---|\n")
 		for _, u := range r.userRuns {

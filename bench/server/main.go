@@ -6,6 +6,8 @@
 //	melody  raw melody with its defaults and Gin: what a user writes by hand
 //	tcp     a raw TCP server writing pre-encoded WebSocket frames, one write
 //	        system call per message: the physical floor of a delivery
+//	echo    a raw TCP server echoing what it reads: what it costs this
+//	        machine to wake a process for one message
 //
 // Control API: GET /stats (memory, CPU, connections), POST /gc, GET /healthz
 // (503 once the hub shuts down), POST /shutdown (the hub's, with -drain),
@@ -17,8 +19,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"net"
@@ -52,7 +56,7 @@ type server interface {
 }
 
 func main() {
-	mode := flag.String("mode", "ginws", "ginws, melody or tcp")
+	mode := flag.String("mode", "ginws", "ginws, melody, tcp or echo")
 	addr := flag.String("addr", "127.0.0.1:0", "WebSocket address")
 	control := flag.String("control", "127.0.0.1:0", "control API address")
 	writers := flag.Int("writers", 0, "ginws: hub.Options.Writers")
@@ -104,6 +108,8 @@ func main() {
 		srv = serveMelody(ln)
 	case "tcp":
 		srv = serveTCP(ln)
+	case "echo":
+		srv = serveEcho(ln)
 	default:
 		log.Fatalf("unknown mode %q", *mode)
 	}
@@ -292,6 +298,33 @@ func (s *tcpServer) broadcast(_, _ string, frame []byte) error {
 }
 
 func (s *tcpServer) conns() int { return int(s.n.Load()) }
+
+// echoServer writes back what each connection sends it.
+type echoServer struct{ n atomic.Int64 }
+
+func serveEcho(ln net.Listener) server {
+	s := &echoServer{}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.n.Add(1)
+			go func() {
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	return s
+}
+
+func (*echoServer) broadcast(_, _ string, _ []byte) error {
+	return errors.New("the echo server broadcasts nothing")
+}
+
+func (s *echoServer) conns() int { return int(s.n.Load()) }
 
 type statsReply struct {
 	Conns      int    `json:"conns"`
