@@ -285,15 +285,7 @@ func (r *report) multiNodeMarkdown() string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n## Several nodes: room fan-out across nodes\n\n%d connections dialed round-robin over the nodes, so that each room's members are spread over them; events of %d bytes published on node 0 in calls of %d, by one goroutine after the other or by 8 or 32 at once, into rooms that keep their last %d events (0: no history); each call waits until every member has its events. CPU per delivery is summed over every node process and redis-server (on one machine the nodes share the cores, so CPU per delivery is the figure, not throughput). Latency is from node 0's clock to a member on the last node, 500 events a second.\n\n", *mconns, *size, eventsPerCall, *mhistory)
-	b.WriteString("| broker | nodes |")
-	for _, l := range multiLoads {
-		fmt.Fprintf(&b, " CPU per delivery, K = %d, %d publisher(s) |", l.k, l.publishers)
-	}
-	b.WriteString(" latency p50 | p99 | p99.9 |\n|---|---|")
-	for range multiLoads {
-		b.WriteString("---|")
-	}
-	b.WriteString("---|---|---|\n")
+	loadHeader(&b, "CPU per delivery, ", "latency p50", "p99", "p99.9")
 	for _, n := range r.nodeRuns {
 		fmt.Fprintf(&b, "| %s | %d |", n.backend, n.nodes)
 		for _, l := range multiLoads {
@@ -301,15 +293,8 @@ func (r *report) multiNodeMarkdown() string {
 		}
 		fmt.Fprintf(&b, " %.0f µs | %.0f µs | %.0f µs |\n", n.latency[0], n.latency[1], n.latency[2])
 	}
-	fmt.Fprintf(&b, "\nRedis script calls per call of %d events: each is a round trip from node 0 and one message to every node (1 at best; the events that arrive while a round trip is in flight go together in the next).\n\n| broker | nodes |", eventsPerCall)
-	for _, l := range multiLoads {
-		fmt.Fprintf(&b, " K = %d, %d publisher(s) |", l.k, l.publishers)
-	}
-	b.WriteString("\n|---|---|")
-	for range multiLoads {
-		b.WriteString("---|")
-	}
-	b.WriteString("\n")
+	fmt.Fprintf(&b, "\nRedis script calls per call of %d events: each is a round trip from node 0 and one message to every node (1 at best; the events that arrive while a round trip is in flight go together in the next).\n\n", eventsPerCall)
+	loadHeader(&b, "")
 	for _, n := range r.nodeRuns {
 		if n.backend == inMemory {
 			continue
@@ -328,6 +313,19 @@ func (r *report) multiNodeMarkdown() string {
 		}
 	}
 	return b.String()
+}
+
+// loadHeader writes the header of a table with a row per node run: a
+// column for each load, its name after prefix, then the columns of more.
+func loadHeader(b *strings.Builder, prefix string, more ...string) {
+	b.WriteString("| broker | nodes |")
+	for _, l := range multiLoads {
+		fmt.Fprintf(b, " %sK = %d, %d publisher(s) |", prefix, l.k, l.publishers)
+	}
+	for _, m := range more {
+		fmt.Fprintf(b, " %s |", m)
+	}
+	b.WriteString("\n|---|---|" + strings.Repeat("---|", len(multiLoads)+len(more)) + "\n")
 }
 
 // multiNodeTargets are the targets of issues 17 and 21 that this run measured.

@@ -269,19 +269,24 @@ type tcpServer struct {
 
 func serveTCP(ln net.Listener) server {
 	s := &tcpServer{}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.list = append(s.list, c)
-			s.mu.Unlock()
-			s.n.Add(1)
-		}
-	}()
+	go accept(ln, func(c net.Conn) {
+		s.mu.Lock()
+		s.list = append(s.list, c)
+		s.mu.Unlock()
+		s.n.Add(1)
+	})
 	return s
+}
+
+// accept hands each connection of ln to f until ln closes.
+func accept(ln net.Listener, f func(net.Conn)) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		f(c)
+	}
 }
 
 func (s *tcpServer) broadcast(_, _ string, frame []byte) error {
@@ -304,19 +309,13 @@ type echoServer struct{ n atomic.Int64 }
 
 func serveEcho(ln net.Listener) server {
 	s := &echoServer{}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.n.Add(1)
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
+	go accept(ln, func(c net.Conn) {
+		s.n.Add(1)
+		go func() {
+			defer c.Close()
+			_, _ = io.Copy(c, c)
+		}()
+	})
 	return s
 }
 
