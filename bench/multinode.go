@@ -35,6 +35,7 @@ var redisBackends = []backend{oneRedis, redisCluster, oneRedisAsync, redisCluste
 type nodeRun struct {
 	backend backend
 	nodes   int
+	procs   int // each node's GOMAXPROCS; 0: Go's default
 	// CPU per delivery (ns), summed over the nodes and Redis, by room size
 	// and number of publishers.
 	cpuPerDel map[load]float64
@@ -43,6 +44,14 @@ type nodeRun struct {
 	// Publish-to-delivery latency (µs) from node 0 to a member on the last
 	// node: p50, p99, p99.9.
 	latency [3]float64
+}
+
+// name is the run's broker, and its GOMAXPROCS when set.
+func (n nodeRun) name() string {
+	if n.procs > 0 {
+		return fmt.Sprintf("%s, GOMAXPROCS=%d", n.backend, n.procs)
+	}
+	return string(n.backend)
 }
 
 // userRun is the user-directed scenario: node 0 sends to one of its own
@@ -74,12 +83,16 @@ var multiLoads = []load{{10, 1}, {100, 1}, {10, 8}, {100, 8}, {10, 32}, {100, 32
 // throughput, is the figure.
 func (r *report) multiNode(dir string) {
 	runs := []struct {
-		b backend
-		n int
-	}{{inMemory, 1}, {oneRedis, 1}, {oneRedis, 2}, {oneRedis, 3}, {redisCluster, 1}, {redisCluster, 2}, {redisCluster, 3},
-		{oneRedisAsync, 1}, {oneRedisAsync, 3}, {redisClusterAsync, 1}, {redisClusterAsync, 3}}
+		b        backend
+		n, procs int
+	}{{inMemory, 1, 0}, {oneRedis, 1, 0}, {oneRedis, 2, 0}, {oneRedis, 3, 0}, {redisCluster, 1, 0}, {redisCluster, 2, 0}, {redisCluster, 3, 0},
+		{oneRedisAsync, 1, 0}, {oneRedisAsync, 3, 0}, {redisClusterAsync, 1, 0}, {redisClusterAsync, 3, 0},
+		// One P per node, as in containers limited to one CPU (Go
+		// sets GOMAXPROCS from the limit): no other P runs a drainer
+		// while a publisher still queues.
+		{inMemory, 1, 1}, {oneRedisAsync, 1, 1}, {oneRedisAsync, 3, 1}}
 	for _, run := range runs {
-		r.nodeRuns = append(r.nodeRuns, multiNodeRun(dir, run.b, run.n))
+		r.nodeRuns = append(r.nodeRuns, multiNodeRun(dir, run.b, run.n, run.procs))
 	}
 	for _, b := range []backend{oneRedis, redisCluster} {
 		r.userRuns = append(r.userRuns, userDirected(dir, b)...)
@@ -153,11 +166,13 @@ func scriptCalls(servers []*redistest.Server) int64 {
 	return n
 }
 
-func multiNodeRun(dir string, b backend, n int) nodeRun {
-	log.Printf("multi-node: %d node(s), %s", n, b)
+func multiNodeRun(dir string, b backend, n, procs int) nodeRun {
+	res := nodeRun{backend: b, nodes: n, procs: procs, cpuPerDel: make(map[load]float64), scriptsPerCall: make(map[load]float64)}
+	log.Printf("multi-node: %d node(s), %s", n, res.name())
 	t := &benchT{}
 	defer t.close()
 	flags, rs := startBackend(t, b)
+	flags = append(flags, "-gomaxprocs", strconv.Itoa(procs))
 	var servers []*server
 	var urls []string
 	for range n {
@@ -180,7 +195,6 @@ func multiNodeRun(dir string, b backend, n int) nodeRun {
 		}
 		return total + redisCPU(rs)
 	}
-	res := nodeRun{backend: b, nodes: n, cpuPerDel: make(map[load]float64), scriptsPerCall: make(map[load]float64)}
 	for _, l := range multiLoads {
 		// 200,000 deliveries.
 		per := eventsPerCall
@@ -284,10 +298,10 @@ func (r *report) multiNodeMarkdown() string {
 		return ""
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n## Several nodes: room fan-out across nodes\n\n%d connections dialed round-robin over the nodes, so that each room's members are spread over them; events of %d bytes published on node 0 in calls of %d, by one goroutine after the other or by 8 or 32 at once, into rooms that keep their last %d events (0: no history); each call waits until every member has its events. CPU per delivery is summed over every node process and redis-server (on one machine the nodes share the cores, so CPU per delivery is the figure, not throughput). Latency is from node 0's clock to a member on the last node, 500 events a second.\n\n", *mconns, *size, eventsPerCall, *mhistory)
+	fmt.Fprintf(&b, "\n## Several nodes: room fan-out across nodes\n\n%d connections dialed round-robin over the nodes, so that each room's members are spread over them; events of %d bytes published on node 0 in calls of %d, by one goroutine after the other or by 8 or 32 at once, into rooms that keep their last %d events (0: no history); each call waits until every member has its events. CPU per delivery is summed over every node process and redis-server (on one machine the nodes share the cores, so CPU per delivery is the figure, not throughput). Latency is from node 0's clock to a member on the last node, 500 events a second. Rows marked GOMAXPROCS=1 run each server process on one P, as in a container limited to one CPU.\n\n", *mconns, *size, eventsPerCall, *mhistory)
 	loadHeader(&b, "CPU per delivery, ", "latency p50", "p99", "p99.9")
 	for _, n := range r.nodeRuns {
-		fmt.Fprintf(&b, "| %s | %d |", n.backend, n.nodes)
+		fmt.Fprintf(&b, "| %s | %d |", n.name(), n.nodes)
 		for _, l := range multiLoads {
 			fmt.Fprintf(&b, " %.1f µs |", n.cpuPerDel[l]/1000)
 		}
@@ -299,7 +313,7 @@ func (r *report) multiNodeMarkdown() string {
 		if n.backend == inMemory {
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | %d |", n.backend, n.nodes)
+		fmt.Fprintf(&b, "| %s | %d |", n.name(), n.nodes)
 		for _, l := range multiLoads {
 			fmt.Fprintf(&b, " %.2f |", n.scriptsPerCall[l])
 		}
@@ -330,47 +344,51 @@ func loadHeader(b *strings.Builder, prefix string, more ...string) {
 
 // multiNodeTargets are the targets of issues 17 and 21 that this run measured.
 func (r *report) multiNodeTargets(row func(target, got string, met bool)) {
-	find := func(b backend, n int) *nodeRun {
+	find := func(b backend, n, procs int) *nodeRun {
 		for i := range r.nodeRuns {
-			if r.nodeRuns[i].backend == b && r.nodeRuns[i].nodes == n {
-				return &r.nodeRuns[i]
+			if run := &r.nodeRuns[i]; run.backend == b && run.nodes == n && run.procs == procs {
+				return run
 			}
 		}
 		return nil
 	}
-	for _, b := range redisBackends {
-		one, three := find(b, 1), find(b, 3)
-		if one == nil || three == nil {
-			continue
+	for _, procs := range []int{0, 1} {
+		for _, b := range redisBackends {
+			one, three := find(b, 1, procs), find(b, 3, procs)
+			if one == nil || three == nil {
+				continue
+			}
+			var got []string
+			worst := 0.0
+			for _, l := range multiLoads {
+				r := three.cpuPerDel[l] / one.cpuPerDel[l]
+				worst = max(worst, r)
+				got = append(got, fmt.Sprintf("K = %d, %d publisher(s): %.2f×", l.k, l.publishers, r))
+			}
+			row(fmt.Sprintf("%s: CPU per delivery with 3 nodes within 1.3× of 1 node", three.name()), strings.Join(got, "; "), worst <= 1.3)
 		}
-		var got []string
-		worst := 0.0
-		for _, l := range multiLoads {
-			r := three.cpuPerDel[l] / one.cpuPerDel[l]
-			worst = max(worst, r)
-			got = append(got, fmt.Sprintf("K = %d, %d publisher(s): %.2f×", l.k, l.publishers, r))
-		}
-		row(fmt.Sprintf("%s: CPU per delivery with 3 nodes within 1.3× of 1 node", b), strings.Join(got, "; "), worst <= 1.3)
 	}
 	// Issue 21: three nodes against one in-memory node, and latency.
-	mem := find(inMemory, 1)
-	for _, b := range redisBackends {
-		three := find(b, 3)
-		if mem == nil || three == nil {
-			continue
-		}
-		var got []string
-		met := true
-		for _, l := range multiLoads {
-			r, limit := three.cpuPerDel[l]/mem.cpuPerDel[l], 1.5
-			if l.k == 10 {
-				limit = 2
+	for _, procs := range []int{0, 1} {
+		mem := find(inMemory, 1, procs)
+		for _, b := range redisBackends {
+			three := find(b, 3, procs)
+			if mem == nil || three == nil {
+				continue
 			}
-			met = met && r <= limit
-			got = append(got, fmt.Sprintf("K = %d, %d publisher(s): %.1f×", l.k, l.publishers, r))
+			var got []string
+			met := true
+			for _, l := range multiLoads {
+				r, limit := three.cpuPerDel[l]/mem.cpuPerDel[l], 1.5
+				if l.k == 10 {
+					limit = 2
+				}
+				met = met && r <= limit
+				got = append(got, fmt.Sprintf("K = %d, %d publisher(s): %.1f×", l.k, l.publishers, r))
+			}
+			row(fmt.Sprintf("%s: CPU per delivery with 3 nodes within 2× (K = 10) and 1.5× (K = 100) of 1 in-memory node", three.name()), strings.Join(got, "; "), met)
+			row(fmt.Sprintf("%s: latency p99 across 3 nodes under 5 ms", three.name()), fmt.Sprintf("%.1f ms", three.latency[1]/1000), three.latency[1] < 5000)
 		}
-		row(fmt.Sprintf("%s: CPU per delivery with 3 nodes within 2× (K = 10) and 1.5× (K = 100) of 1 in-memory node", b), strings.Join(got, "; "), met)
-		row(fmt.Sprintf("%s: latency p99 across 3 nodes under 5 ms", b), fmt.Sprintf("%.1f ms", three.latency[1]/1000), three.latency[1] < 5000)
 	}
 	var flat []string
 	met := len(r.userRuns) > 0

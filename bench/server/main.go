@@ -68,8 +68,12 @@ func main() {
 	history := flag.Int("history", 0, "ginws: every room keeps its last N events (hub.RoomOptions.History)")
 	drain := flag.Duration("drain", 0, "ginws: hub.Options.DrainWindow, for POST /shutdown")
 	logs := flag.Bool("log", false, "ginws: the hub's warnings and errors to standard error")
+	procs := flag.Int("gomaxprocs", 0, "runtime.GOMAXPROCS (0: Go's default)")
 	admit := flag.Float64("admit", 0, "ginws: upgrades admitted per second, and at once (middleware.Options.AdmitRate and AdmitBurst); 0: all")
 	flag.Parse()
+	if *procs > 0 {
+		runtime.GOMAXPROCS(*procs)
+	}
 	gin.SetMode(gin.ReleaseMode)
 	for _, a := range []string{*addr, *control} {
 		if host, _, _ := net.SplitHostPort(a); !net.ParseIP(host).IsLoopback() {
